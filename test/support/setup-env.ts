@@ -1,0 +1,3 @@
+import { applyTestEnvironment } from './aws-env';
+
+applyTestEnvironment();
