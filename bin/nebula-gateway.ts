@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import * as cdk from 'aws-cdk-lib/core';
-import { GatewayStack } from '../lib/stacks/gateway-stack';
+import { buildGateway } from '../lib/app';
 
-const app = new cdk.App();
-new GatewayStack(app, 'NebulaGateway');
+buildGateway(new cdk.App());

@@ -12,6 +12,10 @@ export const TABLE_SCHEMA = {
       indexName: 'gsi1',
       partitionKey: { name: 'gsi1pk', type: 'S' },
       sortKey: { name: 'gsi1sk', type: 'S' },
+      /** Host listings read whole host items from the index. */
+      projectionType: 'ALL',
     },
   ],
+  /** On-demand capacity: dev networks are bursty (many enrollments at once, then quiet). */
+  billingMode: 'PAY_PER_REQUEST',
 } as const;

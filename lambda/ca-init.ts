@@ -1,0 +1,119 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DEFAULT_NETWORK_POLICY, Ipv4Cidr } from '../src/mesh';
+import { createCA, NebulaCertificate, parseCertificateBundle } from '../src/pki';
+import type { Signer } from '../src/pki/signer';
+import { GatewayStore } from '../src/store';
+import { logger } from './shared/logger';
+import { signerFromEnvironment } from './shared/signer';
+
+/** A CloudFormation custom resource request (the fields this resource reads). */
+export interface CustomResourceEvent {
+  readonly RequestType: 'Create' | 'Update' | 'Delete';
+  readonly ResponseURL: string;
+  readonly StackId: string;
+  readonly RequestId: string;
+  readonly LogicalResourceId: string;
+  readonly PhysicalResourceId?: string;
+  readonly ResourceProperties: {
+    readonly TableName: string;
+    readonly OverlayCidr: string;
+    readonly CaName: string;
+    /** CloudFormation passes every property as a string. */
+    readonly CaLifetimeDays: string | number;
+  };
+}
+
+export interface CaResult {
+  readonly physicalResourceId: string;
+  readonly fingerprint?: string;
+}
+
+/** A request the resource refuses; CloudFormation shows the message and rolls back. */
+export class CaInitError extends Error {
+  override readonly name = 'CaInitError';
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Create/Update: makes sure the network record exists: if the table has none, creates a CA
+ * certificate signed by the CA key (self-signed, limited to the overlay CIDR) and records the
+ * network; if it has one, keeps it (a retry or a redeploy never replaces the CA) but refuses a
+ * changed overlay CIDR. Delete does nothing: the table and the key are retained.
+ */
+export async function applyCaRequest(
+  event: CustomResourceEvent,
+  deps: { store: GatewayStore; signer: Signer; now?: Date },
+): Promise<CaResult> {
+  const props = event.ResourceProperties;
+  const physicalResourceId = `nebula-ca:${props.TableName}`;
+  if (event.RequestType === 'Delete') return { physicalResourceId: event.PhysicalResourceId ?? physicalResourceId };
+
+  const cidr = Ipv4Cidr.parse(props.OverlayCidr);
+  const lifetimeDays = Number(props.CaLifetimeDays);
+  if (!Number.isInteger(lifetimeDays) || lifetimeDays < 1) throw new CaInitError(`CaLifetimeDays must be a positive whole number, not ${props.CaLifetimeDays}`);
+
+  let network = await deps.store.getNetwork();
+  if (!network) {
+    const now = deps.now ?? new Date();
+    const ca = await createCA({
+      signer: deps.signer,
+      name: props.CaName,
+      ips: [cidr.toString()],
+      notBefore: now,
+      notAfter: new Date(now.getTime() + lifetimeDays * DAY_MS),
+    });
+    network = await deps.store.initNetwork({
+      cidr: cidr.toString(),
+      caBundle: ca.toPem(),
+      policy: { ...DEFAULT_NETWORK_POLICY },
+      createdAt: now.toISOString(),
+    });
+    logger.info('network initialised', { cidr: network.cidr, fingerprint: ca.fingerprint() });
+  }
+  if (network.cidr !== cidr.toString()) {
+    throw new CaInitError(`the network's overlay CIDR is ${network.cidr}; it cannot change to ${cidr} once hosts may hold addresses`);
+  }
+  return { physicalResourceId, fingerprint: await signingFingerprint(parseCertificateBundle(network.caBundle), deps.signer) };
+}
+
+/** Fingerprint of the bundle's CA that the CA key signs for (the newest if several). */
+async function signingFingerprint(bundle: NebulaCertificate[], signer: Signer): Promise<string> {
+  const key = Buffer.from(await signer.publicKey());
+  const mine = bundle.filter((ca) => Buffer.from(ca.details.publicKey).equals(key));
+  const newest = mine.sort((a, b) => b.details.notAfter.getTime() - a.details.notAfter.getTime())[0];
+  if (!newest) throw new CaInitError("no CA in the network's bundle belongs to the configured CA key");
+  return newest.fingerprint();
+}
+
+/** Tells CloudFormation the outcome: a PUT of the JSON response to the pre-signed ResponseURL. */
+export async function sendResponse(event: CustomResourceEvent, outcome: { result?: CaResult; error?: Error }): Promise<void> {
+  const body = JSON.stringify({
+    Status: outcome.error ? 'FAILED' : 'SUCCESS',
+    Reason: outcome.error ? outcome.error.message.slice(0, 1000) : undefined,
+    PhysicalResourceId: outcome.result?.physicalResourceId ?? event.PhysicalResourceId ?? `nebula-ca:${event.LogicalResourceId}`,
+    StackId: event.StackId,
+    RequestId: event.RequestId,
+    LogicalResourceId: event.LogicalResourceId,
+    Data: outcome.result?.fingerprint ? { Fingerprint: outcome.result.fingerprint } : undefined,
+  });
+  const response = await fetch(event.ResponseURL, { method: 'PUT', body, headers: { 'content-type': '' } });
+  if (!response.ok) throw new Error(`CloudFormation response upload failed with HTTP ${response.status}`);
+}
+
+let deps: { store: GatewayStore; signer: Signer } | undefined;
+
+export async function handler(event: CustomResourceEvent): Promise<void> {
+  let outcome: { result?: CaResult; error?: Error };
+  try {
+    deps ??= {
+      store: new GatewayStore({ client: new DynamoDBClient({}), tableName: event.ResourceProperties.TableName }),
+      signer: signerFromEnvironment(process.env),
+    };
+    outcome = { result: await applyCaRequest(event, deps) };
+  } catch (err) {
+    logger.error('CA custom resource failed', { requestType: event.RequestType, error: (err as Error).message });
+    outcome = { error: err as Error };
+  }
+  await sendResponse(event, outcome);
+}

@@ -1,0 +1,50 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type ApiDependencies, type ApiLogger, createApi, type NodeVerifier } from '../../src/api';
+import { GatewayStore } from '../../src/store';
+import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } from './apigw';
+import { logger } from './logger';
+import { signerFromEnvironment } from './signer';
+
+
+const apiLogger: ApiLogger = {
+  info: (message, fields) => logger.info(message, { ...fields }),
+  error: (message, fields) => logger.error(message, { ...fields }),
+};
+
+/** The API's dependencies from the function's environment; built once per execution environment. */
+export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier?: NodeVerifier): ApiDependencies {
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('TABLE_NAME is not set');
+  const lifetimeHours = Number(env.CERT_LIFETIME_HOURS ?? '24');
+  return {
+    store: new GatewayStore({ client: new DynamoDBClient({}), tableName }),
+    signer: signerFromEnvironment(env),
+    nodeVerifier,
+    settings: { certificateLifetimeSeconds: lifetimeHours * 3600 },
+    logger: apiLogger,
+  };
+}
+
+export interface HandlerOptions {
+  /** Whether API Gateway checks IAM on this function's routes (see toApiRequest). */
+  readonly iamAuthorized: boolean;
+  readonly nodeVerifier?: () => NodeVerifier;
+  /** Looks at the event before the API does; a result short-circuits the request. */
+  readonly guard?: (event: RestApiEvent) => RestApiResult | undefined;
+  /** Adjusts the request for this transport (e.g. Lambda's shorter long-poll). */
+  readonly adapt?: (request: ReturnType<typeof toApiRequest>) => ReturnType<typeof toApiRequest>;
+}
+
+/** A Lambda handler serving the API for API Gateway REST (v1 payload) events. */
+export function apiGatewayHandler(options: HandlerOptions): (event: RestApiEvent) => Promise<RestApiResult> {
+  let api: ReturnType<typeof createApi> | undefined;
+  return async (event) => {
+    const refused = options.guard?.(event);
+    if (refused) return refused;
+    api ??= createApi(dependenciesFromEnvironment(process.env, options.nodeVerifier?.()));
+    const request = toApiRequest(event, { iamAuthorized: options.iamAuthorized });
+    const response = await api(options.adapt ? options.adapt(request) : request);
+    logger.info('request', { method: request.method, path: request.path, status: response.status, requestId: event.requestContext.requestId });
+    return toRestApiResult(response);
+  };
+}

@@ -1,0 +1,179 @@
+import { z } from 'zod';
+
+/**
+ * The deployment's configuration: one object under the context key `gateway` (cdk.json, or
+ * `-c gateway='{"domain":"..."}'`), validated here and nowhere else so that a mistake fails synth
+ * with a message naming the key. Nothing here looks anything up in AWS: an existing hosted zone or
+ * VPC is imported by attributes.
+ */
+export const CONTEXT_KEY = 'gateway';
+
+/** A configuration that cannot be deployed; the message names every offending key. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** The retention periods CloudWatch Logs accepts, in days. */
+const LOG_RETENTION_DAYS: readonly number[] = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+const ipv4Cidr = z.string().refine((text) => parseIpv4Cidr(text) !== undefined, {
+  message: 'must be an IPv4 CIDR such as 10.0.0.0/16 (network address, prefix 8-30)',
+});
+const dnsName = z
+  .string()
+  .toLowerCase()
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a DNS name such as dev.example.com');
+const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small');
+
+const hostedZoneSchema = z.discriminatedUnion('mode', [
+  z.strictObject({ mode: z.literal('create') }),
+  z.strictObject({
+    mode: z.literal('import'),
+    id: z.string().regex(/^Z[A-Z0-9]{1,31}$/, 'must be a Route53 hosted zone id such as Z0123456789ABC'),
+    name: dnsName,
+  }),
+]);
+
+const vpcSchema = z.discriminatedUnion('mode', [
+  z.strictObject({
+    mode: z.literal('create'),
+    cidr: ipv4Cidr.default('10.40.0.0/16'),
+    maxAzs: z.number().int().min(2).max(6).default(2),
+    natGateways: z.number().int().min(1).max(6).default(1),
+  }),
+  z.strictObject({
+    mode: z.literal('import'),
+    vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, 'must be a VPC id such as vpc-0123456789abcdef0'),
+    cidr: ipv4Cidr,
+    availabilityZones: z.array(z.string().min(1)).min(2, 'needs at least 2 availability zones'),
+    publicSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/)),
+    privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/)),
+  }),
+]);
+
+const fleetSchema = (defaults: { min: number; max: number; instanceType: string }) =>
+  z
+    .strictObject({
+      min: z.number().int().min(1).default(defaults.min),
+      max: z.number().int().min(1).max(20).default(defaults.max),
+      instanceType: instanceType.default(defaults.instanceType),
+    })
+    .default(defaults)
+    .refine((fleet) => fleet.min <= fleet.max, { message: 'min must not exceed max', path: ['min'] });
+
+const configSchema = z
+  .strictObject({
+    /** Prefix of every stack name and export name; keep it stable once deployed. */
+    name: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,31}$/, 'must be 1-32 letters, digits or dashes, starting with a letter').default('NebulaGateway'),
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
+    domain: dnsName,
+    hostedZone: hostedZoneSchema.default({ mode: 'create' }),
+    vpc: vpcSchema.default({ mode: 'create', cidr: '10.40.0.0/16', maxAzs: 2, natGateways: 1 }),
+    overlayCidr: ipv4Cidr.default('100.100.0.0/16'),
+    certificateLifetimeHours: z.number().int().min(1).max(24 * 30).default(24),
+    caLifetimeDays: z.number().int().min(30).max(3650 * 3).default(3650),
+    caKeyBackend: z.enum(['kms', 'secret']).default('kms'),
+    lighthouses: z
+      .strictObject({
+        count: z.number().int().min(1).max(5).default(2),
+        instanceType: instanceType.default('t4g.micro'),
+      })
+      .default({ count: 2, instanceType: 't4g.micro' }),
+    proxies: fleetSchema({ min: 2, max: 4, instanceType: 't4g.small' }),
+    server: z
+      .strictObject({
+        desiredCount: z.number().int().min(1).max(10).default(1),
+        cpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]).default(256),
+        memoryMiB: z.number().int().min(512).max(30720).default(512),
+      })
+      .default({ desiredCount: 1, cpu: 256, memoryMiB: 512 }),
+    api: z
+      .strictObject({
+        rateLimit: z.number().positive().default(50),
+        burstLimit: z.number().int().positive().default(100),
+      })
+      .default({ rateLimit: 50, burstLimit: 100 }),
+    logRetentionDays: z
+      .number()
+      .refine((days) => LOG_RETENTION_DAYS.includes(days), { message: `must be one of CloudWatch's retention periods: ${[1, 7, 30, 90, 365].join(', ')}, ...` })
+      .default(30),
+  })
+  .superRefine((config, ctx) => {
+    const vpc = parseIpv4Cidr(config.vpc.cidr);
+    const overlay = parseIpv4Cidr(config.overlayCidr);
+    if (vpc && overlay && cidrsOverlap(vpc, overlay)) {
+      ctx.addIssue({ code: 'custom', path: ['overlayCidr'], message: `${config.overlayCidr} overlaps the VPC's ${config.vpc.cidr}` });
+    }
+    if (config.hostedZone.mode === 'import') {
+      const zone = config.hostedZone.name;
+      if (config.domain !== zone && !config.domain.endsWith(`.${zone}`)) {
+        ctx.addIssue({ code: 'custom', path: ['domain'], message: `${config.domain} is not inside the hosted zone ${zone}` });
+      }
+    }
+    if (config.vpc.mode === 'import') {
+      for (const key of ['publicSubnetIds', 'privateSubnetIds'] as const) {
+        if (config.vpc[key].length !== config.vpc.availabilityZones.length) {
+          ctx.addIssue({ code: 'custom', path: ['vpc', key], message: 'needs one subnet per availability zone, in the same order' });
+        }
+      }
+    }
+  });
+
+export type GatewayConfig = z.output<typeof configSchema>;
+/** What a user may write: everything but `domain` has a default. */
+export type GatewayConfigInput = z.input<typeof configSchema>;
+
+/**
+ * Validates the raw context value. Accepts the object itself or its JSON text (what `-c` gives).
+ * Throws a ConfigError listing each bad key as `gateway.<path>: <problem>`.
+ */
+export function parseConfig(raw: unknown): GatewayConfig {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      throw new ConfigError(`context '${CONTEXT_KEY}' must be a JSON object; got unparseable text`);
+    }
+  }
+  if (value === undefined || value === null) {
+    throw new ConfigError(`context '${CONTEXT_KEY}' is missing; set at least ${CONTEXT_KEY}.domain in cdk.json`);
+  }
+  const result = configSchema.safeParse(value);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => `  ${[CONTEXT_KEY, ...issue.path.map(String)].join('.')}: ${issue.message}`);
+  throw new ConfigError(`invalid configuration in context '${CONTEXT_KEY}':\n${lines.join('\n')}`);
+}
+
+/** The IAM role name each fleet's instances use; fixed so the API can check a caller's role without a cross-stack reference. */
+export function fleetRoleName(config: Pick<GatewayConfig, 'name'>, role: 'lighthouse' | 'proxy'): string {
+  return `${config.name}-${role}-node`;
+}
+
+/** DNS name of lighthouse `index` (1-based); each is an A record on one of the lighthouse Elastic IPs. */
+export function lighthouseName(config: Pick<GatewayConfig, 'domain'>, index: number): string {
+  return `lighthouse-${index}.${config.domain}`;
+}
+
+interface Ipv4Range {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Parses `a.b.c.d/n` as a network address (host bits zero); undefined if it is not one. */
+export function parseIpv4Cidr(text: string): Ipv4Range | undefined {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(text);
+  if (!match) return undefined;
+  const octets = match.slice(1, 5).map(Number);
+  const prefix = Number(match[5]);
+  if (octets.some((o) => o > 255) || prefix < 8 || prefix > 30) return undefined;
+  const address = octets.reduce((acc, o) => acc * 256 + o, 0);
+  const size = 2 ** (32 - prefix);
+  if (address % size !== 0) return undefined;
+  return { start: address, end: address + size - 1 };
+}
+
+function cidrsOverlap(a: Ipv4Range, b: Ipv4Range): boolean {
+  return a.start <= b.end && b.start <= a.end;
+}

@@ -1,0 +1,144 @@
+import { Duration, Stack, Tags, Validations } from 'aws-cdk-lib/core';
+import { AutoScalingGroup, CfnAutoScalingGroup, HealthChecks, Signals, UpdatePolicy } from 'aws-cdk-lib/aws-autoscaling';
+import {
+  AmazonLinuxCpuType,
+  BlockDeviceVolume,
+  EbsDeviceVolumeType,
+  InstanceType,
+  type ISecurityGroup,
+  type IVpc,
+  LaunchTemplate,
+  MachineImage,
+  type SubnetSelection,
+  UserData,
+} from 'aws-cdk-lib/aws-ec2';
+import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { fleetRoleName, type GatewayConfig } from '../config';
+import type { AgentAsset } from './agent-asset';
+import { nagEnvironment } from '../nag';
+import { renderNodeBootstrap } from './node-bootstrap';
+
+/** Tags the register function checks (src/api/ec2-node-verifier.ts) before it signs for an instance. */
+export const FLEET_TAGS = {
+  network: 'nebula-gateway:network',
+  role: 'nebula-gateway:role',
+} as const;
+
+export const NEBULA_VERSION = '1.6.1';
+
+export interface NodeFleetProps {
+  readonly config: GatewayConfig;
+  readonly role: 'lighthouse' | 'proxy';
+  readonly vpc: IVpc;
+  readonly subnets: SubnetSelection;
+  readonly securityGroup: ISecurityGroup;
+  readonly instanceType: string;
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  readonly publicIp: boolean;
+  readonly apiUrl: string;
+  /** The in-VPC gateway server the agent uses after registering. */
+  readonly agentApiUrl: string;
+  /** execute-api ARN of `POST /v1/nodes/register`, the only route the instance role may call. */
+  readonly registerRouteArn: string;
+  readonly agent: AgentAsset;
+  readonly elasticIpAllocationIds?: readonly string[];
+}
+
+/**
+ * An auto scaling group of nebula nodes (lighthouses or proxies) from a launch template: IMDSv2
+ * only, Amazon Linux 2023 for the instance type's CPU, a fixed-name role (the register function
+ * checks the caller's role name), rolling updates that wait for each new instance to register.
+ */
+export class NodeFleet extends Construct {
+  readonly group: AutoScalingGroup;
+  readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: NodeFleetProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const arm = isGravitonType(props.instanceType);
+    const env = nagEnvironment(this);
+
+    this.role = new Role(this, 'Role', {
+      roleName: fleetRoleName(props.config, props.role),
+      assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
+      description: `Nebula gateway ${props.role} instances`,
+      managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    this.role.addToPolicy(new PolicyStatement({ actions: ['execute-api:Invoke'], resources: [props.registerRouteArn] }));
+    props.agent.asset.grantRead(this.role);
+    Validations.of(this.role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+        reason: 'Session Manager is the only way in (no SSH key, no open SSH port).',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Action::s3:GetObject*]',
+        reason: 'Granted by Asset.grantRead on the one agent bundle asset.',
+      },
+      { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: 'Granted by Asset.grantRead on the CDK asset bucket.' },
+      { id: 'AwsSolutions-IAM5[Action::s3:List*]', reason: 'Granted by Asset.grantRead on the CDK asset bucket.' },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:${env.partition}:s3:::cdk-hnb659fds-assets-${env.account}-${env.region}/*]`,
+        reason: 'Asset.grantRead scopes to the CDK asset bucket; the agent bundle is one object in it.',
+      },
+    );
+
+    const userData = UserData.forLinux();
+    const template = new LaunchTemplate(this, 'LaunchTemplate', {
+      instanceType: new InstanceType(props.instanceType),
+      machineImage: MachineImage.latestAmazonLinux2023({ cpuType: arm ? AmazonLinuxCpuType.ARM_64 : AmazonLinuxCpuType.X86_64 }),
+      role: this.role,
+      securityGroup: props.securityGroup,
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      associatePublicIpAddress: props.publicIp,
+      blockDevices: [
+        { deviceName: '/dev/xvda', volume: BlockDeviceVolume.ebs(8, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }) },
+      ],
+      userData,
+    });
+
+    this.group = new AutoScalingGroup(this, 'Group', {
+      vpc: props.vpc,
+      vpcSubnets: props.subnets,
+      launchTemplate: template,
+      minCapacity: props.minCapacity,
+      maxCapacity: props.maxCapacity,
+      healthChecks: HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
+      signals: Signals.waitForMinCapacity({ timeout: Duration.minutes(15) }),
+      updatePolicy: UpdatePolicy.rollingUpdate({
+        maxBatchSize: 1,
+        minInstancesInService: Math.max(0, props.minCapacity - 1),
+        waitOnResourceSignals: true,
+        pauseTime: Duration.minutes(15),
+      }),
+    });
+    Tags.of(this.group).add(FLEET_TAGS.network, props.config.name, { applyToLaunchedInstances: true });
+    Tags.of(this.group).add(FLEET_TAGS.role, props.role, { applyToLaunchedInstances: true });
+    this.group.addUserData(
+      ...renderNodeBootstrap({
+        role: props.role,
+        region: stack.region,
+        apiUrl: props.apiUrl,
+        agentApiUrl: props.agentApiUrl,
+        nebulaVersion: NEBULA_VERSION,
+        cpu: arm ? 'arm64' : 'amd64',
+        agentS3Url: props.agent.asset.s3ObjectUrl,
+        elasticIpAllocationIds: props.elasticIpAllocationIds,
+        signal: { stackName: stack.stackName, resource: stack.getLogicalId(this.group.node.defaultChild as CfnAutoScalingGroup) },
+      }),
+    );
+    Validations.of(this.group).acknowledge({
+      id: 'AwsSolutions-AS3',
+      reason: 'Scaling notifications are left to the operator; rolling updates wait for cfn-signal from each registered instance.',
+    });
+  }
+}
+
+/** Graviton instance families carry a `g` after the generation digit: t4g, m7g, c7gn, r8g... */
+export function isGravitonType(instanceType: string): boolean {
+  return /^[a-z]+\d+g[a-z]*\./.test(instanceType);
+}

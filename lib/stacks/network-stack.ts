@@ -1,0 +1,54 @@
+import { Stack, type StackProps } from 'aws-cdk-lib/core';
+import { FlowLogDestination, FlowLogTrafficType, IpAddresses, type IVpc, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { GatewayConfig } from '../config';
+
+export interface NetworkStackProps extends StackProps {
+  readonly config: GatewayConfig;
+}
+
+/**
+ * The VPC the gateway creates (public + private subnets across the configured AZs, reject flow
+ * logs on). Only when the config says `vpc.mode: create`; an existing VPC is imported by
+ * attributes in each stack that uses it (`vpcFor`), never looked up.
+ */
+export class NetworkStack extends Stack {
+  readonly vpc: IVpc;
+
+  constructor(scope: Construct, id: string, props: NetworkStackProps) {
+    super(scope, id, props);
+    const { vpc } = props.config;
+    if (vpc.mode !== 'create') throw new Error('NetworkStack creates a VPC; an existing one is imported with vpcFor()');
+    const created = new Vpc(this, 'Vpc', {
+      ipAddresses: IpAddresses.cidr(vpc.cidr),
+      maxAzs: vpc.maxAzs,
+      natGateways: vpc.natGateways,
+      subnetConfiguration: [
+        { name: 'public', subnetType: SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'private', subnetType: SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
+      ],
+    });
+    created.addFlowLog('FlowLog', {
+      trafficType: FlowLogTrafficType.REJECT,
+      destination: FlowLogDestination.toCloudWatchLogs(
+        new LogGroup(this, 'FlowLogs', { retention: props.config.logRetentionDays as RetentionDays }),
+      ),
+    });
+    this.vpc = created;
+  }
+}
+
+/** The created VPC, or the configured existing one imported by attributes into `scope`'s stack. */
+export function vpcFor(scope: Construct, config: GatewayConfig, created: IVpc | undefined): IVpc {
+  if (created) return created;
+  const { vpc } = config;
+  if (vpc.mode !== 'import') throw new Error('vpc.mode is create but no NetworkStack VPC was passed');
+  return Vpc.fromVpcAttributes(scope, 'ImportedVpc', {
+    vpcId: vpc.vpcId,
+    vpcCidrBlock: vpc.cidr,
+    availabilityZones: vpc.availabilityZones,
+    publicSubnetIds: vpc.publicSubnetIds,
+    privateSubnetIds: vpc.privateSubnetIds,
+  });
+}

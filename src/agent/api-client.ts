@@ -1,0 +1,139 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/** What enroll, renew and config answer with (the API's JSON, as the agent uses it). */
+export interface HostMaterial {
+  readonly hostId: string;
+  /** Host certificate, PEM. */
+  readonly certificate: string;
+  /** CA bundle, PEM. */
+  readonly ca: string;
+  /** Nebula config, YAML text (or already parsed). */
+  readonly config: unknown;
+  /** Certificate notAfter, ISO 8601. */
+  readonly expiresAt: string;
+}
+
+export interface EnrollResult extends HostMaterial {
+  /** The host credential (`gwh_…`): a secret, stored 0600, never logged. */
+  readonly credential: string;
+}
+
+export type ConfigPoll = { readonly changed: true; readonly material: HostMaterial; readonly etag?: string } | { readonly changed: false };
+
+/** The API answered with an error status. `retriable` for 5xx and 429. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly problemTitle: string,
+    detail: string,
+  ) {
+    super(`API answered ${status} ${problemTitle}${detail ? `: ${detail}` : ''}`);
+  }
+  get retriable(): boolean {
+    return this.status >= 500 || this.status === 429;
+  }
+}
+
+/** The API could not be reached or did not answer in time. Always worth retrying. */
+export class ApiUnreachableError extends Error {
+  override readonly name = 'ApiUnreachableError';
+  readonly retriable = true;
+}
+
+export interface ApiClientOptions {
+  /** Base URL, e.g. `https://gateway.example.com` or `http://198.18.0.1:8080`. */
+  readonly baseUrl: string;
+  /** Extra CA certificates (PEM) trusted for an https API. */
+  readonly caPem?: string;
+  /** Time allowed for a plain request. @default 15000 */
+  readonly timeoutMs?: number;
+}
+
+/** The three calls the agent makes to the gateway's HTTP API (CONTRACTS.md). */
+export class ApiClient {
+  private readonly base: URL;
+  constructor(private readonly options: ApiClientOptions) {
+    this.base = new URL(options.baseUrl);
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new Error(`API URL must be http or https: ${options.baseUrl}`);
+  }
+
+  async enroll(token: string, publicKeyPem: string, signal?: AbortSignal): Promise<EnrollResult> {
+    const res = await this.call('POST', '/v1/enroll', { body: { token, publicKey: publicKeyPem }, signal });
+    return expectMaterial(res, true) as EnrollResult;
+  }
+
+  async renew(hostId: string, credential: string, signal?: AbortSignal): Promise<HostMaterial> {
+    const res = await this.call('POST', `/v1/hosts/${encodeURIComponent(hostId)}/renew`, { credential, body: {}, signal });
+    return expectMaterial(res, false);
+  }
+
+  /**
+   * Fetches the host's config. With `etag` and `waitSeconds` the server holds the request until
+   * the config changes or the wait ends (then `changed: false`).
+   */
+  async config(hostId: string, credential: string, opts: { etag?: string; waitSeconds?: number; signal?: AbortSignal } = {}): Promise<ConfigPoll> {
+    const query = opts.waitSeconds ? `?wait=${opts.waitSeconds}` : '';
+    const res = await this.call('GET', `/v1/hosts/${encodeURIComponent(hostId)}/config${query}`, {
+      credential,
+      headers: opts.etag ? { 'if-none-match': opts.etag } : {},
+      signal: opts.signal,
+      timeoutMs: ((opts.waitSeconds ?? 0) * 1000) + (this.options.timeoutMs ?? 15_000),
+    });
+    if (res.status === 304) return { changed: false };
+    return { changed: true, material: expectMaterial(res, false), etag: res.etag };
+  }
+
+  private call(
+    method: string,
+    path: string,
+    opts: { credential?: string; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number },
+  ): Promise<{ status: number; body: string; etag?: string }> {
+    const url = new URL(path, this.base);
+    const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(payload.length) });
+    if (opts.credential) headers.authorization = `Bearer ${opts.credential}`;
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method, headers, ca: this.options.caPem, signal: opts.signal, timeout: opts.timeoutMs ?? this.options.timeoutMs ?? 15_000 }, (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err) => reject(new ApiUnreachableError(`${method} ${url.pathname}: ${err.message}`)));
+        res.on('end', () => {
+          const etag = res.headers.etag;
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etag: typeof etag === 'string' ? etag : undefined });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (err) => {
+        if (opts.signal?.aborted) reject(err);
+        else reject(new ApiUnreachableError(`${method} ${url.pathname}: ${err.message}`));
+      });
+      req.end(payload);
+    });
+  }
+}
+
+function expectMaterial(res: { status: number; body: string }, withCredential: boolean): HostMaterial {
+  if (res.status < 200 || res.status > 299) throw problem(res);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(res.body) as Record<string, unknown>;
+  } catch {
+    throw new ApiError(res.status, 'invalid JSON', 'the API answered with a body that is not JSON');
+  }
+  const missing = ['hostId', 'certificate', 'ca', 'config', 'expiresAt', ...(withCredential ? ['credential'] : [])].filter((k) => json[k] === undefined || json[k] === null);
+  if (missing.length > 0) throw new ApiError(res.status, 'incomplete answer', `missing ${missing.join(', ')}`);
+  return json as unknown as HostMaterial;
+}
+
+function problem(res: { status: number; body: string }): ApiError {
+  try {
+    const json = JSON.parse(res.body) as { title?: string; detail?: string };
+    return new ApiError(res.status, json.title ?? 'error', json.detail ?? '');
+  } catch {
+    return new ApiError(res.status, 'error', '');
+  }
+}

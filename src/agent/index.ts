@@ -1,0 +1,11 @@
+export { ApiClient, ApiError, ApiUnreachableError, type EnrollResult, type HostMaterial } from './api-client';
+export { writeFileAtomic } from './atomic-file';
+export { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff';
+export { type CertificateFacts, readCertificateFacts } from './certificate-facts';
+export { type EnrollOptions, enrollHost } from './enroll';
+export { generateHostKeyPair, publicKeyPemFor } from './keys';
+export { type AgentLogger, type LogFormat, createLogger } from './logger';
+export { type Decision, type NebulaAction, RESTART_KEYS, decideNebulaAction } from './reload-decision';
+export { RENEWAL_FRACTION, msUntilRenewal, renewalTime } from './renewal';
+export { EXIT_HOST_REJECTED, type RunOptions, runAgent } from './run';
+export { type AgentPaths, agentPaths } from './state-dir';

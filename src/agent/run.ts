@@ -1,0 +1,242 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiClient, ApiError, type HostMaterial } from './api-client';
+import { writeFileAtomic } from './atomic-file';
+import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff';
+import type { AgentLogger, LogFormat } from './logger';
+import { NebulaProcess, testNebulaConfig } from './nebula-process';
+import { decideNebulaAction } from './reload-decision';
+import { msUntilRenewal } from './renewal';
+import { sleep } from './sleep';
+import { AgentStateError, type PreparedConfig, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writePreparedConfig } from './state-dir';
+
+export interface RunOptions {
+  readonly dir: string;
+  /** The nebula binary. @default 'nebula' */
+  readonly nebulaBinary?: string;
+  /** Also sets nebula's `logging.format`. */
+  readonly logFormat?: LogFormat;
+  readonly logger: AgentLogger;
+  readonly backoff?: BackoffPolicy;
+  /** Long-poll length asked of the API (it caps at 60). @default 55 */
+  readonly waitSeconds?: number;
+  /** Aborting stops the agent (SIGTERM/SIGINT in the CLI). */
+  readonly signal: AbortSignal;
+}
+
+/** Exit status when the API refuses this host (revoked, unknown, bad credential): re-enrolling is the way out. */
+export const EXIT_HOST_REJECTED = 3;
+
+type Applied = ReturnType<typeof readAppliedConfig> & object;
+
+/**
+ * `gateway agent run`: keeps nebula running on the enrolled config and the config current.
+ * Three loops share one serial queue for everything that touches files or the process:
+ * the long-poll (re-issued at once after each answer, so revocations arrive within a round
+ * trip), renewal at two thirds of the certificate's life, and a supervisor that restarts
+ * nebula if it dies. While the API is unreachable the running mesh is left alone.
+ */
+export async function runAgent(options: RunOptions): Promise<number> {
+  return new Agent(options).run();
+}
+
+class Agent {
+  private readonly paths;
+  private readonly identity;
+  private readonly client: ApiClient;
+  private readonly nebula: NebulaProcess;
+  private readonly binary: string;
+  private readonly log: AgentLogger['log'];
+  private applied: Applied;
+  private queue: Promise<unknown> = Promise.resolve();
+  private certificateChanged = new AbortController();
+  private readonly halt = new AbortController();
+  private exitCode = 0;
+
+  constructor(private readonly options: RunOptions) {
+    this.paths = agentPaths(options.dir);
+    this.identity = readIdentity(this.paths);
+    const applied = readAppliedConfig(this.paths);
+    if (!applied) throw new AgentStateError(`${this.paths.config} is missing: run 'gateway agent enroll' first`);
+    this.applied = applied;
+    this.client = new ApiClient({ baseUrl: this.identity.api, caPem: this.identity.apiCa });
+    this.binary = options.nebulaBinary ?? 'nebula';
+    this.nebula = new NebulaProcess({ binary: this.binary, configPath: this.paths.config, pidPath: this.paths.pid, logPath: this.paths.nebulaLog });
+    this.log = options.logger.log.bind(options.logger);
+  }
+
+  async run(): Promise<number> {
+    const onStop = () => this.halt.abort();
+    this.options.signal.addEventListener('abort', onStop, { once: true });
+    if (this.options.signal.aborted) this.halt.abort();
+    this.log('info', 'agent_started', { hostId: this.identity.hostId, ip: this.applied.certificateIp, dir: this.paths.dir });
+    if (this.nebula.adopt()) this.log('info', 'nebula_adopted', { pid: this.nebula.processId });
+    await Promise.all([this.supervise(), this.poll(), this.renew()]);
+    await this.queue.catch(() => undefined);
+    // An adopted nebula outlives this agent, unless the host was refused: its mesh is over then.
+    if (this.nebula.ownsProcess || (this.exitCode === EXIT_HOST_REJECTED && this.nebula.running)) {
+      await this.nebula.stop();
+      this.log('info', 'nebula_stopped', {});
+    }
+    this.log('info', 'agent_stopped', { exitCode: this.exitCode });
+    return this.exitCode;
+  }
+
+  private get stopping(): boolean {
+    return this.halt.signal.aborted;
+  }
+
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Starts nebula when none runs, and again whenever it dies, with backoff on repeated failures. */
+  private async supervise(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const started = await this.serial(async () => {
+        if (this.stopping || this.nebula.running) return true;
+        try {
+          const pid = await this.nebula.start();
+          this.log('info', 'nebula_started', { pid });
+          return true;
+        } catch (err) {
+          this.log('error', 'nebula_start_failed', { error: (err as Error).message, attempt: failures + 1 });
+          return false;
+        }
+      });
+      if (started) {
+        failures = 0;
+        await Promise.race([this.nebula.waitForExit(), stopped(this.halt.signal)]);
+        if (this.stopping) break;
+        await this.queue;
+        if (this.nebula.running) continue;
+        this.log('warn', 'nebula_exited', {});
+      } else {
+        failures++;
+      }
+      await sleep(backoffDelay(failures, this.options.backoff ?? DEFAULT_BACKOFF), this.halt.signal);
+    }
+  }
+
+  /** The long-poll: re-issued immediately after every answer; backoff only after failures. */
+  private async poll(): Promise<void> {
+    let etag: string | undefined;
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        const answer = await this.client.config(this.identity.hostId, this.identity.credential, {
+          etag,
+          waitSeconds: etag ? (this.options.waitSeconds ?? 55) : undefined,
+          signal: this.halt.signal,
+        });
+        if (failures > 0) this.log('info', 'api_reachable', { after: failures });
+        failures = 0;
+        if (answer.changed) {
+          await this.serial(() => this.apply(answer.material, 'config'));
+          etag = answer.etag;
+        }
+      } catch (err) {
+        if (this.stopping) break;
+        if (err instanceof ApiError && !err.retriable) return this.reject(err);
+        const delayMs = backoffDelay(failures, this.options.backoff ?? DEFAULT_BACKOFF);
+        failures++;
+        this.log('warn', this.retriable(err) ? 'api_unreachable' : 'apply_failed', { call: 'config', error: (err as Error).message, attempt: failures, delayMs });
+        await sleep(delayMs, this.halt.signal);
+      }
+    }
+  }
+
+  /** Renews at two thirds of the certificate's life; a certificate arriving by the long-poll reschedules. */
+  private async renew(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const changed = this.certificateChanged.signal;
+      const delay = failures > 0 ? backoffDelay(failures, this.options.backoff ?? DEFAULT_BACKOFF) : msUntilRenewal(this.applied.notBefore, this.applied.notAfter, new Date());
+      if (failures === 0) this.log('info', 'renewal_scheduled', { at: new Date(Date.now() + delay).toISOString(), notAfter: this.applied.notAfter.toISOString() });
+      await sleep(delay, AbortSignal.any([this.halt.signal, changed]));
+      if (this.stopping) break;
+      if (changed.aborted) {
+        failures = 0;
+        continue;
+      }
+      try {
+        const material = await this.client.renew(this.identity.hostId, this.identity.credential, this.halt.signal);
+        await this.serial(() => this.apply(material, 'renewal'));
+        // A renewal that did not move the renewal time would spin: back off as after a failure.
+        failures = msUntilRenewal(this.applied.notBefore, this.applied.notAfter, new Date()) > 0 ? 0 : failures + 1;
+        if (failures > 0) this.log('warn', 'renewal_ineffective', { notAfter: this.applied.notAfter.toISOString(), attempt: failures });
+      } catch (err) {
+        if (this.stopping) break;
+        if (err instanceof ApiError && !err.retriable) return this.reject(err);
+        failures++;
+        this.log('warn', this.retriable(err) ? 'api_unreachable' : 'apply_failed', { call: 'renew', error: (err as Error).message, attempt: failures });
+      }
+    }
+  }
+
+  private retriable(err: unknown): boolean {
+    return (err as { retriable?: boolean }).retriable === true;
+  }
+
+  /** The API refused this host for good (revoked, unknown, credential invalid): stop. */
+  private reject(err: ApiError): void {
+    if (this.stopping) return;
+    this.log('error', 'host_rejected', { status: err.status, error: err.message });
+    this.exitCode = EXIT_HOST_REJECTED;
+    this.halt.abort();
+  }
+
+  /**
+   * Writes a new config if it differs, after `nebula -test` accepts it, then reloads or
+   * restarts nebula as the change requires. A config nebula rejects is logged and not applied.
+   */
+  private async apply(material: HostMaterial, source: 'config' | 'renewal'): Promise<void> {
+    if (material.hostId !== this.identity.hostId) throw new AgentStateError(`the API answered for host ${material.hostId}, not ${this.identity.hostId}`);
+    let prepared: PreparedConfig;
+    try {
+      prepared = prepareConfig(this.paths, material, { logFormat: this.options.logFormat });
+    } catch (err) {
+      this.log('error', 'config_rejected', { source, error: (err as Error).message });
+      return;
+    }
+    const decision = decideNebulaAction(this.applied, prepared);
+    if (decision.action === 'none') return;
+    const candidate = join(this.paths.dir, `.config.candidate.${process.pid}.yml`);
+    writeFileAtomic(candidate, prepared.yaml);
+    const complaint = testNebulaConfig(this.binary, candidate);
+    rmSync(candidate, { force: true });
+    if (complaint) {
+      this.log('error', 'config_rejected', { source, error: complaint });
+      return;
+    }
+    writePreparedConfig(this.paths, prepared);
+    const certificateChanged = prepared.notAfter.getTime() !== this.applied.notAfter.getTime() || prepared.certificateIp !== this.applied.certificateIp;
+    this.applied = prepared;
+    if (certificateChanged) {
+      this.certificateChanged.abort();
+      this.certificateChanged = new AbortController();
+    }
+    const fields = { source, action: decision.action, changed: decision.changed, notAfter: prepared.notAfter.toISOString() };
+    if (!this.nebula.running) {
+      this.log('info', 'config_written', fields);
+    } else if (decision.action === 'reload') {
+      this.nebula.reload();
+      this.log('info', 'nebula_reloaded', fields);
+    } else {
+      await this.nebula.stop();
+      try {
+        const pid = await this.nebula.start();
+        this.log('info', 'nebula_restarted', { ...fields, pid });
+      } catch (err) {
+        this.log('error', 'nebula_start_failed', { ...fields, error: (err as Error).message });
+      }
+    }
+  }
+}
+
+function stopped(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+}

@@ -1,0 +1,96 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { HostMaterial } from './api-client';
+import { writeFileAtomic } from './atomic-file';
+import { readCertificateFacts } from './certificate-facts';
+import { type LocalConfigOptions, localizeConfig, parseLocalConfig } from './local-config';
+import type { AppliedConfig } from './reload-decision';
+
+/** The files of an agent's directory; `nebula -config <config>` runs as is. */
+export interface AgentPaths {
+  readonly dir: string;
+  /** Host private key, 0600; made here, never sent anywhere. */
+  readonly key: string;
+  /** The host's identity for the API: `{api, hostId, credential}`, 0600. Written last by enroll. */
+  readonly identity: string;
+  readonly config: string;
+  /** Copies of the CA bundle and certificate for tools (`nebula-cert print`); nebula reads the inline ones. */
+  readonly ca: string;
+  readonly cert: string;
+  readonly pid: string;
+  readonly nebulaLog: string;
+}
+
+export function agentPaths(dir: string): AgentPaths {
+  const abs = resolve(dir);
+  return {
+    dir: abs,
+    key: join(abs, 'host.key'),
+    identity: join(abs, 'agent.json'),
+    config: join(abs, 'config.yml'),
+    ca: join(abs, 'ca.crt'),
+    cert: join(abs, 'host.crt'),
+    pid: join(abs, 'nebula.pid'),
+    nebulaLog: join(abs, 'nebula.log'),
+  };
+}
+
+/** What the agent needs to talk to the API as this host. */
+export interface AgentIdentity {
+  readonly api: string;
+  readonly hostId: string;
+  readonly credential: string;
+  /** PEM of extra CAs trusted for an https API. */
+  readonly apiCa?: string;
+}
+
+export class AgentStateError extends Error {
+  override readonly name = 'AgentStateError';
+}
+
+/** A config ready to be written: the YAML nebula will read and the facts the agent decides on. */
+export interface PreparedConfig extends AppliedConfig {
+  readonly material: HostMaterial;
+  readonly yaml: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+}
+
+export function ensureDirectory(paths: AgentPaths): void {
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+}
+
+export function readIdentity(paths: AgentPaths): AgentIdentity {
+  if (!existsSync(paths.identity)) throw new AgentStateError(`${paths.dir} holds no enrolled host (no agent.json): run 'gateway agent enroll' first`);
+  const json = JSON.parse(readFileSync(paths.identity, 'utf8')) as Partial<AgentIdentity>;
+  if (typeof json.api !== 'string' || typeof json.hostId !== 'string' || typeof json.credential !== 'string') throw new AgentStateError(`${paths.identity} is incomplete`);
+  return json as AgentIdentity;
+}
+
+export function writeIdentity(paths: AgentPaths, identity: AgentIdentity): void {
+  writeFileAtomic(paths.identity, `${JSON.stringify(identity, null, 2)}\n`, 0o600);
+}
+
+/** Builds this host's config from an API answer, without writing anything. */
+export function prepareConfig(paths: AgentPaths, material: HostMaterial, options: Omit<LocalConfigOptions, 'keyPath'>): PreparedConfig {
+  const { document, yaml } = localizeConfig(material.config, material.ca, material.certificate, { ...options, keyPath: paths.key });
+  const facts = readCertificateFacts(material.certificate);
+  return { material, config: document, yaml, certificateIp: facts.ip, notBefore: facts.notBefore, notAfter: facts.notAfter };
+}
+
+/** Writes the CA and certificate copies, then config.yml last: its rename is the switch-over. */
+export function writePreparedConfig(paths: AgentPaths, prepared: PreparedConfig): void {
+  writeFileAtomic(paths.ca, prepared.material.ca);
+  writeFileAtomic(paths.cert, prepared.material.certificate);
+  writeFileAtomic(paths.config, prepared.yaml);
+}
+
+/** The config the agent last wrote, as it decides on it; undefined when there is none yet. */
+export function readAppliedConfig(paths: AgentPaths): (AppliedConfig & { notBefore: Date; notAfter: Date }) | undefined {
+  if (!existsSync(paths.config)) return undefined;
+  const config = parseLocalConfig(readFileSync(paths.config, 'utf8'));
+  const pki = config.pki as Record<string, unknown> | undefined;
+  if (typeof pki?.cert !== 'string') throw new AgentStateError(`${paths.config} has no inline pki.cert`);
+  const facts = readCertificateFacts(pki.cert);
+  return { config, certificateIp: facts.ip, notBefore: facts.notBefore, notAfter: facts.notAfter };
+}

@@ -1,0 +1,58 @@
+import { encodePem, type NebulaCertificate, parseIpv4Prefix, parseX25519PublicKeyPem, PkiError, signCertificate, X25519_PUBLIC_KEY_BANNER } from '../pki';
+import type { Signer } from '../pki/signer';
+import type { GatewayStore, HostRecord, IssuedCertificate } from '../store';
+import type { ChangeFeed } from './change-feed';
+import { groupsOf } from './host-config';
+import type { NetworkView, NetworkViewCache } from './network-view';
+import { ApiProblem, validationProblem } from './problem';
+import type { ApiLogger, ApiSettings, NodeVerifier } from './settings';
+
+/** Everything a route handler needs, built once by createApi. */
+export interface ApiContext {
+  readonly store: GatewayStore;
+  readonly signer: Signer;
+  readonly views: NetworkViewCache;
+  readonly feed: ChangeFeed;
+  readonly settings: ApiSettings;
+  readonly clock: () => Date;
+  readonly adminTokenHash?: string;
+  readonly nodeVerifier?: NodeVerifier;
+  readonly logger?: ApiLogger;
+}
+
+/** Clock skew tolerated between the gateway and hosts: certificates start this much in the past. */
+const BACKDATE_MS = 60_000;
+
+/** A `NEBULA X25519 PUBLIC KEY` PEM, checked and in canonical form; 400 naming `field` otherwise. */
+export function parsePublicKey(text: string, field = 'publicKey'): { bytes: Uint8Array; pem: string } {
+  try {
+    const bytes = parseX25519PublicKeyPem(text);
+    return { bytes, pem: encodePem(X25519_PUBLIC_KEY_BANNER, bytes) };
+  } catch (err) {
+    if (err instanceof PkiError) throw validationProblem([{ field, message: err.message }]);
+    throw err;
+  }
+}
+
+/** Signs a certificate for `host` and `publicKey` with the network's current CA. */
+export async function issueCertificate(ctx: ApiContext, view: NetworkView, host: HostRecord, publicKey: { bytes: Uint8Array; pem: string }): Promise<IssuedCertificate> {
+  const ca = await ctx.views.signingCa(view);
+  if (!ca) {
+    throw new ApiProblem(503, 'no-signing-ca', 'Cannot sign', "no valid CA in the network's bundle matches the gateway's signing key");
+  }
+  const now = ctx.clock();
+  const notBefore = new Date(Math.max(now.getTime() - BACKDATE_MS, ca.details.notBefore.getTime()));
+  const notAfter = new Date(Math.min(now.getTime() + ctx.settings.certificateLifetimeSeconds * 1000, ca.details.notAfter.getTime()));
+  const cert: NebulaCertificate = await signCertificate({
+    ca,
+    signer: ctx.signer,
+    name: host.name,
+    ips: [parseIpv4Prefix(view.cidr.hostPrefix(host.ip))],
+    groups: groupsOf(host),
+    publicKey: publicKey.bytes,
+    notBefore,
+    notAfter,
+    now,
+  });
+  return { pem: cert.toPem(), fingerprint: cert.fingerprint(), notAfter: cert.details.notAfter, publicKey: publicKey.pem };
+}

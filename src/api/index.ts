@@ -1,0 +1,78 @@
+import { MeshError } from '../mesh';
+import { NetworkNotInitialisedError, StateConflictError } from '../store';
+import { ChangeFeed } from './change-feed';
+import type { ApiContext } from './context';
+import type { ApiHandler, ApiRequest, ApiResponse } from './http';
+import { NetworkViewCache } from './network-view';
+import { ApiProblem, problemResponse, validationProblem } from './problem';
+import { route } from './router';
+import { type ApiDependencies, DEFAULT_API_SETTINGS } from './settings';
+
+export type { ApiHandler, ApiRequest, ApiResponse, IamIdentity } from './http';
+export { ApiProblem, problemResponse, type ProblemDetails, type FieldError } from './problem';
+export { ChangeFeed } from './change-feed';
+export { type ApiDependencies, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS } from './settings';
+export { ADMIN_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX, hashSecret, newSecret, newHostId } from './secrets';
+
+/** An ApiHandler that can also be shut down (wakes long-polls, stops polling). */
+export type Api = ApiHandler & { close(): void };
+
+/** A 413 problem for a body over the limit (the server uses it before buffering the whole body). */
+export function payloadTooLarge(maxBytes: number): ApiResponse {
+  return problemResponse(
+    new ApiProblem(413, 'payload-too-large', 'Payload too large', `the request body is larger than ${maxBytes} bytes`, [
+      { field: 'body', message: `larger than ${maxBytes} bytes` },
+    ]),
+  );
+}
+
+/** The v1 API, independent of transport: ApiRequest in, ApiResponse out. Never throws. */
+export function createApi(deps: ApiDependencies): Api {
+  const settings = { ...DEFAULT_API_SETTINGS, ...deps.settings };
+  const clock = deps.clock ?? (() => new Date());
+  const ctx: ApiContext = {
+    store: deps.store,
+    signer: deps.signer,
+    views: new NetworkViewCache(deps.store, deps.signer, clock, settings.versionPollIntervalMs),
+    feed: deps.changeFeed ?? new ChangeFeed(() => deps.store.getConfigVersion(), settings.versionPollIntervalMs),
+    settings,
+    clock,
+    adminTokenHash: deps.adminTokenHash,
+    nodeVerifier: deps.nodeVerifier,
+    logger: deps.logger,
+  };
+  const handle = async (request: ApiRequest): Promise<ApiResponse> => {
+    try {
+      if (request.body.length > settings.maxBodyBytes) return payloadTooLarge(settings.maxBodyBytes);
+      const { handler, params } = route(request);
+      const response = await handler(ctx, request, ...params);
+      return request.method === 'HEAD' ? { ...response, body: '' } : response;
+    } catch (err) {
+      return problemResponse(toProblem(err, ctx, request));
+    }
+  };
+  return Object.assign(handle, { close: () => ctx.feed.close() });
+}
+
+function toProblem(err: unknown, ctx: ApiContext, request: ApiRequest): ApiProblem {
+  if (err instanceof ApiProblem) return err;
+  if (err instanceof MeshError) return validationProblem([{ field: err.field, message: err.message.replace(`${err.field}: `, '') }]);
+  if (err instanceof StateConflictError) return new ApiProblem(409, 'conflict', 'Conflict', err.message);
+  if (err instanceof NetworkNotInitialisedError) return new ApiProblem(503, 'not-initialised', 'Not initialised', err.message);
+  ctx.logger?.error('request failed', { method: request.method, path: request.path, error: (err as Error)?.message ?? String(err) });
+  return new ApiProblem(500, 'internal', 'Internal error', 'the gateway failed to handle the request; see its logs');
+}
+
+// What transports (src/server, lambda/) need to build the API's dependencies; they import only src/api.
+export { GatewayStore, ensureTable, TABLE_SCHEMA, type NetworkRecord, type HostRecord, hostItem, leaseItem } from '../store';
+export {
+  createCA,
+  encodeEd25519PrivateKeyPem,
+  generateEd25519KeyPair,
+  LocalSigner,
+  NebulaCertificate,
+  parseEd25519PrivateKeyPem,
+  parseGoDuration,
+  type Signer,
+} from '../pki';
+export { Ipv4Cidr, DEFAULT_NETWORK_POLICY, type NetworkPolicy } from '../mesh';

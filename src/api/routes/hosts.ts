@@ -1,0 +1,88 @@
+import { certificateGroups, parseEndpoint, formatEndpoint } from '../../mesh';
+import { AddressTakenError, InvalidCursorError, NetworkFullError, type HostRecord } from '../../store';
+import { requireAdmin } from '../auth';
+import type { ApiContext } from '../context';
+import { publicHost } from '../host-config';
+import type { ApiRequest, ApiResponse } from '../http';
+import { ApiProblem, conflict, jsonResponse, notFound, validationProblem } from '../problem';
+import { ENROLLMENT_TOKEN_PREFIX, hashSecret, newHostId, newSecret } from '../secrets';
+import { createHostBody, listHostsQuery, meshField, parseJsonBody, parseQuery } from '../validation';
+
+/** `POST /v1/hosts`: a host, its address and its one-time enrollment token, in one transaction. */
+export async function createHost(ctx: ApiContext, request: ApiRequest): Promise<ApiResponse> {
+  requireAdmin(ctx, request);
+  const input = parseJsonBody(request.body, createHostBody);
+  const groups = meshField(() => certificateGroups(input.role, input.groups ?? [], 'groups').slice(1));
+  if (input.endpoints !== undefined && input.role !== 'lighthouse') {
+    throw validationProblem([{ field: 'endpoints', message: 'only lighthouses have public endpoints' }]);
+  }
+  const endpoints = input.endpoints?.map((e, i) => meshField(() => formatEndpoint(parseEndpoint(e, `endpoints[${i}]`))));
+  const view = await ctx.views.current();
+  if (input.ip !== undefined) {
+    const ip = input.ip;
+    const index = meshField(() => view.cidr.indexOf(ip, 'ip'));
+    if (index === undefined) {
+      throw validationProblem([{ field: 'ip', message: `${ip} is not a host address of ${view.cidr} (outside it, or its network or broadcast address)` }]);
+    }
+  }
+  const token = newSecret(ENROLLMENT_TOKEN_PREFIX);
+  const now = ctx.clock();
+  const expiresAt = new Date(now.getTime() + ctx.settings.enrollmentTokenTtlSeconds * 1000);
+  let host: HostRecord;
+  try {
+    ({ host } = await ctx.store.createHost({
+      host: { id: newHostId(), name: input.name, role: input.role, groups, endpoints },
+      cidr: view.cidr,
+      requestedIp: input.ip,
+      token: { hash: hashSecret(token), expiresAt },
+      now,
+    }));
+  } catch (err) {
+    if (err instanceof AddressTakenError) throw conflict('address-taken', err.message, 'ip');
+    if (err instanceof NetworkFullError) throw conflict('network-full', err.message);
+    throw err;
+  }
+  if (endpoints && endpoints.length > 0) {
+    ctx.views.invalidate();
+    ctx.feed.notifyNetwork();
+  }
+  ctx.logger?.info('host created', { hostId: host.id, role: host.role, ip: host.ip });
+  return jsonResponse(201, { host: publicHost(host), enrollment: { token, expiresAt: expiresAt.toISOString() } }, {
+    location: `/v1/hosts/${host.id}`,
+  });
+}
+
+/** `GET /v1/hosts?role=&cursor=&limit=`: one page from the gsi1 index. */
+export async function listHosts(ctx: ApiContext, request: ApiRequest): Promise<ApiResponse> {
+  requireAdmin(ctx, request);
+  const query = parseQuery(request.query, listHostsQuery);
+  try {
+    const page = await ctx.store.listHosts({ role: query.role, cursor: query.cursor, limit: query.limit ?? 100 });
+    return jsonResponse(200, { hosts: page.hosts.map(publicHost), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
+  } catch (err) {
+    if (err instanceof InvalidCursorError) throw validationProblem([{ field: 'cursor', message: err.message }]);
+    throw err;
+  }
+}
+
+export async function getHost(ctx: ApiContext, request: ApiRequest, hostId: string): Promise<ApiResponse> {
+  requireAdmin(ctx, request);
+  const host = await ctx.store.getHost(hostId);
+  if (!host) throw notFound(`no host ${hostId}`);
+  return jsonResponse(200, { host: publicHost(host) });
+}
+
+/**
+ * `DELETE /v1/hosts/{id}`: revoke. Every unexpired certificate of the host goes on the blocklist
+ * until it expires, its address is quarantined, and every other host's config changes.
+ */
+export async function revokeHost(ctx: ApiContext, request: ApiRequest, hostId: string): Promise<ApiResponse> {
+  requireAdmin(ctx, request);
+  const host = await ctx.store.revokeHost({ hostId, now: ctx.clock(), minQuarantineMs: ctx.settings.minQuarantineSeconds * 1000 });
+  if (!host) throw notFound(`no host ${hostId}`);
+  if (host.status !== 'revoked') throw new ApiProblem(500, 'internal', 'Internal error', 'revocation did not complete');
+  ctx.views.invalidate();
+  ctx.feed.notifyNetwork();
+  ctx.logger?.info('host revoked', { hostId: host.id });
+  return jsonResponse(200, { host: publicHost(host) });
+}

@@ -1,0 +1,55 @@
+import type { Signer } from '../pki/signer';
+import type { GatewayStore } from '../store';
+import type { ChangeFeed } from './change-feed';
+
+/** Tunables of the API; every one has a default. */
+export interface ApiSettings {
+  /** Lifetime of host certificates. @default 24 h */
+  readonly certificateLifetimeSeconds: number;
+  /** How long an enrollment token stays valid. @default 1 h */
+  readonly enrollmentTokenTtlSeconds: number;
+  /** Larger request bodies get 413. @default 64 KiB */
+  readonly maxBodyBytes: number;
+  /** How often long-polls re-read the network's config version (other instances' changes). @default 1000 */
+  readonly versionPollIntervalMs: number;
+  /** A freed address stays quarantined at least this long, besides its certificates' remaining life. @default 0 */
+  readonly minQuarantineSeconds: number;
+}
+
+export const DEFAULT_API_SETTINGS: ApiSettings = {
+  certificateLifetimeSeconds: 24 * 3600,
+  enrollmentTokenTtlSeconds: 3600,
+  maxBodyBytes: 64 * 1024,
+  versionPollIntervalMs: 1000,
+  minQuarantineSeconds: 0,
+};
+
+/**
+ * Checks that an EC2 instance belongs to the fleet of `role` (lighthouse or proxy) and returns its
+ * addresses. Throws NodeVerificationError (`ec2-node-verifier.ts`) when the instance is not in
+ * the fleet; any other error means the check itself failed (503).
+ */
+export interface NodeVerifier {
+  verify(instanceId: string, role: 'lighthouse' | 'proxy'): Promise<{ publicIp?: string; privateIp?: string }>;
+}
+
+/** Somewhere to report what the API did; never given a secret. */
+export interface ApiLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface ApiDependencies {
+  readonly store: GatewayStore;
+  /** Holds the CA key; its public key picks the signing CA out of the network's CA bundle. */
+  readonly signer: Signer;
+  /** SHA-256 (hex) of the admin token (local mode). Without it, only `request.iam` is admin. */
+  readonly adminTokenHash?: string;
+  readonly nodeVerifier?: NodeVerifier;
+  readonly settings?: Partial<ApiSettings>;
+  /** Injectable clock (tests). @default () => new Date() */
+  readonly clock?: () => Date;
+  /** In-process change notifications; one is made when absent. */
+  readonly changeFeed?: ChangeFeed;
+  readonly logger?: ApiLogger;
+}

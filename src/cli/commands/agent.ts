@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import { type LogFormat, createLogger, enrollHost, runAgent } from '../../agent';
+import { type CliIO, type Command, UsageError, parseFlags, required } from '../command';
+
+function logFormat(value: unknown): LogFormat {
+  if (value === undefined || value === 'text') return 'text';
+  if (value === 'json') return 'json';
+  throw new UsageError(`flag --log-format must be text or json, not '${String(value)}'`);
+}
+
+function positiveSeconds(values: Record<string, unknown>, name: string, fallback: number, max = Infinity): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new UsageError(`flag --${name} must be a number of seconds between 0 and ${max}`);
+  return n;
+}
+
+function readApiCa(path: unknown): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(String(path), 'utf8');
+  } catch (err) {
+    throw new UsageError(`flag --api-ca: cannot read ${String(path)}: ${(err as Error).message}`);
+  }
+}
+
+export const agentEnrollCommand: Command = {
+  path: ['agent', 'enroll'],
+  summary: 'enroll this host: make its key, get a certificate and a nebula config',
+  usage: `Usage: gateway agent enroll --api URL --token TOKEN --dir DIR [--api-ca FILE] [--log-format text|json]
+
+Makes the host's X25519 key pair in DIR (host.key, mode 0600; only the public key is sent), enrolls
+with the one-time token, and writes ca.crt, host.crt, config.yml (nebula -config DIR/config.yml runs
+as is) and agent.json (the host credential, 0600). A failed request is retried with the same key.
+
+  --api URL          the gateway's API, e.g. https://gateway.example.com
+  --token TOKEN      the enrollment token (gwe_…) from POST /v1/hosts
+  --dir DIR          where the key, certificate and config go (created 0700)
+  --api-ca FILE      extra CA certificates (PEM) to trust for an https API
+  --log-format F     text (default) or json; json also sets nebula's logging.format
+`,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const flags = parseFlags(argv, {
+      api: { type: 'string' },
+      token: { type: 'string' },
+      dir: { type: 'string' },
+      'api-ca': { type: 'string' },
+      'log-format': { type: 'string' },
+    });
+    const api = required(flags, 'api');
+    try {
+      new URL(api);
+    } catch {
+      throw new UsageError(`flag --api must be a URL, not '${api}'`);
+    }
+    const format = logFormat(flags['log-format']);
+    await enrollHost({
+      api,
+      token: required(flags, 'token'),
+      dir: required(flags, 'dir'),
+      apiCa: readApiCa(flags['api-ca']),
+      logFormat: flags['log-format'] === undefined ? undefined : format,
+      logger: createLogger(format, io.stderr),
+    });
+    return 0;
+  },
+};
+
+export const agentRunCommand: Command = {
+  path: ['agent', 'run'],
+  summary: 'run nebula for an enrolled host and keep its config and certificate current',
+  usage: `Usage: gateway agent run --dir DIR [--nebula PATH] [--log-format text|json] [--wait S] [--backoff-max S]
+
+Starts nebula -config DIR/config.yml (or adopts the one in DIR/nebula.pid), long-polls the API for
+config changes and reloads nebula (SIGHUP) or restarts it for changes it cannot reload, renews the
+certificate at two thirds of its life. SIGTERM/SIGINT stop the agent and the nebula it started.
+Exits 3 when the API refuses the host (revoked or unknown).
+
+  --dir DIR          the directory 'gateway agent enroll' wrote
+  --nebula PATH      the nebula binary (default: nebula on PATH)
+  --log-format F     text (default) or json; json also sets nebula's logging.format
+  --wait S           long-poll length asked of the API, seconds (default 55, at most 60)
+  --backoff-max S    longest wait between retries while the API is unreachable (default 30)
+`,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const flags = parseFlags(argv, {
+      dir: { type: 'string' },
+      nebula: { type: 'string' },
+      'log-format': { type: 'string' },
+      wait: { type: 'string' },
+      'backoff-max': { type: 'string' },
+    });
+    const dir = required(flags, 'dir');
+    const format = logFormat(flags['log-format']);
+    const waitSeconds = positiveSeconds(flags, 'wait', 55, 60);
+    const capMs = positiveSeconds(flags, 'backoff-max', 30) * 1000;
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    try {
+      return await runAgent({
+        dir,
+        nebulaBinary: typeof flags.nebula === 'string' ? flags.nebula : undefined,
+        logFormat: flags['log-format'] === undefined ? undefined : format,
+        logger: createLogger(format, io.stderr),
+        waitSeconds,
+        backoff: { baseMs: Math.min(500, capMs), capMs },
+        signal: stop.signal,
+      });
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+  },
+};

@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import { loadAccessTokenPublicKey } from '../../mesh/access-token';
+import { FileRouteSource, HttpRouteSource, ProxyServer, type ProxyServerOptions, type RouteSource } from '../../proxy';
+import type { AccessLog } from '../../proxy/access-log';
+import { type CliIO, type Command, parseFlags, required, UsageError } from '../command';
+
+const usage = `Usage: gateway proxy --domain D --tls-cert FILE --tls-key FILE --routes FILE|URL --token-public-key FILE [flags]
+
+Serves https://<port>--<hostId>.<domain> from the environments' overlay addresses.
+
+  --domain D                   the proxied domain (host names are <port>--<hostId>.<domain>)
+  --tls-cert FILE              PEM certificate chain for *.<domain> (re-read on SIGHUP)
+  --tls-key FILE               PEM private key for it
+  --routes FILE|URL            route table: a JSON file (watched) or the control plane's /v1/routes URL
+  --token-public-key FILE      Ed25519 public key that verifies access tokens (PUBLIC KEY or NEBULA ED25519 PUBLIC KEY PEM)
+  --listen ADDR                host:port to listen on (default 0.0.0.0:443)
+  --access-log off|stdout      JSON line per request (default stdout)
+  --idle-timeout DUR           idle keep-alive connection lifetime (default 120s)
+  --websocket-idle-timeout DUR idle WebSocket lifetime (default 2h)
+  --headers-timeout DUR        time allowed for a request head to arrive (default 30s)
+  --upstream-timeout DUR       longest silence from an environment mid-request (default 120s)
+  --connect-timeout DUR        time to connect to an environment before 502 (default 10s)
+  --max-header-size BYTES      largest request head, else 431 (default 16384)
+  --max-connections-per-ip N   simultaneous connections per client IP (default 256)
+
+Durations: 90s, 5m, 2h, or milliseconds (1500ms). The environment variable GATEWAY_ROUTES_TOKEN,
+when set, is sent as a Bearer credential with route table requests.
+`;
+
+/** `gateway proxy`: runs the TLS-terminating proxy until SIGINT or SIGTERM. */
+export const proxyCommand: Command = {
+  path: ['proxy'],
+  summary: 'run the HTTPS proxy to environments (<port>--<hostId>.<domain>)',
+  usage,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const flags = parseFlags(argv, {
+      domain: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      routes: { type: 'string' },
+      'token-public-key': { type: 'string' },
+      listen: { type: 'string' },
+      'access-log': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'websocket-idle-timeout': { type: 'string' },
+      'headers-timeout': { type: 'string' },
+      'upstream-timeout': { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'max-header-size': { type: 'string' },
+      'max-connections-per-ip': { type: 'string' },
+    });
+    const domain = required(flags, 'domain');
+    if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
+      throw new UsageError(`flag --domain: '${domain}' is not a DNS name`);
+    }
+    const certPath = required(flags, 'tls-cert');
+    const keyPath = required(flags, 'tls-key');
+    const readTls = () => ({ cert: readFlagFile('tls-cert', certPath), key: readFlagFile('tls-key', keyPath) });
+    const tls = readTls();
+    const routesArg = required(flags, 'routes');
+    const tokenKeyPath = required(flags, 'token-public-key');
+    const tokenKeyText = readFlagFile('token-public-key', tokenKeyPath);
+    let tokenPublicKey;
+    try {
+      tokenPublicKey = loadAccessTokenPublicKey(tokenKeyText);
+    } catch (err) {
+      throw new UsageError(`flag --token-public-key: ${(err as Error).message}`);
+    }
+    const { host, port } = parseListen(flags.listen ?? '0.0.0.0:443');
+    const routes: RouteSource = /^https?:\/\//.test(routesArg)
+      ? new HttpRouteSource(routesArg, {
+          headers: io.env.GATEWAY_ROUTES_TOKEN ? { authorization: `Bearer ${io.env.GATEWAY_ROUTES_TOKEN}` } : undefined,
+        })
+      : new FileRouteSource(routesArg);
+    const logMode = flags['access-log'] ?? 'stdout';
+    if (logMode !== 'stdout' && logMode !== 'off') throw new UsageError(`flag --access-log must be 'stdout' or 'off'`);
+    const options: ProxyServerOptions = {
+      domain,
+      tls,
+      routes,
+      tokenPublicKey,
+      accessLog: logMode === 'off' ? discard : undefined,
+      onError: (err) => io.stderr.write(`gateway proxy: ${err.message}\n`),
+      idleTimeoutMs: optionalDuration(flags, 'idle-timeout'),
+      webSocketIdleTimeoutMs: optionalDuration(flags, 'websocket-idle-timeout'),
+      headersTimeoutMs: optionalDuration(flags, 'headers-timeout'),
+      upstreamTimeoutMs: optionalDuration(flags, 'upstream-timeout'),
+      connectTimeoutMs: optionalDuration(flags, 'connect-timeout'),
+      maxHeaderBytes: optionalInteger(flags, 'max-header-size'),
+      maxConnectionsPerIp: optionalInteger(flags, 'max-connections-per-ip'),
+    };
+    const server = new ProxyServer(options);
+    const address = await server.listen(port, host);
+    io.stderr.write(`gateway proxy: listening on ${address.address}:${address.port} for *.${domain}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      const reload = () => {
+        try {
+          server.setTls(readTls());
+          io.stderr.write('gateway proxy: reloaded TLS certificate\n');
+        } catch (err) {
+          io.stderr.write(`gateway proxy: keeping the old certificate: ${(err as Error).message}\n`);
+        }
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      process.on('SIGHUP', reload);
+    });
+    await server.close();
+    return 0;
+  },
+};
+
+const discard: AccessLog = { write() {} };
+
+function readFlagFile(flag: string, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`flag --${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`flag --listen: expected host:port, got '${text}'`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** Parses `1500ms`, `90s`, `5m`, `2h` into milliseconds. */
+export function parseDuration(flag: string, text: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(text);
+  if (!m) throw new UsageError(`flag --${flag}: expected a duration such as 90s, 5m or 2h, got '${text}'`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  const ms = Number(m[1]) * unit;
+  if (ms <= 0) throw new UsageError(`flag --${flag}: must be more than zero`);
+  return ms;
+}
+
+function optionalDuration(flags: Record<string, unknown>, name: string): number | undefined {
+  const v = flags[name];
+  return typeof v === 'string' ? parseDuration(name, v) : undefined;
+}
+
+function optionalInteger(flags: Record<string, unknown>, name: string): number | undefined {
+  const v = flags[name];
+  if (typeof v !== 'string') return undefined;
+  if (!/^[1-9]\d{0,8}$/.test(v)) throw new UsageError(`flag --${name}: expected a positive integer, got '${v}'`);
+  return Number(v);
+}

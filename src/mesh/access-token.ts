@@ -1,0 +1,139 @@
+import { createPublicKey, type KeyObject, verify } from 'node:crypto';
+import type { Signer } from '../pki/signer';
+import { MeshError } from './errors';
+import type { Principal } from './routes';
+
+/**
+ * Access tokens for the proxy: compact JWS (RFC 7515) with `alg: EdDSA` (RFC 8037), signed by a
+ * `Signer` (so the key may live in KMS) and verified offline with the public key. Claims: `sub`,
+ * `org`, `iat`, `exp`, and `aud` fixed to the proxy, so a token minted for something else by the
+ * same key is not accepted here. The `typ` header tells a gateway token from an application's own
+ * bearer token, which the proxy must pass through untouched.
+ */
+
+export const ACCESS_TOKEN_TYPE = 'gateway-access+jwt';
+export const ACCESS_TOKEN_AUDIENCE = 'nebula-gateway-proxy';
+/** Longest lifetime a minted token may have: they are meant to be short-lived. */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 24 * 3600;
+
+export type AccessTokenErrorCode = 'malformed' | 'bad-signature' | 'expired' | 'not-yet-valid' | 'wrong-audience';
+
+/** A token that is not acceptable; a `MeshError` about the field `token`, with a `code` saying why. */
+export class AccessTokenError extends MeshError {
+  constructor(
+    readonly code: AccessTokenErrorCode,
+    message: string,
+  ) {
+    super('token', message);
+    this.name = 'AccessTokenError';
+  }
+}
+
+export interface VerifiedAccessToken {
+  readonly principal: Principal;
+  readonly expiresAt: Date;
+}
+
+const HEADER_B64 = b64url(Buffer.from(JSON.stringify({ alg: 'EdDSA', typ: ACCESS_TOKEN_TYPE })));
+
+/** Mints a token for `principal` valid for `ttlSeconds` from `now`. */
+export async function mintAccessToken(options: {
+  signer: Signer;
+  principal: Principal;
+  ttlSeconds: number;
+  now?: Date;
+}): Promise<string> {
+  const { signer, principal, ttlSeconds } = options;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > MAX_ACCESS_TOKEN_TTL_SECONDS) {
+    throw new RangeError(`ttlSeconds must be an integer from 1 to ${MAX_ACCESS_TOKEN_TTL_SECONDS}`);
+  }
+  if (!principal.subject || !principal.organization) throw new RangeError('principal needs a subject and an organization');
+  const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
+  const claims = { sub: principal.subject, org: principal.organization, aud: ACCESS_TOKEN_AUDIENCE, iat, exp: iat + ttlSeconds };
+  const signingInput = `${HEADER_B64}.${b64url(Buffer.from(JSON.stringify(claims)))}`;
+  const signature = await signer.sign(Buffer.from(signingInput, 'ascii'));
+  return `${signingInput}.${b64url(Buffer.from(signature))}`;
+}
+
+/**
+ * Whether `token` has the shape and header of a gateway access token (not whether it is valid).
+ * Cheap: decodes only the header.
+ */
+export function looksLikeAccessToken(token: string): boolean {
+  const dot = token.indexOf('.');
+  if (dot < 0) return false;
+  if (token.slice(0, dot) === HEADER_B64) return true;
+  const header = decodeJson(token.slice(0, dot));
+  return header?.typ === ACCESS_TOKEN_TYPE;
+}
+
+/** Verifies a token offline; throws `AccessTokenError` saying why it is not acceptable. */
+export function verifyAccessToken(
+  token: string,
+  publicKey: KeyObject,
+  options: { now?: Date; clockSkewSeconds?: number } = {},
+): VerifiedAccessToken {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
+    throw new AccessTokenError('malformed', 'not a compact JWS');
+  }
+  const header = decodeJson(parts[0]);
+  if (header?.alg !== 'EdDSA' || header.typ !== ACCESS_TOKEN_TYPE || header.crit !== undefined) {
+    throw new AccessTokenError('malformed', 'not a gateway access token header');
+  }
+  const signature = Buffer.from(parts[2], 'base64url');
+  const signed = verify(null, Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), publicKey, signature);
+  if (!signed) throw new AccessTokenError('bad-signature', 'signature does not verify');
+  const claims = decodeJson(parts[1]);
+  const { sub, org, aud, iat, exp } = claims ?? {};
+  if (typeof sub !== 'string' || !sub || typeof org !== 'string' || !org || typeof exp !== 'number' || typeof iat !== 'number') {
+    throw new AccessTokenError('malformed', 'claims need sub, org, iat and exp');
+  }
+  if (aud !== ACCESS_TOKEN_AUDIENCE) throw new AccessTokenError('wrong-audience', 'token is not for the proxy');
+  const now = (options.now ?? new Date()).getTime() / 1000;
+  const skew = options.clockSkewSeconds ?? 30;
+  if (now >= exp + skew) throw new AccessTokenError('expired', 'token has expired');
+  if (now + skew < iat) throw new AccessTokenError('not-yet-valid', 'token is not valid yet');
+  return { principal: { subject: sub, organization: org }, expiresAt: new Date(exp * 1000) };
+}
+
+/**
+ * Reads the proxy's verification key: a `PUBLIC KEY` PEM (SPKI), or a raw 32-byte Ed25519 key as
+ * nebula writes it (`NEBULA ED25519 PUBLIC KEY` PEM), as the control plane publishes either.
+ */
+export function loadAccessTokenPublicKey(text: string | Uint8Array): KeyObject {
+  const raw = typeof text === 'string' ? undefined : text;
+  if (raw && raw.length === 32) return ed25519FromRaw(raw);
+  const pem = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+  const nebula = /-----BEGIN NEBULA ED25519 PUBLIC KEY-----([\s\S]*?)-----END NEBULA ED25519 PUBLIC KEY-----/.exec(pem);
+  if (nebula) {
+    const bytes = Buffer.from(nebula[1].replace(/\s+/g, ''), 'base64');
+    if (bytes.length !== 32) throw new AccessTokenError('malformed', 'NEBULA ED25519 PUBLIC KEY must hold 32 bytes');
+    return ed25519FromRaw(bytes);
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    throw new AccessTokenError('malformed', 'expected a PUBLIC KEY or NEBULA ED25519 PUBLIC KEY PEM');
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new AccessTokenError('malformed', `expected an Ed25519 key, got ${key.asymmetricKeyType}`);
+  return key;
+}
+
+function ed25519FromRaw(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64url(Buffer.from(raw)) }, format: 'jwk' });
+}
+
+function b64url(bytes: Buffer): string {
+  return bytes.toString('base64url');
+}
+
+function decodeJson(part: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

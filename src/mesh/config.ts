@@ -1,0 +1,179 @@
+import { stringify } from 'yaml';
+import { ipv4Network, type NebulaCertificate, parseCertificateBundle, PkiError } from '../pki';
+import { Ipv4Cidr } from './cidr';
+import { formatEndpoint, parseEndpoint } from './endpoint';
+import { MeshError } from './errors';
+import { firewallFor, type FirewallRule, type NetworkPolicy, parseNetworkPolicy } from './firewall';
+import { formatIpv4, parseIpv4 } from './ipv4';
+import { parseRole, type Role } from './roles';
+
+/** Where the API's configs point `pki.key`; the agent rewrites it to its own key file. */
+export const DEFAULT_KEY_PATH = '/etc/nebula/host.key';
+export const DEFAULT_LIGHTHOUSE_PORT = 4242;
+export const DEFAULT_TUN_DEVICE = 'nebula1';
+export const DEFAULT_MTU = 1300;
+export const DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS = 60;
+export const MIN_MTU = 576;
+export const MAX_MTU = 9001;
+
+export type LogFormat = 'json' | 'text';
+
+export interface LighthouseAddress {
+  /** The lighthouse's overlay IP, e.g. `10.42.0.1`. */
+  ip: string;
+  /** Its public underlay addresses, `host:port`. A lighthouse with none yet is left out of `lighthouse.hosts`. */
+  endpoints: string[];
+}
+
+export interface NebulaConfigInput {
+  role: Role;
+  /** CA bundle: one or more `NEBULA CERTIFICATE` PEM blocks. */
+  ca: string;
+  /** The host's certificate, PEM. */
+  certificate: string;
+  /** Absolute path of the host's private key file; defaults to DEFAULT_KEY_PATH. */
+  keyPath?: string;
+  lighthouses: LighthouseAddress[];
+  /** Fingerprints (lowercase hex SHA-256) of revoked certificates. */
+  blocklist: string[];
+  policy: NetworkPolicy;
+  /** UDP port; lighthouses default to 4242 and need a fixed one, others default to 0 (any). */
+  listenPort?: number;
+  tunDevice?: string;
+  logFormat?: LogFormat;
+  mtu?: number;
+}
+
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+/** Linux interface names: at most 15 bytes; kept to a plain charset. */
+const TUN_DEVICE = /^[a-zA-Z][a-zA-Z0-9_-]{0,14}$/;
+
+/**
+ * A complete nebula 1.6 config for one host, as YAML. Deterministic: the same input gives the same
+ * bytes (the API hashes it into an ETag), so keys come in a fixed order and lists are sorted.
+ * Emits only keys nebula 1.6 reads, and YAML 1.1 quoting because nebula parses with go-yaml v2.
+ */
+export function renderNebulaConfig(input: NebulaConfigInput): string {
+  if (typeof input !== 'object' || input === null) throw new MeshError('input', 'must be an object');
+  const role = parseRole(input.role);
+  const isLighthouse = role === 'lighthouse';
+  const cas = parseCertificates(input.ca, 'ca');
+  if (cas.some((ca) => !ca.details.isCA)) throw new MeshError('ca', 'holds a certificate that is not a CA');
+  const [certificate, ...extra] = parseCertificates(input.certificate, 'certificate');
+  if (extra.length > 0) throw new MeshError('certificate', `must hold exactly one certificate, found ${extra.length + 1}`);
+  if (certificate.details.isCA) throw new MeshError('certificate', 'is a CA certificate, not a host certificate');
+  if (!cas.some((ca) => ca.fingerprint() === certificate.details.issuer)) {
+    throw new MeshError('certificate', `was issued by a CA that is not in the bundle (issuer ${certificate.details.issuer})`);
+  }
+  const hostIp = certificate.details.ips[0];
+  if (hostIp === undefined) throw new MeshError('certificate', 'has no IP address');
+  const network = Ipv4Cidr.parse(`${ipv4Network(hostIp).address}/${hostIp.prefixLength}`, 'certificate');
+  const keyPath = checkKeyPath(input.keyPath ?? DEFAULT_KEY_PATH);
+  const blocklist = checkBlocklist(input.blocklist);
+  const policy = parseNetworkPolicy(input.policy);
+  const lighthouses = checkLighthouses(input.lighthouses, network);
+  const listenPort = checkInteger(input.listenPort ?? (isLighthouse ? DEFAULT_LIGHTHOUSE_PORT : 0), 'listenPort', isLighthouse ? 1 : 0, 65535);
+  const tunDevice = input.tunDevice ?? DEFAULT_TUN_DEVICE;
+  if (typeof tunDevice !== 'string' || !TUN_DEVICE.test(tunDevice)) {
+    throw new MeshError('tunDevice', 'must be 1..15 characters a-z, A-Z, 0-9, _ or -, starting with a letter');
+  }
+  const mtu = checkInteger(input.mtu ?? DEFAULT_MTU, 'mtu', MIN_MTU, MAX_MTU);
+  const logFormat = input.logFormat ?? 'json';
+  if (logFormat !== 'json' && logFormat !== 'text') throw new MeshError('logFormat', "must be 'json' or 'text'");
+
+  // Nebula refuses a lighthouse in lighthouse.hosts without a static_host_map entry.
+  const reachable = lighthouses.filter((lighthouse) => lighthouse.endpoints.length > 0);
+  const firewall = firewallFor(role, policy);
+
+  const config = {
+    pki: { ca: cas.map((ca) => ca.toPem()).join(''), cert: certificate.toPem(), key: keyPath, blocklist, disconnect_invalid: true },
+    static_host_map: isLighthouse ? {} : Object.fromEntries(reachable.map((l) => [l.ip, l.endpoints])),
+    lighthouse: isLighthouse
+      ? { am_lighthouse: true }
+      : { am_lighthouse: false, interval: DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS, hosts: reachable.map((l) => l.ip) },
+    listen: { host: '0.0.0.0', port: listenPort },
+    punchy: { punch: true, respond: true },
+    relay: isLighthouse
+      ? { am_relay: true, use_relays: false }
+      : { am_relay: false, use_relays: true, relays: lighthouses.map((l) => l.ip) },
+    tun: { disabled: false, dev: tunDevice, mtu },
+    logging: { level: 'info', format: logFormat },
+    firewall: {
+      conntrack: { tcp_timeout: '12m', udp_timeout: '3m', default_timeout: '10m' },
+      outbound: firewall.outbound.map(ruleObject),
+      inbound: firewall.inbound.map(ruleObject),
+    },
+  };
+  return stringify(config, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/** Fixed key order for a rule, whatever order the rule object was built in. */
+function ruleObject(rule: FirewallRule): Record<string, string> {
+  const out: Record<string, string> = { port: rule.port, proto: rule.proto };
+  if (rule.host !== undefined) out.host = rule.host;
+  if (rule.group !== undefined) out.group = rule.group;
+  return out;
+}
+
+/** Decoded through src/pki, so the config carries canonical PEM that nebula is known to read. */
+function parseCertificates(value: unknown, field: string): NebulaCertificate[] {
+  if (typeof value !== 'string' || value.trim() === '') throw new MeshError(field, 'must be a PEM string');
+  let certificates: NebulaCertificate[];
+  try {
+    certificates = parseCertificateBundle(value);
+  } catch (error) {
+    if (error instanceof PkiError) throw new MeshError(field, error.message);
+    throw error;
+  }
+  if (certificates.length === 0) throw new MeshError(field, "holds no '-----BEGIN NEBULA CERTIFICATE-----' block");
+  return certificates;
+}
+
+function checkKeyPath(value: unknown): string {
+  if (typeof value !== 'string' || !value.startsWith('/') || /[\x00-\x1f]/.test(value)) {
+    throw new MeshError('keyPath', 'must be an absolute file path');
+  }
+  return value;
+}
+
+function checkBlocklist(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new MeshError('blocklist', 'must be a list of certificate fingerprints');
+  value.forEach((fingerprint, i) => {
+    if (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint)) {
+      throw new MeshError(`blocklist[${i}]`, 'must be a certificate fingerprint: 64 lowercase hex digits');
+    }
+  });
+  return [...new Set(value as string[])].sort();
+}
+
+/** Nebula refuses lighthouses outside the host's own network, so they are checked against it. */
+function checkLighthouses(value: unknown, network: Ipv4Cidr): LighthouseAddress[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new MeshError('lighthouses', 'must be a list of {ip, endpoints}');
+  const seen = new Set<number>();
+  const checked = value.map((lighthouse: unknown, i) => {
+    const field = `lighthouses[${i}]`;
+    if (typeof lighthouse !== 'object' || lighthouse === null) throw new MeshError(field, 'must be an object {ip, endpoints}');
+    const { ip, endpoints } = lighthouse as Record<string, unknown>;
+    const address = parseIpv4(ip, `${field}.ip`);
+    if (network.indexOf(formatIpv4(address)) === undefined) {
+      throw new MeshError(`${field}.ip`, `${formatIpv4(address)} is not a host address of the certificate's network ${network}`);
+    }
+    if (seen.has(address)) throw new MeshError(`${field}.ip`, `${formatIpv4(address)} is listed twice`);
+    seen.add(address);
+    if (endpoints !== undefined && !Array.isArray(endpoints)) {
+      throw new MeshError(`${field}.endpoints`, "must be a list of 'host:port' strings");
+    }
+    const parsed = (endpoints ?? []).map((endpoint, j) => formatEndpoint(parseEndpoint(endpoint, `${field}.endpoints[${j}]`)));
+    return { address, ip: formatIpv4(address), endpoints: [...new Set(parsed)].sort() };
+  });
+  return checked.sort((a, b) => a.address - b.address).map(({ ip, endpoints }) => ({ ip, endpoints }));
+}
+
+function checkInteger(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new MeshError(field, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}

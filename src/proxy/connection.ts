@@ -1,0 +1,580 @@
+import type { Socket } from 'node:net';
+import { AccessTokenError, type VerifiedAccessToken } from '../mesh/access-token';
+import { isAllowed, parseProxyHostName, type Principal, type RouteIndex } from '../mesh/routes';
+import { isPreflight, scrubRequest, tokenCookie } from './access';
+import { type AccessLog, isoNow } from './access-log';
+import { buildRequestHead, buildResponseHead, responseHeadIsPortable } from './forward-heads';
+import {
+  BodyTracker,
+  findHeadEnd,
+  HttpParseError,
+  parseRequestHead,
+  parseResponseHead,
+  type RequestHead,
+  requestFraming,
+  responseFraming,
+  wantsClose,
+} from './http1';
+import { htmlResponse, redirectResponse } from './pages';
+import type { UpstreamConnection, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream-pool';
+
+/** What every client connection shares: configuration, routes, token checks, pool and log. */
+export interface ProxyContext {
+  readonly domain: string;
+  readonly maxHeaderBytes: number;
+  readonly idleTimeoutMs: number;
+  readonly webSocketIdleTimeoutMs: number;
+  routes(): RouteIndex | undefined;
+  /** Throws `AccessTokenError` for an unacceptable token. */
+  verifyToken(token: string): VerifiedAccessToken;
+  readonly pool: UpstreamPool;
+  readonly log: AccessLog;
+}
+
+const enum State {
+  /** Reading a request head (or idle between requests). */
+  Head,
+  /** Forwarding the request body. */
+  Body,
+  /** Request sent; waiting for the rest of the response. */
+  Response,
+  /** A WebSocket (or other upgrade) is relayed byte for byte. */
+  Tunnel,
+  Closed,
+}
+
+/** Buffered pipelined bytes beyond which the client is paused until its earlier requests finish. */
+const MAX_BUFFERED = 64 * 1024;
+const MAX_RESPONSE_HEAD = 64 * 1024;
+
+/** One request in flight on a client connection. */
+class Exchange {
+  upstream: UpstreamConnection | undefined;
+  requestBody!: BodyTracker;
+  responseBody: BodyTracker | undefined;
+  responseHead: Buffer | undefined;
+  responseStarted = false;
+  /** The upstream must not be reused after this exchange. */
+  spoiled = false;
+  status = 0;
+  principal: Principal | undefined;
+  target!: UpstreamTarget;
+  hostId!: string;
+  port!: number;
+  upstreamHead!: string;
+  retried = false;
+  constructor(
+    readonly head: RequestHead,
+    readonly host: string,
+    readonly started: number,
+  ) {}
+}
+
+/**
+ * A client's TLS connection: parses request heads, decides (route, access), forwards heads it
+ * rebuilt and bodies as they are, and relays responses without turning them into objects.
+ * One request at a time; pipelined requests wait in the buffer.
+ */
+export class ClientConnection implements UpstreamOwner {
+  private state = State.Head;
+  private buf: Buffer | undefined;
+  /** When the first byte of the pending request head arrived (0: none pending). */
+  headStartedAt = 0;
+  private exchange: Exchange | undefined;
+  private closeAfter = false;
+  private paused = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly clientIp: string,
+    private readonly ctx: ProxyContext,
+  ) {
+    socket.setNoDelay(true);
+    socket.setTimeout(ctx.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onClientDrain());
+    socket.on('timeout', () => this.onClientTimeout());
+    socket.on('error', () => {});
+    socket.on('end', () => this.onClientEnd());
+    socket.on('close', () => this.onClientClose());
+  }
+
+  /** Whether a request head has been arriving for longer than `ms` (slow-header clients). */
+  headOverdue(now: number, ms: number): boolean {
+    return this.state === State.Head && this.headStartedAt !== 0 && now - this.headStartedAt > ms;
+  }
+
+  /** Ends a connection whose head is overdue with 408. */
+  timeOutHead(): void {
+    this.respondLocally(undefined, 408, 'The request took too long to arrive.', 'head-timeout', true);
+  }
+
+  private onData(chunk: Buffer): void {
+    switch (this.state) {
+      case State.Head:
+        if (this.headStartedAt === 0) this.headStartedAt = Date.now();
+        this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+        this.processHeads();
+        return;
+      case State.Body:
+        this.forwardBody(chunk);
+        return;
+      case State.Response:
+        this.buffer(chunk);
+        return;
+      case State.Tunnel: {
+        const up = this.exchange?.upstream;
+        if (up && !up.socket.write(chunk)) this.pause();
+        return;
+      }
+      case State.Closed:
+        return;
+    }
+  }
+
+  private buffer(chunk: Buffer): void {
+    this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+    if (this.buf.length > MAX_BUFFERED) this.pause();
+  }
+
+  private pause(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+  }
+
+  private resume(): void {
+    if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private processHeads(): void {
+    while (this.state === State.Head && this.buf) {
+      const buf = this.buf;
+      const end = findHeadEnd(buf);
+      if (end < 0 || end > this.ctx.maxHeaderBytes) {
+        if (end > this.ctx.maxHeaderBytes || buf.length > this.ctx.maxHeaderBytes) {
+          this.respondLocally(undefined, 431, 'The request headers are too large.', 'headers-too-large', true);
+        }
+        return;
+      }
+      this.buf = end < buf.length ? buf.subarray(end) : undefined;
+      this.headStartedAt = this.buf ? Date.now() : 0;
+      let head: RequestHead;
+      try {
+        head = parseRequestHead(buf, end);
+      } catch (err) {
+        const status = err instanceof HttpParseError ? err.status : 400;
+        this.respondLocally(undefined, status, 'The request could not be read.', 'bad-request', true);
+        return;
+      }
+      this.handleRequest(head);
+    }
+  }
+
+  private handleRequest(head: RequestHead): void {
+    const hosts = head.host;
+    const host = hosts[0] ?? '';
+    const ex = new Exchange(head, host, performance.now());
+    this.exchange = ex;
+    this.closeAfter = this.closeAfter || wantsClose(head);
+    let framing;
+    try {
+      framing = requestFraming(head);
+    } catch (err) {
+      this.respondLocally(ex, (err as HttpParseError).status, 'The request body framing is not acceptable.', 'bad-framing', true);
+      return;
+    }
+    ex.requestBody = new BodyTracker(framing);
+    const hasBody = framing.kind !== 'none';
+    if (hosts.length !== 1) {
+      this.respondLocally(ex, 400, 'The request needs exactly one Host header.', 'bad-host', hasBody);
+      return;
+    }
+    const routes = this.ctx.routes();
+    if (!routes) {
+      this.respondLocally(ex, 503, 'The proxy has not loaded its routes yet. Try again in a moment.', 'no-routes', hasBody);
+      return;
+    }
+    const parsed = parseProxyHostName(host, this.ctx.domain);
+    const route = parsed && routes.lookup(parsed);
+    if (!parsed || !route) {
+      this.respondLocally(ex, 404, `Nothing is published at ${stripPortOf(host)}.`, 'unknown-host', hasBody);
+      return;
+    }
+    ex.hostId = parsed.hostId;
+    ex.port = parsed.port;
+    ex.target = { ip: route.entry.ip, port: route.port.port, protocol: route.port.protocol };
+
+    const scrubbed = scrubRequest(head.target, head.headers);
+    let verified: VerifiedAccessToken | undefined;
+    let tokenProblem: AccessTokenError | undefined;
+    if (scrubbed.token !== undefined) {
+      try {
+        verified = this.ctx.verifyToken(scrubbed.token);
+        ex.principal = verified.principal;
+      } catch (err) {
+        if (!(err instanceof AccessTokenError)) throw err;
+        tokenProblem = err;
+      }
+    }
+    if (scrubbed.source === 'query' && verified && (head.method === 'GET' || head.method === 'HEAD')) {
+      // One-time URL token: keep it in a host-only cookie and take it out of the address bar.
+      const cookie = tokenCookie(scrubbed.token!, verified.expiresAt, new Date());
+      this.respondRaw(ex, 302, redirectResponse(scrubbed.target, cookie, this.closeAfter || hasBody), 'token-cookie', hasBody);
+      return;
+    }
+    if (route.port.access !== 'public' && !isPreflight(head.method, head.headers)) {
+      if (!verified) {
+        const message = tokenProblem
+          ? `Your access token was not accepted (${tokenProblem.code}). Get a new link or token and try again.`
+          : 'This address needs an access token. Open it with a link from your development environment dashboard.';
+        this.respondLocally(ex, 401, message, tokenProblem ? `token-${tokenProblem.code}` : 'no-token', hasBody);
+        return;
+      }
+      if (!isAllowed(route.port.access, route.entry.owner, verified.principal)) {
+        const who = route.port.access === 'private' ? "the environment's owner" : `members of ${route.entry.owner.organization}`;
+        this.respondLocally(ex, 403, `This address is open to ${who} only.`, 'forbidden', hasBody);
+        return;
+      }
+    }
+    const upgrade = head.upgrade && head.connection.includes('upgrade');
+    ex.upstreamHead = buildRequestHead(head.method, scrubbed.target, scrubbed.headers, head.connection, {
+      clientIp: this.clientIp,
+      host: stripPortOf(host),
+      upgrade,
+    });
+    this.state = hasBody ? State.Body : State.Response;
+    this.sendUpstream(ex, false);
+  }
+
+  private sendUpstream(ex: Exchange, fresh: boolean): void {
+    const up = this.ctx.pool.acquire(ex.target, this, fresh);
+    ex.upstream = up;
+    up.socket.write(ex.upstreamHead, 'latin1');
+    if (this.state === State.Body && this.buf) {
+      const pending = this.buf;
+      this.buf = undefined;
+      this.forwardBody(pending);
+    }
+  }
+
+  private forwardBody(chunk: Buffer): void {
+    const ex = this.exchange!;
+    let end: number;
+    try {
+      end = ex.requestBody.take(chunk, 0);
+    } catch {
+      // Malformed chunked body: the environment got a partial request; neither side is reusable.
+      ex.spoiled = true;
+      if (!ex.responseStarted) this.respondLocally(ex, 400, 'The request body could not be read.', 'bad-body', true);
+      else this.destroy();
+      return;
+    }
+    const up = ex.upstream!;
+    if (end > 0 && !up.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end))) this.pause();
+    if (ex.requestBody.done) {
+      this.state = State.Response;
+      if (end < chunk.length) this.buffer(chunk.subarray(end));
+    }
+  }
+
+  onUpstreamData(up: UpstreamConnection, chunk: Buffer): void {
+    const ex = this.exchange;
+    if (!ex || ex.upstream !== up) return;
+    if (this.state === State.Tunnel) {
+      if (!this.writeToClient(up, chunk)) up.socket.pause();
+      return;
+    }
+    ex.responseStarted = true;
+    if (!ex.responseBody) {
+      this.onResponseHeadBytes(ex, up, chunk);
+      return;
+    }
+    this.relayBody(ex, up, chunk, 0);
+  }
+
+  private onResponseHeadBytes(ex: Exchange, up: UpstreamConnection, chunk: Buffer): void {
+    let buf = ex.responseHead ? Buffer.concat([ex.responseHead, chunk]) : chunk;
+    for (;;) {
+      const end = findHeadEnd(buf);
+      if (end < 0) {
+        if (buf.length > MAX_RESPONSE_HEAD) this.upstreamFailed(ex, 502, 'The environment sent an unreadable response.', 'bad-response');
+        else ex.responseHead = up.sharedReads ? Buffer.from(buf) : buf; // kept past this call
+        return;
+      }
+      ex.responseHead = undefined;
+      let head;
+      try {
+        head = parseResponseHead(buf, end);
+      } catch {
+        this.upstreamFailed(ex, 502, 'The environment sent an unreadable response.', 'bad-response');
+        return;
+      }
+      if (head.status === 101) {
+        if (!ex.head.connection.includes('upgrade')) {
+          this.upstreamFailed(ex, 502, 'The environment switched protocols unasked.', 'bad-response');
+          return;
+        }
+        this.startTunnel(ex, up, buf);
+        return;
+      }
+      if (head.status < 200) {
+        // 100 Continue, 103 Early Hints: pass on, then read the final head.
+        this.writeToClient(up, buf.subarray(0, end));
+        if (end === buf.length) return;
+        buf = buf.subarray(end);
+        continue;
+      }
+      let framing;
+      try {
+        framing = responseFraming(head, ex.head.method);
+      } catch {
+        this.upstreamFailed(ex, 502, 'The environment sent an unreadable response.', 'bad-response');
+        return;
+      }
+      ex.status = head.status;
+      ex.responseBody = new BodyTracker(framing);
+      if (framing.kind === 'close' || wantsClose(head)) ex.spoiled = true;
+      if (framing.kind === 'close') this.closeAfter = true;
+      const rebuilt = !this.closeAfter && responseHeadIsPortable(head) ? undefined : buildResponseHead(head, this.closeAfter);
+      this.relayResponseStart(ex, up, buf, end, rebuilt);
+      return;
+    }
+  }
+
+  /**
+   * Sends the response head (the environment's bytes, or `rebuilt`) and the body bytes that
+   * came with it in one write: one TLS record, one syscall, for the common small response.
+   */
+  private relayResponseStart(ex: Exchange, up: UpstreamConnection, buf: Buffer, headEnd: number, rebuilt: string | undefined): void {
+    let end: number;
+    try {
+      end = ex.responseBody!.take(buf, headEnd);
+    } catch {
+      this.destroy();
+      return;
+    }
+    let out: Buffer;
+    if (rebuilt === undefined) {
+      out = end === buf.length ? buf : buf.subarray(0, end);
+    } else {
+      out = Buffer.allocUnsafe(rebuilt.length + end - headEnd);
+      out.write(rebuilt, 0, 'latin1');
+      buf.copy(out, rebuilt.length, headEnd, end);
+    }
+    if (!(rebuilt === undefined ? this.writeToClient(up, out) : this.socket.write(out))) up.socket.pause();
+    if (end < buf.length) ex.spoiled = true; // bytes past the response: out of step
+    if (ex.responseBody!.done) this.finishExchange(ex);
+  }
+
+  /** Relays body bytes from `buf[start..]`. */
+  private relayBody(ex: Exchange, up: UpstreamConnection, buf: Buffer, start: number): void {
+    let end: number;
+    try {
+      end = ex.responseBody!.take(buf, start);
+    } catch {
+      this.destroy();
+      return;
+    }
+    if (end > start && !this.writeToClient(up, start === 0 && end === buf.length ? buf : buf.subarray(start, end))) up.socket.pause();
+    if (end < buf.length) ex.spoiled = true;
+    if (ex.responseBody!.done) this.finishExchange(ex);
+  }
+
+  /**
+   * Writes bytes that came from `up`. A chunk in the shared read buffer is only valid during
+   * this call: with nothing queued on the client socket the write goes straight to OpenSSL,
+   * which encrypts it before returning; otherwise the stream would keep a reference, so copy.
+   */
+  private writeToClient(up: UpstreamConnection, chunk: Buffer): boolean {
+    const queued = this.socket.writableLength > 0 || this.socket.writableCorked > 0;
+    return this.socket.write(up.sharedReads && queued ? Buffer.from(chunk) : chunk);
+  }
+
+  private startTunnel(ex: Exchange, up: UpstreamConnection, buf: Buffer): void {
+    ex.status = 101;
+    this.state = State.Tunnel;
+    this.writeToClient(up, buf);
+    this.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
+    up.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
+    this.logExchange(ex);
+    if (this.buf) {
+      const pending = this.buf;
+      this.buf = undefined;
+      up.socket.write(pending);
+    }
+    this.resume();
+  }
+
+  private finishExchange(ex: Exchange): void {
+    this.logExchange(ex);
+    const up = ex.upstream;
+    ex.upstream = undefined;
+    if (up) {
+      if (ex.spoiled || !ex.requestBody.done) this.ctx.pool.discard(up);
+      else this.ctx.pool.release(up);
+    }
+    if (!ex.requestBody.done) this.closeAfter = true;
+    this.exchange = undefined;
+    if (this.closeAfter) {
+      this.state = State.Closed;
+      this.socket.end();
+      return;
+    }
+    this.state = State.Head;
+    this.headStartedAt = this.buf ? Date.now() : 0;
+    this.resume();
+    if (this.buf) this.processHeads();
+  }
+
+  onUpstreamDrain(up: UpstreamConnection): void {
+    if (this.exchange?.upstream === up) this.resume();
+  }
+
+  private onClientDrain(): void {
+    const up = this.exchange?.upstream;
+    if (up && up.socket.isPaused()) up.socket.resume();
+  }
+
+  onUpstreamClose(up: UpstreamConnection, error: Error | undefined): void {
+    const ex = this.exchange;
+    if (!ex || ex.upstream !== up || this.state === State.Closed) return;
+    ex.upstream = undefined;
+    if (this.state === State.Tunnel) {
+      this.socket.end();
+      this.state = State.Closed;
+      return;
+    }
+    if (ex.responseBody?.framing.kind === 'close') {
+      this.finishExchange(ex);
+      return;
+    }
+    if (!ex.responseStarted) {
+      // A kept-alive connection the environment had just closed: try once more on a new one.
+      if (up.uses > 0 && !ex.retried && ex.requestBody.framing.kind === 'none') {
+        ex.retried = true;
+        this.sendUpstream(ex, true);
+        return;
+      }
+      const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      this.upstreamFailed(ex, 502, `The environment is not answering on port ${ex.port}${code ? ` (${code})` : ''}.`, 'upstream-unreachable');
+      return;
+    }
+    if (!ex.responseBody) this.upstreamFailed(ex, 502, 'The environment closed the connection mid-response.', 'upstream-closed');
+    else this.destroy();
+  }
+
+  onUpstreamTimeout(up: UpstreamConnection): void {
+    const ex = this.exchange;
+    if (!ex || ex.upstream !== up) return;
+    if (this.state === State.Tunnel) {
+      this.destroy();
+      return;
+    }
+    if (ex.responseBody) this.destroy();
+    else this.upstreamFailed(ex, 504, `The environment did not answer in time on port ${ex.port}.`, 'upstream-timeout');
+  }
+
+  private upstreamFailed(ex: Exchange, status: number, message: string, reason: string): void {
+    const up = ex.upstream;
+    ex.upstream = undefined;
+    if (up) this.ctx.pool.discard(up);
+    if (ex.status !== 0) {
+      this.destroy(); // part of a response already went out
+      return;
+    }
+    this.respondLocally(ex, status, message, reason, !ex.requestBody.done);
+  }
+
+  private respondLocally(ex: Exchange | undefined, status: number, message: string, reason: string, close: boolean): void {
+    const isHead = ex?.head.method === 'HEAD';
+    this.respondRaw(ex, status, htmlResponse(status, message, { close: close || this.closeAfter, head: isHead }), reason, close);
+  }
+
+  private respondRaw(ex: Exchange | undefined, status: number, response: string, reason: string, close: boolean): void {
+    if (this.state === State.Closed) return;
+    this.socket.write(response, 'latin1');
+    if (ex) {
+      ex.status = status;
+      this.logExchange(ex, reason);
+      if (ex.upstream) this.ctx.pool.discard(ex.upstream);
+    }
+    this.exchange = undefined;
+    if (close || this.closeAfter) {
+      this.state = State.Closed;
+      this.socket.end();
+      return;
+    }
+    this.state = State.Head;
+    this.headStartedAt = this.buf ? Date.now() : 0;
+  }
+
+  private logExchange(ex: Exchange, reason?: string): void {
+    const target = ex.head.target;
+    const q = target.indexOf('?');
+    this.ctx.log.write({
+      time: isoNow(),
+      client: this.clientIp,
+      subject: ex.principal?.subject,
+      organization: ex.principal?.organization,
+      host: stripPortOf(ex.host),
+      hostId: ex.hostId,
+      port: ex.port,
+      method: ex.head.method,
+      path: q < 0 ? target : target.slice(0, q),
+      status: ex.status,
+      durationMs: Math.round((performance.now() - ex.started) * 1000) / 1000,
+      reason,
+    });
+  }
+
+  private onClientTimeout(): void {
+    // Waiting for a slow environment is the upstream timeout's business, not the client's.
+    if (this.state === State.Response && this.exchange?.upstream) return;
+    if (this.state === State.Head && this.headStartedAt !== 0) this.timeOutHead();
+    else this.destroy();
+  }
+
+  private onClientEnd(): void {
+    if (this.state === State.Tunnel) {
+      this.exchange?.upstream?.socket.end();
+      return;
+    }
+    // The client sent all it will send: answer what is in flight, then close.
+    this.closeAfter = true;
+    if (this.state === State.Head && !this.exchange) {
+      this.state = State.Closed;
+      this.socket.end();
+    }
+  }
+
+  private onClientClose(): void {
+    const ex = this.exchange;
+    const wasOpen = this.state !== State.Closed;
+    this.state = State.Closed;
+    this.exchange = undefined;
+    if (ex?.upstream) {
+      this.ctx.pool.discard(ex.upstream);
+      if (wasOpen && ex.status !== 101) {
+        ex.status = ex.status || 499;
+        this.logExchange(ex, 'client-closed');
+      }
+    }
+  }
+
+  destroy(): void {
+    this.state = State.Closed;
+    const up = this.exchange?.upstream;
+    if (up) this.ctx.pool.discard(up);
+    this.socket.destroy();
+  }
+}
+
+function stripPortOf(host: string): string {
+  const colon = host.lastIndexOf(':');
+  return colon >= 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
+}

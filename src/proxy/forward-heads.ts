@@ -1,0 +1,61 @@
+import type { RawHeaders, ResponseHead } from './http1';
+
+/** Builds the heads the proxy sends on: pure string building over raw header lists. */
+
+const X_FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+function isConnectionSpecific(lower: string, named: readonly string[]): boolean {
+  return lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'te' || named.includes(lower);
+}
+
+export interface RequestForwarding {
+  readonly clientIp: string;
+  readonly host: string;
+  /** A WebSocket (or other) upgrade: keep `Upgrade` and say `Connection: Upgrade`. */
+  readonly upgrade: boolean;
+}
+
+/**
+ * The request head for the environment: HTTP/1.1 keep-alive, connection-specific headers and
+ * client-supplied X-Forwarded-* dropped (the proxy is the edge; clients cannot vouch for
+ * themselves), then the proxy's own X-Forwarded-For/Proto/Host. `Transfer-Encoding` stays: the
+ * body is forwarded in its original framing.
+ */
+export function buildRequestHead(
+  method: string,
+  target: string,
+  headers: RawHeaders,
+  named: readonly string[],
+  fwd: RequestForwarding,
+): string {
+  let head = `${method} ${target} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    const lower = name.toLowerCase();
+    if (lower === 'upgrade' ? !fwd.upgrade : isConnectionSpecific(lower, named) || X_FORWARDED.has(lower)) continue;
+    head += `${name}: ${headers[i + 1]}\r\n`;
+  }
+  if (fwd.upgrade) head += 'Connection: Upgrade\r\n';
+  return `${head}X-Forwarded-For: ${fwd.clientIp}\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ${fwd.host}\r\n\r\n`;
+}
+
+/** Whether a response head can go to the client byte for byte (nothing connection-specific in it). */
+export function responseHeadIsPortable(head: ResponseHead): boolean {
+  if (head.minor !== 1 || head.connection.length > 0) return false;
+  for (let i = 0; i < head.headers.length; i += 2) {
+    const name = head.headers[i];
+    if ((name.length === 10 || name.length === 16) && isConnectionSpecific(name.toLowerCase(), [])) return false;
+  }
+  return true;
+}
+
+/** The response head for the client, without the environment's connection-specific headers. */
+export function buildResponseHead(head: ResponseHead, close: boolean): string {
+  const named = head.connection;
+  let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+  for (let i = 0; i < head.headers.length; i += 2) {
+    if (isConnectionSpecific(head.headers[i].toLowerCase(), named)) continue;
+    out += `${head.headers[i]}: ${head.headers[i + 1]}\r\n`;
+  }
+  return `${out}${close ? 'Connection: close\r\n' : ''}\r\n`;
+}

@@ -1,0 +1,5 @@
+export * from './access';
+export * from './access-log';
+export * from './route-source';
+export * from './server';
+export * from './token-verifier';

@@ -1,0 +1,157 @@
+import type { KeyObject } from 'node:crypto';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { RouteIndex, type RouteTable } from '../mesh/routes';
+import { type AccessLog, JsonLinesAccessLog } from './access-log';
+import { ClientConnection, type ProxyContext } from './connection';
+import type { RouteSource } from './route-source';
+import { TokenVerifier } from './token-verifier';
+import { UpstreamPool } from './upstream-pool';
+
+export interface ProxyServerOptions {
+  /** Host names are `<port>--<hostId>.<domain>`. */
+  readonly domain: string;
+  /** PEM certificate chain and key for `*.<domain>`. */
+  readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  readonly routes: RouteSource;
+  /** Verifies access tokens (Ed25519 public key). */
+  readonly tokenPublicKey: KeyObject;
+  /** Default: JSON lines on stdout. */
+  readonly accessLog?: AccessLog;
+  /** Problems that are not a request's (route source errors). Default: stderr. */
+  readonly onError?: (err: Error) => void;
+  /** Largest request head; larger gets 431. Default 16 KiB. */
+  readonly maxHeaderBytes?: number;
+  /** A request head must arrive within this. Default 30 s. */
+  readonly headersTimeoutMs?: number;
+  /** An idle keep-alive client connection is closed after this. Default 120 s. */
+  readonly idleTimeoutMs?: number;
+  /** An idle WebSocket is closed after this. Default 2 h. */
+  readonly webSocketIdleTimeoutMs?: number;
+  /** Longest silence from an environment during a request. Default 120 s. */
+  readonly upstreamTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  /** Simultaneous connections one client IP may hold. Default 256. */
+  readonly maxConnectionsPerIp?: number;
+  readonly tlsHandshakeTimeoutMs?: number;
+}
+
+/** The TLS-terminating proxy: `https://<port>--<hostId>.<domain>` → the environment's overlay IP:port. */
+export class ProxyServer {
+  private readonly server: Server;
+  private readonly connections = new Set<ClientConnection>();
+  /** Every TCP connection, including those still in the TLS handshake. */
+  private readonly sockets = new Set<Socket>();
+  private readonly perIp = new Map<string, number>();
+  private readonly pool: UpstreamPool;
+  private readonly sweeper: NodeJS.Timeout;
+  private index: RouteIndex | undefined;
+  private readonly firstTable: Promise<void>;
+
+  constructor(private readonly options: ProxyServerOptions) {
+    this.pool = new UpstreamPool({
+      responseTimeoutMs: options.upstreamTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+    });
+    const verifier = new TokenVerifier(options.tokenPublicKey);
+    const ctx: ProxyContext = {
+      domain: options.domain.toLowerCase(),
+      maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
+      idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+      webSocketIdleTimeoutMs: options.webSocketIdleTimeoutMs ?? 2 * 3600_000,
+      routes: () => this.index,
+      verifyToken: (token) => verifier.verify(token),
+      pool: this.pool,
+      log: options.accessLog ?? new JsonLinesAccessLog(process.stdout),
+    };
+    const maxPerIp = options.maxConnectionsPerIp ?? 256;
+    this.server = createServer({
+      cert: options.tls.cert,
+      key: options.tls.key,
+      ALPNProtocols: ['http/1.1'],
+      allowHalfOpen: true,
+      handshakeTimeout: options.tlsHandshakeTimeoutMs ?? 10_000,
+    });
+    // Counted before the TLS handshake, so a flood of connections costs no handshakes.
+    this.server.on('connection', (socket: Socket) => {
+      const ip = socket.remoteAddress ?? '';
+      const count = (this.perIp.get(ip) ?? 0) + 1;
+      if (count > maxPerIp) {
+        socket.destroy();
+        return;
+      }
+      this.perIp.set(ip, count);
+      this.sockets.add(socket);
+      socket.once('close', () => {
+        this.sockets.delete(socket);
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left <= 0) this.perIp.delete(ip);
+        else this.perIp.set(ip, left);
+      });
+    });
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      const conn = new ClientConnection(socket, normalizeIp(socket.remoteAddress ?? ''), ctx);
+      this.connections.add(conn);
+      socket.once('close', () => this.connections.delete(conn));
+    });
+    this.server.on('tlsClientError', () => {});
+    const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const conn of this.connections) if (conn.headOverdue(now, headersTimeoutMs)) conn.timeOutHead();
+    }, Math.min(1000, headersTimeoutMs));
+    this.sweeper.unref();
+
+    const onError = options.onError ?? ((err: Error) => process.stderr.write(`gateway proxy: ${err.message}\n`));
+    this.firstTable = new Promise((resolve) => {
+      options.routes.start(
+        (table: RouteTable) => {
+          // Swapped whole: requests in flight keep the route they started with; nothing is dropped.
+          this.index = new RouteIndex(table);
+          resolve();
+        },
+        onError,
+      );
+    });
+  }
+
+  /** Resolves once the first route table has arrived. */
+  ready(): Promise<void> {
+    return this.firstTable;
+  }
+
+  /** The route table version in use, if any. */
+  get routesVersion(): string | undefined {
+    return this.index?.version;
+  }
+
+  listen(port: number, host?: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Replaces the certificate and key for new connections (e.g. after renewal). */
+  setTls(tls: { cert: string | Buffer; key: string | Buffer }): void {
+    this.server.setSecureContext({ cert: tls.cert, key: tls.key });
+  }
+
+  /** Stops listening and closes every connection. */
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const conn of this.connections) conn.destroy();
+    for (const socket of this.sockets) socket.destroy();
+    this.pool.close();
+    await this.options.routes.close();
+    await closed;
+  }
+}
+
+function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}

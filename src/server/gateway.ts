@@ -1,0 +1,171 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import {
+  type Api,
+  type ApiLogger,
+  type ApiSettings,
+  createApi,
+  DEFAULT_API_SETTINGS,
+  DEFAULT_NETWORK_POLICY,
+  ensureTable,
+  GatewayStore,
+  hashSecret,
+  Ipv4Cidr,
+  type NodeVerifier,
+} from '../api';
+import { loadOrCreateAdminToken } from './admin-token';
+import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
+import { createHttpServer } from './http-server';
+import { loadOrCreateLocalCa } from './local-ca';
+import { startSweeper } from './sweeper';
+
+export const DEFAULT_OVERLAY_CIDR = '10.42.0.0/16';
+export const DEFAULT_TABLE_NAME = 'nebula-gateway';
+export const DEFAULT_DATA_DIR = '.gateway';
+
+export interface GatewayOptions {
+  /** TCP port; 0 picks a free one. @default 0 */
+  readonly port?: number;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** CA key, admin token and (embedded) DynamoDB data. @default '.gateway' */
+  readonly dataDir?: string;
+  /** The overlay network on first start; on later starts it must match the stored one if given. @default 10.42.0.0/16 */
+  readonly overlayCidr?: string;
+  readonly certificateLifetimeSeconds?: number;
+  readonly enrollmentTokenTtlSeconds?: number;
+  /** Use this DynamoDB instead of starting DynamoDB Local (credentials from the environment). */
+  readonly dynamodbEndpoint?: string;
+  /** @default 'nebula-gateway' */
+  readonly tableName?: string;
+  /** Environment for GATEWAY_ADMIN_TOKEN. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Injectable clock (tests). */
+  readonly clock?: () => Date;
+  /** @default 60000 */
+  readonly sweepIntervalMs?: number;
+  readonly settings?: Partial<ApiSettings>;
+  readonly nodeVerifier?: NodeVerifier;
+  /** One line per event; never given a secret. @default stderr */
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningGateway {
+  readonly url: string;
+  readonly adminToken: string;
+  /** Where the admin token is kept; undefined when it came from GATEWAY_ADMIN_TOKEN. */
+  readonly adminTokenPath?: string;
+  readonly dataDir: string;
+  readonly tableName: string;
+  readonly store: GatewayStore;
+  /** Stops accepting requests, ends long-polls, stops the sweep and the embedded DynamoDB Local. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `gateway serve` as a function: the store (DynamoDB Local under `<dataDir>/dynamodb` unless an
+ * endpoint is given), the table, the local CA, the network record, the admin token, the HTTP
+ * server and the sweep. Restarting on the same data dir keeps every host, lease and token.
+ */
+export async function startGateway(options: GatewayOptions = {}): Promise<RunningGateway> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const clock = options.clock ?? (() => new Date());
+  const dataDir = resolve(options.dataDir ?? DEFAULT_DATA_DIR);
+  const tableName = options.tableName ?? DEFAULT_TABLE_NAME;
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const step of cleanups.splice(0).reverse()) await step().catch(() => undefined);
+  };
+  try {
+    let client: DynamoDBClient;
+    if (options.dynamodbEndpoint) {
+      client = new DynamoDBClient({ endpoint: options.dynamodbEndpoint });
+    } else {
+      const dbPath = join(dataDir, 'dynamodb');
+      await mkdir(dbPath, { recursive: true, mode: 0o700 });
+      const ddb: DynamoDbLocal = await startDynamoDbLocal({ dbPath });
+      cleanups.push(() => ddb.stop());
+      // DynamoDB Local keeps one database per access key and region: fixed ones find the same data again.
+      client = new DynamoDBClient({
+        endpoint: ddb.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'gatewaylocal', secretAccessKey: 'gatewaylocal' },
+      });
+    }
+    cleanups.push(async () => client.destroy());
+    await ensureTable(client, tableName);
+    const store = new GatewayStore({ client, tableName });
+    const ca = await loadOrCreateLocalCa(dataDir, 'nebula-gateway local CA', clock());
+    await initialiseNetwork(store, ca.certificate, options.overlayCidr);
+    const admin = await loadOrCreateAdminToken(dataDir, options.env ?? process.env);
+    const settings: ApiSettings = {
+      ...DEFAULT_API_SETTINGS,
+      ...options.settings,
+      ...(options.certificateLifetimeSeconds !== undefined ? { certificateLifetimeSeconds: options.certificateLifetimeSeconds } : {}),
+      ...(options.enrollmentTokenTtlSeconds !== undefined ? { enrollmentTokenTtlSeconds: options.enrollmentTokenTtlSeconds } : {}),
+    };
+    const api: Api = createApi({
+      store,
+      signer: ca.signer,
+      adminTokenHash: hashSecret(admin.token),
+      settings,
+      clock,
+      nodeVerifier: options.nodeVerifier,
+      logger: lineLogger(log),
+    });
+    cleanups.push(async () => api.close());
+    const server = createHttpServer(api, { maxBodyBytes: settings.maxBodyBytes });
+    await new Promise<void>((done, fail) => {
+      server.once('error', fail);
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+        server.off('error', fail);
+        done();
+      });
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+    );
+    const sweeper = startSweeper({ store, clock, intervalMs: options.sweepIntervalMs ?? 60_000, onError: (err) => log(`sweep failed: ${err.message}`) });
+    cleanups.push(() => sweeper.stop());
+    const address = server.address() as AddressInfo;
+    const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    const url = `http://${hostPart}:${address.port}`;
+    return {
+      url,
+      adminToken: admin.token,
+      adminTokenPath: admin.path,
+      dataDir,
+      tableName,
+      store,
+      stop: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** Writes the network record on first start; afterwards checks the data dir's CA is the network's. */
+async function initialiseNetwork(store: GatewayStore, ca: { toPem(): string; fingerprint(): string }, overlayCidr: string | undefined): Promise<void> {
+  const cidr = Ipv4Cidr.parse(overlayCidr ?? DEFAULT_OVERLAY_CIDR, 'overlay-cidr').toString();
+  const network = await store.initNetwork({ cidr, caBundle: ca.toPem(), policy: { ...DEFAULT_NETWORK_POLICY }, createdAt: new Date().toISOString() });
+  if (overlayCidr !== undefined && network.cidr !== cidr) {
+    throw new Error(`the network in the table is ${network.cidr}, not ${cidr}; a network's CIDR cannot change`);
+  }
+  if (!network.caBundle.includes(ca.toPem().trim())) {
+    throw new Error(`the network in the table does not trust this data dir's CA (${ca.fingerprint()}); wrong --data-dir or --table?`);
+  }
+}
+
+function lineLogger(log: (line: string) => void): ApiLogger {
+  const line = (level: string, message: string, fields?: Record<string, unknown>) =>
+    log(JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }));
+  return { info: (m, f) => line('info', m, f), error: (m, f) => line('error', m, f) };
+}

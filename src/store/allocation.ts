@@ -1,0 +1,171 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Ipv4Cidr, Role } from '../mesh';
+import { AddressTakenError, NetworkFullError, StateConflictError } from './errors';
+import { CLAIMABLE_LEASE, claimableLeaseValues, hostItem, leaseClaimable, leaseItem } from './items';
+import { iso, type ItemKey, keys, POOL_PK, ttlOf } from './keys';
+import type { HostRecord } from './records';
+import { releaseEndedQuarantines } from './revocation';
+import type { TableAccess, TransactItem } from './table-access';
+import { cancellationOf, failedCondition } from './transactions';
+
+/** A host to create: everything but its address, which the store allocates. */
+export interface NewHost {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly groups: readonly string[];
+  readonly endpoints?: readonly string[];
+  readonly instanceId?: string;
+}
+
+export interface CreateHostInput {
+  readonly host: NewHost;
+  readonly cidr: Ipv4Cidr;
+  /** Claim exactly this address instead of allocating one. */
+  readonly requestedIp?: string;
+  readonly token: { readonly hash: string; readonly expiresAt: Date };
+  readonly now: Date;
+}
+
+export interface CreatedHost {
+  readonly host: HostRecord;
+  /** Addresses tried before one was claimed (1 when the first was free). */
+  readonly attempts: number;
+}
+
+const POOL_ROUNDS = 16;
+const POOL_PICK_AMONG = 8;
+
+/**
+ * Creates a host with its address lease and its enrollment token in one transaction. The
+ * address is the requested one; else the next never-used one from an atomic counter (a number
+ * whose address an explicit request already took is skipped); else, once the counter has run
+ * out, a released address from the pool. No step reads more than a few items, whatever the
+ * number of hosts.
+ */
+export async function createHost(table: TableAccess, input: CreateHostInput): Promise<CreatedHost> {
+  if (input.requestedIp !== undefined) return createWithAddress(table, input, input.requestedIp);
+  let attempts = 0;
+  for (;;) {
+    const index = await nextCounterIndex(table);
+    if (index >= input.cidr.usableCount) break;
+    attempts++;
+    const host = await tryCreate(table, input, input.cidr.addressAt(index));
+    if (host) return { host, attempts };
+  }
+  return createFromPool(table, input, attempts);
+}
+
+async function createWithAddress(table: TableAccess, input: CreateHostInput, ip: string): Promise<CreatedHost> {
+  const lease = await table.get(keys.lease(ip));
+  if (lease && !leaseClaimable(lease, input.now)) throw new AddressTakenError(ip);
+  // A quarantined or pooled address leaves its queue in the same transaction.
+  const queued = lease?.queuePk ? { key: { pk: lease.queuePk as string, sk: lease.queueSk as string }, mustExist: false } : undefined;
+  const host = await tryCreate(table, input, ip, queued);
+  if (!host) throw new AddressTakenError(ip);
+  return { host, attempts: 1 };
+}
+
+async function createFromPool(table: TableAccess, input: CreateHostInput, previousAttempts: number): Promise<CreatedHost> {
+  let attempts = previousAttempts;
+  let released = false;
+  for (let round = 0; round < POOL_ROUNDS; round++) {
+    const candidates = await table.queryPage({
+      KeyConditionExpression: 'pk = :pk AND sk <= :upper',
+      ExpressionAttributeValues: { ':pk': POOL_PK, ':upper': `${iso(input.now)}#~` },
+      Limit: POOL_PICK_AMONG,
+    });
+    if (candidates.length === 0) {
+      // The sweep may not have run since a quarantine ended: release those now, once.
+      if (released || (await releaseEndedQuarantines(table, input.now, POOL_PICK_AMONG)) === 0) break;
+      released = true;
+      continue;
+    }
+    // A random pick among the oldest few keeps concurrent creators off the same address.
+    const pick = candidates[Math.floor(Math.random() * candidates.length)];
+    attempts++;
+    const host = await tryCreate(table, input, pick.ip as string, { key: { pk: pick.pk as string, sk: pick.sk as string }, mustExist: true });
+    if (host) return { host, attempts };
+  }
+  throw new NetworkFullError(input.cidr.toString());
+}
+
+/**
+ * One transaction: host, lease, token (+ lighthouse, instance, queue removal). Undefined when
+ * the address turned out to be taken.
+ */
+async function tryCreate(
+  table: TableAccess,
+  input: CreateHostInput,
+  ip: string,
+  queued?: { key: ItemKey; mustExist: boolean },
+): Promise<HostRecord | undefined> {
+  const { host: h, now, token } = input;
+  const host: HostRecord = {
+    id: h.id,
+    name: h.name,
+    role: h.role,
+    ip,
+    groups: [...h.groups],
+    status: 'pending',
+    createdAt: iso(now),
+    ...(h.endpoints ? { endpoints: [...h.endpoints] } : {}),
+    tokenHash: token.hash,
+    ...(h.instanceId ? { instanceId: h.instanceId } : {}),
+  };
+  const items: TransactItem[] = [
+    table.put(hostItem(host), 'attribute_not_exists(pk)'),
+    {
+      Put: {
+        TableName: table.tableName,
+        Item: leaseItem(ip, h.id, now),
+        ConditionExpression: CLAIMABLE_LEASE,
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: claimableLeaseValues(now),
+      },
+    },
+    table.put({ ...keys.token(token.hash), hostId: h.id, expiresAt: iso(token.expiresAt), ttl: ttlOf(token.expiresAt) }, 'attribute_not_exists(pk)'),
+  ];
+  const queueIndex = items.length;
+  if (queued) {
+    items.push({ Delete: { TableName: table.tableName, Key: queued.key, ...(queued.mustExist ? { ConditionExpression: 'attribute_exists(pk)' } : {}) } });
+  }
+  if (h.role === 'lighthouse' && h.endpoints && h.endpoints.length > 0) {
+    items.push(table.put({ ...keys.lighthouse(h.id), hostId: h.id, ip, endpoints: [...h.endpoints] }));
+    items.push(table.bumpVersion(keys.version()));
+  }
+  const instanceIndex = items.length;
+  if (h.instanceId) items.push(table.put({ ...keys.instance(h.instanceId), hostId: h.id, instanceId: h.instanceId }, 'attribute_not_exists(pk)'));
+  try {
+    await table.transact(items);
+    return host;
+  } catch (err) {
+    const c = cancellationOf(err);
+    if (!c) throw err;
+    if (failedCondition(c, 0)) throw new StateConflictError(`host id ${h.id} already exists`);
+    if (failedCondition(c, 2)) throw new StateConflictError('enrollment token collision');
+    if (h.instanceId && failedCondition(c, instanceIndex)) throw new StateConflictError(`instance ${h.instanceId} is already registered`);
+    if (failedCondition(c, 1)) {
+      // Taken meanwhile; a pool entry pointing at a held lease is stale, drop it.
+      if (queued?.mustExist) await table.batchDelete([queued.key]);
+      return undefined;
+    }
+    if (queued && failedCondition(c, queueIndex)) return undefined;
+    throw err;
+  }
+}
+
+/** The next never-used host number: one atomic UpdateItem ADD, whatever the number of hosts. */
+async function nextCounterIndex(table: TableAccess): Promise<number> {
+  const result = await table.doc.send(
+    new UpdateCommand({
+      TableName: table.tableName,
+      Key: keys.ipCounter(),
+      UpdateExpression: 'ADD #next :one',
+      ExpressionAttributeNames: { '#next': 'next' },
+      ExpressionAttributeValues: { ':one': 1 },
+      ReturnValues: 'UPDATED_NEW',
+    }),
+  );
+  return (result.Attributes?.next as number) - 1;
+}

@@ -1,0 +1,16 @@
+export { TABLE_SCHEMA } from './schema';
+export { ensureTable } from './table';
+export { keys, hostIndexKey, ttlOf } from './keys';
+export { GatewayStore, type HostPage } from './repository';
+export { type NewHost, type CreateHostInput, type CreatedHost } from './allocation';
+export { InvalidCursorError, hostItem, leaseItem } from './items';
+export type {
+  NetworkRecord,
+  HostRecord,
+  HostStatus,
+  EnrollmentTokenRecord,
+  LighthouseRecord,
+  RevocationRecord,
+  IssuedCertificate,
+} from './records';
+export { StoreError, NetworkFullError, AddressTakenError, StateConflictError, NetworkNotInitialisedError } from './errors';

@@ -1,0 +1,74 @@
+import { StoreError } from './errors';
+import { HOSTS_GSI_PK, hostIndexKey, iso, keys, ttlOf } from './keys';
+import type { HostRecord, IssuedCertificate } from './records';
+import type { Item } from './table-access';
+
+/**
+ * Lease states: `held` by a host, `quarantined` after a revocation until `availableAt`, `free`
+ * again (in the pool). A lease can be claimed when absent, free, or quarantined no longer.
+ */
+export const CLAIMABLE_LEASE = 'attribute_not_exists(pk) OR #state = :free OR (#state = :quarantined AND availableAt <= :now)';
+
+export function claimableLeaseValues(now: Date) {
+  return { ':free': 'free', ':quarantined': 'quarantined', ':now': iso(now) };
+}
+
+export function leaseClaimable(lease: Item, now: Date): boolean {
+  if (lease.state === 'free') return true;
+  return lease.state === 'quarantined' && (lease.availableAt as string) <= iso(now);
+}
+
+/** The host item exactly as the store writes it (also for bulk seeding in benchmarks and tests). */
+export function hostItem(host: HostRecord): Item {
+  return { ...keys.host(host.id), ...hostIndexKey(host.role, host.id), ...host };
+}
+
+/** The lease item of a host's address, as the store writes it. */
+export function leaseItem(ip: string, hostId: string, at: Date): Item {
+  return { ...keys.lease(ip), ip, hostId, state: 'held', leasedAt: iso(at) };
+}
+
+/** A certificate issued to a host: kept (TTL) until it expires, so a revocation can blocklist it. */
+export function certificateItem(hostId: string, cert: IssuedCertificate): Item {
+  return { ...keys.certificate(hostId, cert.notAfter, cert.fingerprint), fingerprint: cert.fingerprint, notAfter: iso(cert.notAfter), ttl: ttlOf(cert.notAfter) };
+}
+
+const HOST_FIELDS = [
+  'id', 'name', 'role', 'ip', 'groups', 'status', 'createdAt', 'endpoints', 'tokenHash', 'publicKey', 'certificate',
+  'certificateFingerprint', 'certificateExpiresAt', 'credentialHash', 'credentialUsedAt', 'enrolledAt', 'revokedAt', 'instanceId',
+] as const;
+
+export function toHost(item: Item): HostRecord {
+  const host: Record<string, unknown> = {};
+  for (const field of HOST_FIELDS) if (item[field] !== undefined) host[field] = item[field];
+  return host as unknown as HostRecord;
+}
+
+/** A cursor that this store did not hand out. */
+export class InvalidCursorError extends StoreError {
+  override readonly name = 'InvalidCursorError';
+  constructor() {
+    super('cursor is not one this API returned');
+  }
+}
+
+/** A gsi1 LastEvaluatedKey as an opaque URL-safe cursor. */
+export function encodeCursor(key: Item): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): Item {
+  try {
+    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    const ok =
+      typeof key === 'object' &&
+      key !== null &&
+      ['pk', 'sk', 'gsi1pk', 'gsi1sk'].every((k) => typeof (key as Item)[k] === 'string') &&
+      Object.keys(key).length === 4 &&
+      (key as Item).gsi1pk === HOSTS_GSI_PK;
+    if (ok) return key as Item;
+  } catch {
+    // not base64 JSON: refused below
+  }
+  throw new InvalidCursorError();
+}

@@ -1,0 +1,66 @@
+import type { NetworkPolicy, Role } from '../mesh';
+
+/** The network: overlay CIDR, CA bundle (PEM blocks), firewall policy. */
+export interface NetworkRecord {
+  readonly cidr: string;
+  /** One or more `NEBULA CERTIFICATE` PEM blocks (the CAs hosts trust). */
+  readonly caBundle: string;
+  readonly policy: NetworkPolicy;
+  readonly createdAt: string;
+}
+
+export type HostStatus = 'pending' | 'active' | 'revoked';
+
+/** A host as stored, secrets only as hashes. */
+export interface HostRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly ip: string;
+  readonly groups: readonly string[];
+  readonly status: HostStatus;
+  readonly createdAt: string;
+  readonly endpoints?: readonly string[];
+  /** SHA-256 of the enrollment token, while the token may still be used. */
+  readonly tokenHash?: string;
+  /** `NEBULA X25519 PUBLIC KEY` PEM of the current certificate. */
+  readonly publicKey?: string;
+  readonly certificate?: string;
+  readonly certificateFingerprint?: string;
+  readonly certificateExpiresAt?: string;
+  readonly credentialHash?: string;
+  /** Set the first time the host authenticates with its credential; the token is dead from then on. */
+  readonly credentialUsedAt?: string;
+  readonly enrolledAt?: string;
+  readonly revokedAt?: string;
+  /** EC2 instance id of a node that registered itself. */
+  readonly instanceId?: string;
+}
+
+export interface EnrollmentTokenRecord {
+  readonly hash: string;
+  readonly hostId: string;
+  readonly expiresAt: string;
+  /** The public key of the first enrollment; a retry must present the same one. */
+  readonly publicKey?: string;
+}
+
+export interface LighthouseRecord {
+  readonly hostId: string;
+  readonly ip: string;
+  readonly endpoints: readonly string[];
+}
+
+export interface RevocationRecord {
+  readonly fingerprint: string;
+  readonly hostId: string;
+  readonly expiresAt: string;
+}
+
+/** A certificate issued to a host, kept until it expires so a revocation can blocklist it. */
+export interface IssuedCertificate {
+  readonly pem: string;
+  readonly fingerprint: string;
+  readonly notAfter: Date;
+  readonly publicKey: string;
+}

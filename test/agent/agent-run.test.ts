@@ -1,0 +1,190 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { EXIT_HOST_REJECTED, createLogger, enrollHost, runAgent } from '../../src/agent';
+import { StubApi } from './support/stub-api';
+
+const hasNebula = spawnSync('nebula', ['-version']).status === 0;
+if (!hasNebula && process.env.CI === 'true') throw new Error('nebula is required under CI=true (apt-get install nebula)');
+if (!hasNebula) console.warn('skipping agent run tests: nebula not found');
+
+interface Event {
+  event: string;
+  [k: string]: unknown;
+}
+
+/** Captures the agent's JSON log lines. */
+function recorder() {
+  const lines: string[] = [];
+  const events = () => lines.map((l) => JSON.parse(l) as Event);
+  const logger = createLogger('json', { write: (l: string) => lines.push(l) });
+  const waitForEvent = async (name: string, count = 1, timeoutMs = 20_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (events().filter((e) => e.event === name).length < count) {
+      if (Date.now() > deadline) throw new Error(`no ${name} event within ${timeoutMs} ms; saw ${events().map((e) => e.event).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return events().filter((e) => e.event === name)[count - 1];
+  };
+  return { lines, events, logger, waitForEvent };
+}
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return !/\)\s+Z\s/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Waits (with a deadline) until nebula's JSON log in `dir` has `count` lines with message `msg`. */
+async function nebulaLogged(dir: string, msg: string, count = 1): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  const seen = () => readFileSync(join(dir, 'nebula.log'), 'utf8').split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
+  while (seen() < count) {
+    if (Date.now() > deadline) throw new Error(`nebula did not log "${msg}" ${count} times`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const nebulaPid = (dir: string) => Number(readFileSync(join(dir, 'nebula.pid'), 'utf8'));
+
+/**
+ * The agent against a steerable stand-in API (test/agent/support/stub-api.ts) and real nebula
+ * with the tun device disabled. Scenario steps share one enrolled directory, in order.
+ */
+(hasNebula ? describe : describe.skip)('gateway agent against a steerable API', () => {
+  let stub: StubApi;
+  let dir: string;
+  const log = recorder();
+  let stop: AbortController;
+  let running: Promise<number>;
+
+  beforeAll(async () => {
+    stub = await StubApi.start();
+    dir = join(mkdtempSync(join(tmpdir(), 'agent-run-')), 'host');
+  });
+  afterAll(async () => {
+    stop?.abort();
+    await running?.catch(() => undefined);
+    const pidFile = join(dir, 'nebula.pid');
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    } catch {
+      // none left
+    }
+    await stub.stop();
+    if (process.env.KEEP_AGENT_DIR) console.log(dir);
+    else rmSync(join(dir, '..'), { recursive: true, force: true });
+  });
+
+  it('enrolls through failing requests with the same token and key, and writes a config nebula accepts', async () => {
+    stub.enrollFailures = [503, 502];
+    const result = await enrollHost({ api: stub.url, token: stub.token, dir, logger: log.logger, backoff: { baseMs: 10, capMs: 50 } });
+    expect(result).toMatchObject({ hostId: stub.hostId, ip: '10.50.0.5/16' });
+    expect(stub.enrollKeys).toHaveLength(1);
+    expect(log.events().filter((e) => e.event === 'enroll_retry')).toHaveLength(2);
+    expect(statSync(join(dir, 'host.key')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'agent.json')).mode & 0o777).toBe(0o600);
+    const config = parse(readFileSync(join(dir, 'config.yml'), 'utf8'));
+    expect(config.pki.key).toBe(join(dir, 'host.key'));
+    expect(config.pki.cert).toBe(readFileSync(join(dir, 'host.crt'), 'utf8'));
+    expect(spawnSync('nebula', ['-test', '-config', join(dir, 'config.yml')]).status).toBe(0);
+    expect(log.lines.join('')).not.toMatch(/gw[eh]_|PRIVATE KEY/);
+    expect(log.lines.join('')).not.toContain(readFileSync(join(dir, 'host.key'), 'utf8').split('\n')[1]);
+  });
+
+  it('refuses to enroll a directory twice, and names a rejected token', async () => {
+    await expect(enrollHost({ api: stub.url, token: stub.token, dir, logger: log.logger })).rejects.toThrow(/already enrolled/);
+    const other = join(dir, '..', 'other');
+    await expect(enrollHost({ api: stub.url, token: 'gwe_wrong', dir: other, logger: log.logger })).rejects.toThrow(/401/);
+  });
+
+  it('starts nebula and reloads it with SIGHUP for a blocklist change', async () => {
+    stop = new AbortController();
+    running = runAgent({ dir, logger: log.logger, waitSeconds: 30, backoff: { baseMs: 50, capMs: 200 }, signal: stop.signal });
+    const started = await log.waitForEvent('nebula_started');
+    expect(alive(started.pid as number)).toBe(true);
+    stub.blocklist = ['a'.repeat(64)];
+    stub.changed();
+    const reloaded = await log.waitForEvent('nebula_reloaded');
+    expect(reloaded.changed).toEqual(['pki.blocklist']);
+    expect(nebulaPid(dir)).toBe(started.pid);
+    expect(parse(readFileSync(join(dir, 'config.yml'), 'utf8')).pki.blocklist).toEqual(['a'.repeat(64)]);
+    await nebulaLogged(dir, 'Caught HUP, reloading config');
+    await nebulaLogged(dir, 'Blocklisting cert');
+  });
+
+  it('restarts nebula for a change it cannot reload', async () => {
+    const before = nebulaPid(dir);
+    stub.listenPort = 4343;
+    stub.changed();
+    const restarted = await log.waitForEvent('nebula_restarted');
+    expect(restarted.changed).toEqual(['listen.port']);
+    expect(restarted.pid).not.toBe(before);
+    expect(alive(before)).toBe(false);
+    expect(alive(restarted.pid as number)).toBe(true);
+  });
+
+  it('leaves nebula and the files alone while the API is unreachable, and catches up after', async () => {
+    const pid = nebulaPid(dir);
+    const configBefore = readFileSync(join(dir, 'config.yml'), 'utf8');
+    const unreachable = log.events().filter((e) => e.event === 'api_unreachable').length;
+    stub.setDown(true);
+    await log.waitForEvent('api_unreachable', unreachable + 3);
+    expect(nebulaPid(dir)).toBe(pid);
+    expect(alive(pid)).toBe(true);
+    expect(readFileSync(join(dir, 'config.yml'), 'utf8')).toBe(configBefore);
+    stub.blocklist = ['b'.repeat(64)];
+    stub.setDown(false);
+    await log.waitForEvent('nebula_reloaded', 2);
+    expect(log.events().some((e) => e.event === 'api_reachable')).toBe(true);
+    expect(parse(readFileSync(join(dir, 'config.yml'), 'utf8')).pki.blocklist).toEqual(['b'.repeat(64)]);
+  });
+
+  it('renews a short-lived certificate at two thirds of its life and reloads nebula', async () => {
+    stub.lifetimeSeconds = 3;
+    await stub.reissue();
+    const renewalsBefore = stub.renewals;
+    await log.waitForEvent('nebula_reloaded', 4);
+    const reloads = log.events().filter((e) => e.event === 'nebula_reloaded');
+    expect(reloads.at(-1)).toMatchObject({ source: 'renewal', changed: ['pki.cert'] });
+    expect(stub.renewals).toBeGreaterThan(renewalsBefore);
+    await nebulaLogged(dir, 'Client cert refreshed from disk', 2);
+    stub.lifetimeSeconds = 3600;
+    await log.waitForEvent('nebula_reloaded', 5);
+  });
+
+  it('stops the nebula it started on SIGTERM and exits 0', async () => {
+    const pid = nebulaPid(dir);
+    stop.abort();
+    expect(await running).toBe(0);
+    expect(alive(pid)).toBe(false);
+    expect(log.events().at(-1)?.event).toBe('agent_stopped');
+  });
+
+  it('adopts a running nebula, leaves it running on exit, and stops it when the host is revoked', async () => {
+    const nebula = spawn('nebula', ['-config', join(dir, 'config.yml')], { stdio: 'ignore' });
+    await new Promise((r) => nebula.once('spawn', r));
+    require('node:fs').writeFileSync(join(dir, 'nebula.pid'), `${nebula.pid}\n`);
+    stop = new AbortController();
+    running = runAgent({ dir, logger: log.logger, waitSeconds: 30, signal: stop.signal });
+    expect((await log.waitForEvent('nebula_adopted')).pid).toBe(nebula.pid);
+    stop.abort();
+    expect(await running).toBe(0);
+    expect(alive(nebula.pid)).toBe(true);
+
+    stop = new AbortController();
+    running = runAgent({ dir, logger: log.logger, waitSeconds: 30, signal: stop.signal });
+    await log.waitForEvent('nebula_adopted', 2);
+    stub.revoke();
+    expect(await running).toBe(EXIT_HOST_REJECTED);
+    expect(log.events().some((e) => e.event === 'host_rejected')).toBe(true);
+    await new Promise((r) => nebula.exitCode === null && nebula.signalCode === null ? nebula.once('exit', r) : r(undefined));
+    expect(alive(nebula.pid)).toBe(false);
+  });
+});

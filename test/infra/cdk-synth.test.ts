@@ -1,0 +1,62 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(__dirname, '../..');
+
+// `npx cdk synth` exactly as a platform engineer runs it, offline: the fake credentials and the
+// blocked AWS endpoints from test/support, and CDK_DOCKER pointing at `false` so any attempt to
+// use Docker (bundling, image builds) would fail the synth. cdk-nag runs inside (bin/ adds it).
+describe('npx cdk synth (offline, no Docker)', () => {
+  let out: string;
+  let result: ReturnType<typeof spawnSync>;
+
+  beforeAll(() => {
+    out = mkdtempSync(join(tmpdir(), 'cdk-synth-'));
+    result = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', out], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, CDK_DOCKER: '/bin/false', CDK_DISABLE_VERSION_CHECK: '1' },
+      timeout: 280_000,
+    });
+  }, 300_000);
+
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('succeeds and writes the five stacks', () => {
+    expect([result.status, String(result.stderr).slice(-3000)]).toEqual([0, expect.any(String)]);
+    const templates = readdirSync(out).filter((f) => f.endsWith('.template.json')).sort();
+    expect(templates).toEqual([
+      'NebulaGateway-Api.template.json',
+      'NebulaGateway-Fleets.template.json',
+      'NebulaGateway-Network.template.json',
+      'NebulaGateway-Server.template.json',
+      'NebulaGateway-State.template.json',
+    ]);
+  });
+
+  it('bundled every function with the local esbuild (minified, with a source map) and the agent as one file', () => {
+    const assets = readdirSync(out).filter((d) => d.startsWith('asset.') && statSync(join(out, d)).isDirectory());
+    // Ours have source maps; CDK's own custom-resource handler (the VPC's default security group) has none.
+    const functionBundles = assets.filter((d) => existsSync(join(out, d, 'index.js.map')));
+    expect(functionBundles).toHaveLength(6);
+    for (const dir of functionBundles) {
+      const code = readFileSync(join(out, dir, 'index.js'), 'utf8');
+      expect(code.split('\n').length).toBeLessThan(20);
+      expect(code).not.toMatch(/require\("@aws-sdk\/client-dynamodb"\)[\s\S]*function DynamoDBClient/);
+    }
+    const agent = readdirSync(out).filter((f) => /^asset\..*\.js$/.test(f));
+    expect(agent).toHaveLength(1);
+    expect(readFileSync(join(out, agent[0]), 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+  });
+
+  it('copied the server image context (Dockerfile, sources) without node_modules', () => {
+    const contexts = readdirSync(out).filter((d) => d.startsWith('asset.') && existsSync(join(out, d, 'Dockerfile')));
+    expect(contexts).toHaveLength(1);
+    const entries = readdirSync(join(out, contexts[0])).sort();
+    expect(entries).toEqual(expect.arrayContaining(['Dockerfile', 'lambda', 'lib', 'package-lock.json', 'package.json', 'src']));
+    expect(entries).not.toContain('node_modules');
+    expect(entries).not.toContain('cdk.out');
+  });
+});

@@ -1,0 +1,81 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { buildTestApp } from './support/app';
+
+// The other configuration branches: an imported hosted zone and VPC, the Secrets Manager CA key,
+// x86 instances. One synth (cdk-nag included) for the describe block.
+describe('imported zone and VPC, CA key in Secrets Manager', () => {
+  let templates: Record<'state' | 'api' | 'fleets', Template>;
+  let hasNetworkStack: boolean;
+
+  beforeAll(() => {
+    const { app, stacks } = buildTestApp({
+      name: 'DevMesh',
+      domain: 'mesh.corp.example.com',
+      hostedZone: { mode: 'import', id: 'Z0123456789ABCDEFGHIJ', name: 'corp.example.com' },
+      vpc: {
+        mode: 'import',
+        vpcId: 'vpc-0123456789abcdef0',
+        cidr: '172.31.0.0/16',
+        availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
+        publicSubnetIds: ['subnet-0000000000000000a', 'subnet-0000000000000000b', 'subnet-0000000000000000c'],
+        privateSubnetIds: ['subnet-1000000000000000a', 'subnet-1000000000000000b', 'subnet-1000000000000000c'],
+      },
+      region: 'eu-west-1',
+      account: '111122223333',
+      caKeyBackend: 'secret',
+      lighthouses: { count: 3, instanceType: 't3.micro' },
+    });
+    app.synth();
+    hasNetworkStack = stacks.network !== undefined;
+    templates = {
+      state: Template.fromStack(stacks.state),
+      api: Template.fromStack(stacks.api),
+      fleets: Template.fromStack(stacks.fleets),
+    };
+  });
+
+  it('creates no VPC and no hosted zone; records go into the imported zone', () => {
+    expect(hasNetworkStack).toBe(false);
+    expect(JSON.stringify(templates.fleets.toJSON())).not.toContain('AWS::EC2::VPC');
+    templates.state.resourceCountIs('AWS::Route53::HostedZone', 0);
+    templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { HostedZoneId: 'Z0123456789ABCDEFGHIJ', Name: '*.mesh.corp.example.com.' });
+    templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'lighthouse-3.mesh.corp.example.com.' });
+    templates.fleets.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MinSize: '3',
+      VPCZoneIdentifier: ['subnet-0000000000000000a', 'subnet-0000000000000000b', 'subnet-0000000000000000c'],
+    });
+  });
+
+  it('keeps the CA key seed in a retained secret that only the signing functions may read', () => {
+    templates.state.resourceCountIs('AWS::KMS::Key', 0);
+    templates.state.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) }),
+    });
+    const readers = Object.values(templates.api.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p).includes('secretsmanager:GetSecretValue'))
+      .map((p) => (p.Properties.Roles as { Ref: string }[])[0].Ref)
+      .sort();
+    expect(readers).toEqual([expect.stringMatching(/^EnrollRole/), expect.stringMatching(/^NodeRegisterRole/)]);
+    templates.api.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ CA_KEY_BACKEND: 'secret' }) },
+    });
+  });
+
+  it('uses x86 Amazon Linux and nebula for x86 on x86 instance types', () => {
+    const parameters = Object.values(templates.fleets.toJSON().Parameters as Record<string, { Default: string }>).map((p) => p.Default);
+    expect(parameters).toEqual(expect.arrayContaining([expect.stringMatching(/al2023-ami-kernel-[\d.]+-x86_64$/)]));
+    templates.fleets.hasResourceProperties('AWS::EC2::LaunchTemplate', { LaunchTemplateData: Match.objectLike({ InstanceType: 't3.micro' }) });
+    const lighthouseTemplate = Object.entries(templates.fleets.findResources('AWS::EC2::LaunchTemplate')).find(([id]) => id.startsWith('Lighthouses'))!;
+    expect(JSON.stringify(lighthouseTemplate[1])).toContain('nebula-linux-amd64.tar.gz');
+  });
+});
+
+describe('cdk-nag', () => {
+  it('fails synth on an unacknowledged finding', () => {
+    const { app, stacks } = buildTestApp({ domain: 'dev.example.com' });
+    new Bucket(stacks.api, 'UncheckedBucket');
+    expect(() => app.synth()).toThrow(/AwsSolutions-S1[\s\S]*UncheckedBucket|UncheckedBucket[\s\S]*AwsSolutions-S1/);
+  });
+});

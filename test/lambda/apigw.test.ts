@@ -1,0 +1,50 @@
+import { capWait, LAMBDA_MAX_WAIT_SECONDS } from '../../lambda/host-config';
+import { toApiRequest, toRestApiResult } from '../../lambda/shared/apigw';
+import { restApiEvent } from './support/events';
+
+describe('API Gateway REST (payload 1.0) adapter', () => {
+  it('lower-cases headers, joins repeated ones, takes the first query value, decodes base64 bodies', () => {
+    const event = {
+      ...restApiEvent({ method: 'post', resource: '/v1/hosts/{id}/renew', pathParameters: { id: 'h-1' }, body: { publicKey: 'k' }, base64: true }),
+      multiValueHeaders: { 'X-Forwarded-For': ['203.0.113.7', '10.0.0.1'], Authorization: ['Bearer gwh_x'] },
+      multiValueQueryStringParameters: { wait: ['10', '20'] },
+      queryStringParameters: { wait: '20' },
+    };
+    const request = toApiRequest(event, { iamAuthorized: false });
+    expect(request).toMatchObject({
+      method: 'POST',
+      path: '/v1/hosts/h-1/renew',
+      query: { wait: '10' },
+      headers: expect.objectContaining({ 'x-forwarded-for': '203.0.113.7, 10.0.0.1', authorization: 'Bearer gwh_x', 'content-type': 'application/json' }),
+    });
+    expect(JSON.parse(request.body.toString('utf8'))).toEqual({ publicKey: 'k' });
+    expect(request.iam).toBeUndefined();
+  });
+
+  it('passes the verified IAM identity only for IAM-authorized functions', () => {
+    const event = restApiEvent({ method: 'GET', resource: '/v1/hosts', iamArn: 'arn:aws:sts::111122223333:assumed-role/Admin/alice' });
+    expect(toApiRequest(event, { iamAuthorized: true }).iam).toEqual({ arn: 'arn:aws:sts::111122223333:assumed-role/Admin/alice', accountId: '111122223333' });
+    expect(toApiRequest(event, { iamAuthorized: false }).iam).toBeUndefined();
+    expect(toApiRequest(restApiEvent({ method: 'GET', resource: '/v1/hosts' }), { iamAuthorized: true }).iam).toBeUndefined();
+  });
+
+  it('handles events without headers, query or body', () => {
+    const request = toApiRequest({ httpMethod: 'GET', path: '/healthz', headers: null, multiValueHeaders: null, body: null, requestContext: {} }, { iamAuthorized: false });
+    expect(request).toMatchObject({ method: 'GET', path: '/healthz', headers: {}, query: {} });
+    expect(request.body).toHaveLength(0);
+  });
+
+  it('maps an ApiResponse to a proxy result', () => {
+    expect(toRestApiResult({ status: 304, headers: { etag: '"v1"' }, body: '' })).toEqual({ statusCode: 304, headers: { etag: '"v1"' }, body: '', isBase64Encoded: false });
+  });
+
+  it('host-config shortens long-polls to what API Gateway allows, leaving invalid values for the API to refuse', () => {
+    const at = (wait?: string) => capWait(toApiRequest(restApiEvent({ method: 'GET', resource: '/v1/hosts/h/config', query: wait === undefined ? undefined : { wait } }), { iamAuthorized: false })).query.wait;
+    expect(at('55')).toBe(String(LAMBDA_MAX_WAIT_SECONDS));
+    expect(at('10')).toBe('10');
+    expect(at(undefined)).toBeUndefined();
+    expect(at('61')).toBe('61');
+    expect(at('-1')).toBe('-1');
+    expect(at('abc')).toBe('abc');
+  });
+});

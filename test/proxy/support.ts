@@ -1,0 +1,97 @@
+import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Signer } from '../../src/pki/signer';
+
+/** A temp dir removed by `cleanup()`. */
+export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A test CA and a `*.<domain>` leaf it signed, made with the openssl CLI (as an operator would),
+ * so clients verify the proxy's certificate for real instead of skipping verification.
+ */
+export function makeTlsFixture(dir: string, domain: string): { ca: string; cert: string; key: string } {
+  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=proxy test CA']);
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', `/CN=*.${domain}`]);
+  writeFileSync(join(dir, 'leaf.ext'), `subjectAltName=DNS:*.${domain},DNS:${domain}\nextendedKeyUsage=serverAuth\n`);
+  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem', '-days', '2', '-extfile', 'leaf.ext']);
+  const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+  return { ca: read('ca.pem'), cert: read('leaf.pem'), key: read('leaf.key') };
+}
+
+/** An in-memory Ed25519 `Signer` (the proxy only needs the public half). */
+export function testSigner(): { signer: Signer; publicKey: KeyObject; rawPublicKey: Uint8Array } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  return {
+    publicKey,
+    rawPublicKey: new Uint8Array(raw),
+    signer: {
+      publicKey: async () => new Uint8Array(raw),
+      sign: async (message) => new Uint8Array(sign(null, message, privateKey)),
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  /** The local port of the client socket: the same value means the same kept-alive connection. */
+  localPort: number | undefined;
+}
+
+/** One HTTPS request to the proxy at 127.0.0.1:`port`, as if to `https://<hostName><path>`. */
+export function fetchVia(
+  port: number,
+  ca: string,
+  hostName: string,
+  path: string,
+  options: {
+    method?: string;
+    headers?: Record<string, string | string[]>;
+    body?: string | Buffer;
+    agent?: RequestOptions['agent'];
+    servername?: string;
+    /** Where the proxy listens, when not on loopback. */
+    connectTo?: string;
+  } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host: options.connectTo ?? '127.0.0.1',
+        port,
+        servername: options.servername ?? hostName,
+        ca,
+        method: options.method ?? 'GET',
+        path,
+        headers: { host: hostName, ...options.headers },
+        agent: options.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), localPort: res.socket?.localPort }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** Resolves when `check()` holds, polling (no timing is asserted; jest's timeout bounds it). */
+export async function eventually(check: () => boolean, intervalMs = 20): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, intervalMs));
+}
