@@ -18,8 +18,8 @@ import { startGateway, type RunningGateway } from '../src/server';
 import { ensureTable, GatewayStore, type HostRecord, hostItem, keys, leaseItem } from '../src/store';
 
 const SEEDED_HOSTS = 20_000;
-const ROUNDS = 4;
-const PER_ROUND = 60;
+const ROUNDS = 8;
+const PER_ROUND = 30;
 const IN_FLIGHT = 8;
 
 process.env.AWS_ACCESS_KEY_ID ??= 'bench';

@@ -67,7 +67,7 @@ const SUBJECTS: Subject[] = [
     name: 'node-register',
     entry: 'lambda/node-register.ts',
     request: {
-      what: 'POST register, EC2 unreachable (403)',
+      what: 'POST register, EC2 unreachable',
       event: restEvent('POST', '/v1/nodes/register', {
         body: JSON.stringify({ role: 'lighthouse', publicKey: x25519Pem() }),
         ...iam('arn:aws:sts::111122223333:assumed-role/NebulaGateway-lighthouse-node/i-0123456789abcdef0'),
@@ -94,7 +94,8 @@ const RUNNER_SOURCE = `const t0 = performance.now();
 const { handler } = require(process.argv[2]);
 const t1 = performance.now();
 handler(JSON.parse(process.argv[3])).then((result) => {
-  process.stdout.write(JSON.stringify({ status: result.statusCode, importMs: t1 - t0, requestMs: performance.now() - t1 }));
+  const cpu = process.cpuUsage();
+  process.stdout.write(JSON.stringify({ status: result.statusCode, cpuMs: (cpu.user + cpu.system) / 1000 }));
 }, (err) => { process.stderr.write(String(err)); process.exitCode = 1; });
 `;
 
@@ -120,13 +121,18 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** One fresh `node` process: require the bundle, serve the event. Wall time from spawn to exit. */
-function coldStart(bundlePath: string, event: unknown, env: NodeJS.ProcessEnv): { wallMs: number; status: number } {
+/**
+ * One fresh `node` process: require the bundle, serve the event. Wall time from spawn to exit, and
+ * the process's own CPU time (user + system), which the machine's other load disturbs far less:
+ * the ratio is taken on CPU time.
+ */
+function coldStart(bundlePath: string, event: unknown, env: NodeJS.ProcessEnv): { wallMs: number; cpuMs: number; status: number } {
   const start = process.hrtime.bigint();
   const run = spawnSync(process.execPath, [join(WORK, 'runner.js'), bundlePath, JSON.stringify(event)], { env, encoding: 'utf8' });
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
   if (run.status !== 0) throw new Error(`${bundlePath}: ${run.stderr}`);
-  return { wallMs, status: (JSON.parse(run.stdout) as { status: number }).status };
+  const out = JSON.parse(run.stdout) as { status: number; cpuMs: number };
+  return { wallMs, cpuMs: out.cpuMs, status: out.status };
 }
 
 function timeSynth(app: string | undefined, out: string): number {
@@ -177,25 +183,35 @@ async function main(): Promise<void> {
     const bundles = new Map(SUBJECTS.map((subject) => [subject.name, bundle(subject)]));
     const measured = SUBJECTS.filter((subject) => subject.request);
     const walls = new Map<string, number[]>(measured.map((subject) => [subject.name, []]));
+    const cpus = new Map<string, number[]>(measured.map((subject) => [subject.name, []]));
     const statuses = new Map<string, number>();
     for (let round = 0; round <= RUNS; round++) {
       for (const subject of measured) {
         const signs = subject.name === 'enroll' || subject.name === 'node-register';
-        const { wallMs, status } = coldStart(bundles.get(subject.name)!, subject.request!.event, signs ? signingEnv : env);
-        if (round > 0) walls.get(subject.name)!.push(wallMs);
+        const { wallMs, cpuMs, status } = coldStart(bundles.get(subject.name)!, subject.request!.event, signs ? signingEnv : env);
+        if (round > 0) {
+          walls.get(subject.name)!.push(wallMs);
+          cpus.get(subject.name)!.push(cpuMs);
+        }
         statuses.set(subject.name, status);
       }
     }
-    const baselineMs = median(walls.get('baseline')!);
+    const baselineCpuMs = median(cpus.get('baseline')!);
     const rows = SUBJECTS.map((subject) => {
       const kb = statSync(bundles.get(subject.name)!).size / 1024;
       const size = [subject.name, kb.toFixed(1), kb < 300 ? 'ok' : 'OVER'];
-      if (!subject.request) return [...size, 'n/a (runs once per deploy)', '', ''];
-      const wallMs = median(walls.get(subject.name)!);
-      const ratio = wallMs / baselineMs;
-      return [...size, `${wallMs.toFixed(0)} ms (${subject.request.what} → ${statuses.get(subject.name)})`, ratio.toFixed(2), ratio <= 1.5 ? 'ok' : 'OVER'];
+      if (!subject.request) return [...size, 'n/a (runs once per deploy)', '', '', ''];
+      const cpuMs = median(cpus.get(subject.name)!);
+      const ratio = cpuMs / baselineCpuMs;
+      return [
+        ...size,
+        `${subject.request.what} → ${statuses.get(subject.name)}`,
+        `${cpuMs.toFixed(0)} / ${median(walls.get(subject.name)!).toFixed(0)}`,
+        ratio.toFixed(2),
+        ratio <= 1.5 ? 'ok' : 'OVER',
+      ];
     });
-    const header = ['function', 'bundle KB', '<300KB', `cold start, median of ${RUNS} fresh processes`, 'ratio', '≤1.5'];
+    const header = ['function', 'bundle KB', '<300KB', 'the one request', `cold start ms, CPU / wall (median of ${RUNS})`, 'CPU ratio', '≤1.5'];
     printTable(header, rows);
 
     const synthEmptyApp = join(WORK, 'empty-app.ts');

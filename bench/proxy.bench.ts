@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -195,6 +195,7 @@ async function main(): Promise<void> {
     ),
     '',
     `rounds (req/s): ${targets.map((t) => `${t.name} ${samples.get(t.name)!.map((x) => f(x.rps)).join('/')}`).join('; ')}`,
+    `load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs (neighbours disturb req/s and p99 more than CPU µs/req)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }

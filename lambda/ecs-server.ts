@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { createHttpServer } from '../src/server/http-server';
 import { startSweeper } from '../src/server/sweeper';
 import { createApi } from '../src/api';
@@ -11,12 +12,19 @@ import { dependenciesFromEnvironment } from './shared/runtime';
  * through API Gateway with IAM; the fleets use their host credentials here.
  * `gateway serve` is the local-mode equivalent (DynamoDB Local, a CA key in a file).
  */
-export function main(env: NodeJS.ProcessEnv = process.env): { stop(): Promise<void> } {
+export function main(env: NodeJS.ProcessEnv = process.env): { listening: Promise<number>; stop(): Promise<void> } {
   const port = Number(env.PORT ?? '8080');
   const deps = dependenciesFromEnvironment(env);
   const api = createApi(deps);
   const server = createHttpServer(api, { maxBodyBytes: 64 * 1024 });
-  server.listen(port, env.HOST ?? '0.0.0.0', () => logger.info('gateway server listening', { port }));
+  const listening = new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, env.HOST ?? '0.0.0.0', () => {
+      const bound = (server.address() as AddressInfo).port;
+      logger.info('gateway server listening', { port: bound });
+      resolve(bound);
+    });
+  });
   const sweeper = startSweeper({
     store: deps.store,
     clock: () => new Date(),
@@ -24,6 +32,7 @@ export function main(env: NodeJS.ProcessEnv = process.env): { stop(): Promise<vo
     onError: (err) => logger.error('sweep failed', { error: err.message }),
   });
   return {
+    listening,
     async stop() {
       api.close();
       await sweeper.stop();

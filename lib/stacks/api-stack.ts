@@ -91,7 +91,6 @@ export class ApiStack extends Stack {
 
     const common = {
       TABLE_NAME: table.tableName,
-      OVERLAY_CIDR: config.overlayCidr,
       CERT_LIFETIME_HOURS: String(config.certificateLifetimeHours),
     };
     const make = (name: ApiFunctionName): GatewayFunction => {

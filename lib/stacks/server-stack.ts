@@ -69,7 +69,6 @@ export class ServerStack extends Stack {
       environment: {
         PORT: String(SERVER_PORT),
         TABLE_NAME: table.tableName,
-        OVERLAY_CIDR: config.overlayCidr,
         CERT_LIFETIME_HOURS: String(config.certificateLifetimeHours),
         ...caKey.environment,
       },
@@ -108,7 +107,7 @@ export class ServerStack extends Stack {
     Validations.of(task).acknowledge(
       {
         id: 'AwsSolutions-ECS2',
-        reason: 'The environment holds only the table name, CIDR, lifetimes and the CA key ARN: no secrets.',
+        reason: 'The environment holds only the port, table name, certificate lifetime and the CA key ARN: no secrets.',
       },
       {
         id: 'AwsSolutions-IAM5[Resource::*]',

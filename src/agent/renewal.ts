@@ -11,3 +11,15 @@ export function renewalTime(notBefore: Date, notAfter: Date): Date {
 export function msUntilRenewal(notBefore: Date, notAfter: Date, now: Date): number {
   return Math.max(0, renewalTime(notBefore, notAfter).getTime() - now.getTime());
 }
+
+/**
+ * nebula 1.6 keeps the certificate a tunnel was made with until the tunnel ends; a reload does not
+ * re-handshake. With `pki.disconnect_invalid` peers tear such a tunnel down when that certificate
+ * expires, and finding the host again can take up to a lighthouse interval. Restarting nebula a
+ * little before the replaced certificate expires re-makes every tunnel with the current one:
+ * this is when, `min(30 s, 10% of its life)` before its notAfter.
+ */
+export function tunnelRefreshTime(replacedNotBefore: Date, replacedNotAfter: Date): Date {
+  const life = Math.max(0, replacedNotAfter.getTime() - replacedNotBefore.getTime());
+  return new Date(replacedNotAfter.getTime() - Math.min(30_000, life / 10));
+}

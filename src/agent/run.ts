@@ -6,7 +6,7 @@ import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import type { AgentLogger, LogFormat } from './logger';
 import { NebulaProcess, testNebulaConfig } from './nebula-process';
 import { decideNebulaAction } from './reload-decision';
-import { msUntilRenewal } from './renewal';
+import { msUntilRenewal, tunnelRefreshTime } from './renewal';
 import { sleep } from './sleep';
 import { AgentStateError, type PreparedConfig, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writePreparedConfig } from './state-dir';
 
@@ -26,6 +26,9 @@ export interface RunOptions {
 
 /** Exit status when the API refuses this host (revoked, unknown, bad credential): re-enrolling is the way out. */
 export const EXIT_HOST_REJECTED = 3;
+
+/** Poll interval when the API answers without an ETag (long-polling needs one). */
+const NO_ETAG_POLL_MS = 10_000;
 
 type Applied = ReturnType<typeof readAppliedConfig> & object;
 
@@ -50,6 +53,9 @@ class Agent {
   private applied: Applied;
   private queue: Promise<unknown> = Promise.resolve();
   private certificateChanged = new AbortController();
+  /** When nebula must restart because its tunnels may still carry a replaced certificate. */
+  private refreshAt?: number;
+  private refreshChanged = new AbortController();
   private readonly halt = new AbortController();
   private exitCode = 0;
 
@@ -71,7 +77,7 @@ class Agent {
     if (this.options.signal.aborted) this.halt.abort();
     this.log('info', 'agent_started', { hostId: this.identity.hostId, ip: this.applied.certificateIp, dir: this.paths.dir });
     if (this.nebula.adopt()) this.log('info', 'nebula_adopted', { pid: this.nebula.processId });
-    await Promise.all([this.supervise(), this.poll(), this.renew()]);
+    await Promise.all([this.supervise(), this.poll(), this.renew(), this.refreshTunnels()]);
     await this.queue.catch(() => undefined);
     // An adopted nebula outlives this agent, unless the host was refused: its mesh is over then.
     if (this.nebula.ownsProcess || (this.exitCode === EXIT_HOST_REJECTED && this.nebula.running)) {
@@ -99,7 +105,7 @@ class Agent {
       const started = await this.serial(async () => {
         if (this.stopping || this.nebula.running) return true;
         try {
-          const pid = await this.nebula.start();
+          const pid = await this.startNebula();
           this.log('info', 'nebula_started', { pid });
           return true;
         } catch (err) {
@@ -137,6 +143,8 @@ class Agent {
         if (answer.changed) {
           await this.serial(() => this.apply(answer.material, 'config'));
           etag = answer.etag;
+          // Without an ETag the server cannot hold the next request: poll slowly instead of spinning.
+          if (!etag) await sleep(NO_ETAG_POLL_MS, this.halt.signal);
         }
       } catch (err) {
         if (this.stopping) break;
@@ -189,6 +197,43 @@ class Agent {
     this.halt.abort();
   }
 
+  private async startNebula(): Promise<number> {
+    const pid = await this.nebula.start();
+    // A fresh process makes every tunnel with the current certificate.
+    this.scheduleTunnelRefresh(undefined);
+    return pid;
+  }
+
+  private scheduleTunnelRefresh(at: Date | undefined): void {
+    this.refreshAt = at === undefined ? undefined : Math.min(this.refreshAt ?? Infinity, at.getTime());
+    this.refreshChanged.abort();
+    this.refreshChanged = new AbortController();
+  }
+
+  /** Restarts nebula before a replaced certificate, still held by its tunnels, expires (see tunnelRefreshTime). */
+  private async refreshTunnels(): Promise<void> {
+    while (!this.stopping) {
+      const changed = this.refreshChanged.signal;
+      const delay = this.refreshAt === undefined ? 24 * 3600_000 : Math.max(0, this.refreshAt - Date.now());
+      await sleep(delay, AbortSignal.any([this.halt.signal, changed]));
+      if (this.stopping || changed.aborted || this.refreshAt === undefined || this.refreshAt > Date.now()) continue;
+      await this.serial(async () => {
+        if (this.stopping || this.refreshAt === undefined || this.refreshAt > Date.now()) return;
+        if (!this.nebula.running) {
+          this.refreshAt = undefined; // the supervisor's next start makes fresh tunnels anyway
+          return;
+        }
+        await this.nebula.stop();
+        try {
+          const pid = await this.startNebula();
+          this.log('info', 'nebula_restarted', { source: 'tunnel_refresh', action: 'restart', changed: ['replaced certificate expiring'], pid });
+        } catch (err) {
+          this.log('error', 'nebula_start_failed', { source: 'tunnel_refresh', error: (err as Error).message });
+        }
+      });
+    }
+  }
+
   /**
    * Writes a new config if it differs, after `nebula -test` accepts it, then reloads or
    * restarts nebula as the change requires. A config nebula rejects is logged and not applied.
@@ -214,6 +259,7 @@ class Agent {
     }
     writePreparedConfig(this.paths, prepared);
     const certificateChanged = prepared.notAfter.getTime() !== this.applied.notAfter.getTime() || prepared.certificateIp !== this.applied.certificateIp;
+    const replaced = this.applied;
     this.applied = prepared;
     if (certificateChanged) {
       this.certificateChanged.abort();
@@ -225,10 +271,11 @@ class Agent {
     } else if (decision.action === 'reload') {
       this.nebula.reload();
       this.log('info', 'nebula_reloaded', fields);
+      if (certificateChanged) this.scheduleTunnelRefresh(tunnelRefreshTime(replaced.notBefore, replaced.notAfter));
     } else {
       await this.nebula.stop();
       try {
-        const pid = await this.nebula.start();
+        const pid = await this.startNebula();
         this.log('info', 'nebula_restarted', { ...fields, pid });
       } catch (err) {
         this.log('error', 'nebula_start_failed', { ...fields, error: (err as Error).message });

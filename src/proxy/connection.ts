@@ -180,7 +180,8 @@ export class ClientConnection implements UpstreamOwner {
     const host = hosts[0] ?? '';
     const ex = new Exchange(head, host, performance.now());
     this.exchange = ex;
-    this.closeAfter = this.closeAfter || wantsClose(head);
+    // HTTP/1.0 clients are answered once per connection (their keep-alive is not worth the cases).
+    this.closeAfter = this.closeAfter || head.minor === 0 || wantsClose(head);
     let framing;
     try {
       framing = requestFraming(head);
@@ -243,6 +244,7 @@ export class ClientConnection implements UpstreamOwner {
     }
     const upgrade = head.upgrade && head.connection.includes('upgrade');
     ex.upstreamHead = buildRequestHead(head.method, scrubbed.target, scrubbed.headers, head.connection, {
+      minor: head.minor,
       clientIp: this.clientIp,
       host: stripPortOf(host),
       upgrade,
@@ -502,6 +504,9 @@ export class ClientConnection implements UpstreamOwner {
       ex.status = status;
       this.logExchange(ex, reason);
       if (ex.upstream) this.ctx.pool.discard(ex.upstream);
+    } else {
+      // No readable head (too large, malformed, too slow): still one log line for the attempt.
+      this.ctx.log.write({ time: isoNow(), client: this.clientIp, host: '', method: '', path: '', status, durationMs: 0, reason });
     }
     this.exchange = undefined;
     if (close || this.closeAfter) {

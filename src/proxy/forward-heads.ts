@@ -9,6 +9,8 @@ function isConnectionSpecific(lower: string, named: readonly string[]): boolean 
 }
 
 export interface RequestForwarding {
+  /** The client's HTTP/1.x minor version, kept so an HTTP/1.0 client never gets a chunked answer. */
+  readonly minor: number;
   readonly clientIp: string;
   readonly host: string;
   /** A WebSocket (or other) upgrade: keep `Upgrade` and say `Connection: Upgrade`. */
@@ -16,7 +18,7 @@ export interface RequestForwarding {
 }
 
 /**
- * The request head for the environment: HTTP/1.1 keep-alive, connection-specific headers and
+ * The request head for the environment: keep-alive, connection-specific headers and
  * client-supplied X-Forwarded-* dropped (the proxy is the edge; clients cannot vouch for
  * themselves), then the proxy's own X-Forwarded-For/Proto/Host. `Transfer-Encoding` stays: the
  * body is forwarded in its original framing.
@@ -28,7 +30,7 @@ export function buildRequestHead(
   named: readonly string[],
   fwd: RequestForwarding,
 ): string {
-  let head = `${method} ${target} HTTP/1.1\r\n`;
+  let head = `${method} ${target} HTTP/1.${fwd.minor}\r\n`;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
     const lower = name.toLowerCase();

@@ -134,14 +134,6 @@ export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
   return { status: Number(m[2]), reason: m[3] ?? '', minor: Number(m[1]), headers, ...facts };
 }
 
-/** The first value of header `lowerName`, or undefined. */
-export function headerValue(headers: RawHeaders, lowerName: string): string | undefined {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === lowerName.length && headers[i].toLowerCase() === lowerName) return headers[i + 1];
-  }
-  return undefined;
-}
-
 function lengthAndEncoding(head: HeadFacts): BodyFraming | undefined {
   const encodings = head.transferEncoding;
   const lengths = head.contentLength;

@@ -18,7 +18,7 @@ export interface DynamoDbLocalOptions {
   readonly port?: number;
   /** The `java` executable. @default 'java' */
   readonly java?: string;
-  /** How long to wait for it to answer. @default 30000 */
+  /** How long to wait for it to answer (java starts slowly on a busy machine). @default 90000 */
   readonly startTimeoutMs?: number;
 }
 
@@ -52,7 +52,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   exited.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await Promise.race([waitUntilAnswering(port, options.startTimeoutMs ?? 30_000), exited]);
+    await Promise.race([waitUntilAnswering(port, options.startTimeoutMs ?? 90_000), exited]);
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

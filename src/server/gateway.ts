@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mkdir } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
@@ -116,7 +117,6 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       nodeVerifier: options.nodeVerifier,
       logger: lineLogger(log),
     });
-    cleanups.push(async () => api.close());
     const server = createHttpServer(api, { maxBodyBytes: settings.maxBodyBytes });
     await new Promise<void>((done, fail) => {
       server.once('error', fail);
@@ -125,13 +125,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
         done();
       });
     });
-    cleanups.push(
-      () =>
-        new Promise<void>((done) => {
-          server.close(() => done());
-          server.closeAllConnections();
-        }),
-    );
+    cleanups.push(() => closeServer(server, api));
     const sweeper = startSweeper({ store, clock, intervalMs: options.sweepIntervalMs ?? 60_000, onError: (err) => log(`sweep failed: ${err.message}`) });
     cleanups.push(() => sweeper.stop());
     const address = server.address() as AddressInfo;
@@ -162,6 +156,16 @@ async function initialiseNetwork(store: GatewayStore, ca: { toPem(): string; fin
   if (!network.caBundle.includes(ca.toPem().trim())) {
     throw new Error(`the network in the table does not trust this data dir's CA (${ca.fingerprint()}); wrong --data-dir or --table?`);
   }
+}
+
+/** Stops accepting, answers waiting long-polls (304), then closes what is left after a grace second. */
+function closeServer(server: Server, api: Api): Promise<void> {
+  return new Promise<void>((done) => {
+    server.close(() => done());
+    api.close();
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
+  });
 }
 
 function lineLogger(log: (line: string) => void): ApiLogger {

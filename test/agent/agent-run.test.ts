@@ -155,6 +155,9 @@ const nebulaPid = (dir: string) => Number(readFileSync(join(dir, 'nebula.pid'), 
     expect(reloads.at(-1)).toMatchObject({ source: 'renewal', changed: ['pki.cert'] });
     expect(stub.renewals).toBeGreaterThan(renewalsBefore);
     await nebulaLogged(dir, 'Client cert refreshed from disk', 2);
+    // Tunnels made before the renewal still carry the replaced certificate: nebula restarts before it expires.
+    const refresh = await log.waitForEvent('nebula_restarted', 2);
+    expect(refresh.source).toBe('tunnel_refresh');
     stub.lifetimeSeconds = 3600;
     await log.waitForEvent('nebula_reloaded', 5);
   });

@@ -1,6 +1,6 @@
 import { decideNebulaAction, changedKeys } from '../../src/agent/reload-decision';
 import { backoffDelay } from '../../src/agent/backoff';
-import { msUntilRenewal, renewalTime } from '../../src/agent/renewal';
+import { msUntilRenewal, renewalTime, tunnelRefreshTime } from '../../src/agent/renewal';
 
 const base = {
   pki: { ca: 'CA', cert: 'CERT1', key: '/d/host.key', blocklist: [] as string[], disconnect_invalid: true },
@@ -97,5 +97,17 @@ describe('renewal at two thirds of the certificate life', () => {
   it('renews a 90-second certificate after 60 seconds', () => {
     const start = new Date('2026-01-01T00:00:00Z');
     expect(msUntilRenewal(start, new Date(start.getTime() + 90_000), start)).toBe(60_000);
+  });
+});
+
+describe('tunnel refresh before a replaced certificate expires', () => {
+  it('is 30 s before its notAfter for long-lived certificates', () => {
+    const notBefore = new Date('2026-01-01T00:00:00Z');
+    expect(tunnelRefreshTime(notBefore, new Date('2026-01-02T00:00:00Z')).toISOString()).toBe('2026-01-01T23:59:30.000Z');
+  });
+
+  it('is a tenth of the life before its notAfter for short-lived ones', () => {
+    const notBefore = new Date('2026-01-01T00:00:00Z');
+    expect(tunnelRefreshTime(notBefore, new Date('2026-01-01T00:02:30Z')).toISOString()).toBe('2026-01-01T00:02:15.000Z');
   });
 });

@@ -110,6 +110,7 @@ describeWithNebulaCert('gateway certificate commands', () => {
       [[...ca, '-ip', '10.9.0.1/16', ...out], 2, 'flag --name is required'],
       [[...ca, '-name', 'n', ...out], 2, 'flag --ip is required'],
       [[...ca, '-name', 'n', '-ip', '10.9.0.1', ...out], 2, 'flag --ip: invalid IPv4 CIDR "10.9.0.1": expected a.b.c.d/n'],
+      [[...ca, '-name', 'n', '-ip', '10.9.0.1/16,10.9.0.2/16', ...out], 2, 'flag --ip takes one IPv4 CIDR'],
       [[...ca, '-name', 'n', '-ip', '10.9.0.1/16', '-in-pub', p('h.pub'), '-out-key', p('none.key')], 2, 'cannot set both --in-pub and --out-key'],
       [[...ca, '-name', 'n', '-ip', '10.9.0.1/16', '-duration', 'soon', ...out], 2, 'flag --duration: invalid duration "soon"'],
       [['-ca-crt', p('ca.crt'), '-ca-key', p('missing.key'), '-name', 'n', '-ip', '10.9.0.1/16', ...out], 1, `error while reading --ca-key ${p('missing.key')}: ENOENT`],

@@ -62,10 +62,11 @@ describeMesh()('a real mesh run by gateway agents', () => {
       await waitFor(`proxy → ${env.name} over the overlay`, () => ping(proxy.ns, env.ip));
       expect(tcpEcho(proxy.ns, env.ip, 8080)).toBe(true);
     }
-    // Ping proxy → env1 every 500 ms through the next scenarios, until shortly before the
-    // certificates both ends enrolled with expire: the agents renew them inside that window.
-    const firstExpiry = Math.min(...[proxy, env1].map((n) => Date.parse(String(n.events('renewal_scheduled')[0].notAfter))));
-    steadyPing = startSteadyPing(proxy, env1, firstExpiry - 3000);
+    // Ping proxy → env1 every 500 ms through the next scenarios, until well after the
+    // certificates both ends enrolled with have expired: the agents renew them inside that
+    // window, and restart nebula before the replaced ones expire under the running tunnel.
+    const lastExpiry = Math.max(...[proxy, env1].map((n) => Date.parse(String(n.events('renewal_scheduled')[0].notAfter))));
+    steadyPing = startSteadyPing(proxy, env1, lastExpiry + 10_000);
 
     for (const node of mesh.nodes) {
       const logs = readFileSync(`${node.dir}.agent.log`, 'utf8') + readFileSync(join(node.dir, 'nebula.log'), 'utf8');
@@ -97,16 +98,24 @@ describeMesh()('a real mesh run by gateway agents', () => {
     expect(ping(proxy.ns, env3.ip)).toBe(true);
   }, 90_000);
 
-  it('renews the 90-second certificates before they expire without losing a ping', async () => {
+  it('renews the 90-second certificates without losing a ping, and refreshes the tunnels before the old ones expire', async () => {
     const summary = await steadyPing.result;
+    const refreshes: number[] = [];
     for (const node of [proxy, env1]) {
-      const renewals = node.events('nebula_reloaded').filter((e) => e.source === 'renewal' && Date.parse(e.time) < summary.endedAt);
-      expect(renewals.length).toBeGreaterThanOrEqual(1);
+      const inWindow = (e: { time: string }) => Date.parse(e.time) < summary.endedAt;
+      expect(node.events('nebula_reloaded').filter((e) => e.source === 'renewal' && inWindow(e)).length).toBeGreaterThanOrEqual(1);
+      const restarts = node.events('nebula_restarted').filter((e) => e.source === 'tunnel_refresh' && inWindow(e));
+      expect(restarts.length).toBeGreaterThanOrEqual(1);
+      refreshes.push(...restarts.map((e) => Date.parse(e.time)));
     }
     expect(env1.nebulaLog().some((e) => e.msg === 'Client cert refreshed from disk')).toBe(true);
-    expect(summary.transmitted).toBeGreaterThan(10);
-    expect(summary.received).toBe(summary.transmitted);
-  }, 120_000);
+    expect(summary.transmitted).toBeGreaterThan(20);
+    // Renewals (SIGHUP) and the gateway outage lose nothing. Restarting nebula (both ends at
+    // once here, their certificates being the same age) may cost the one ping in flight.
+    const unexplained = summary.lostAt.filter((t) => !refreshes.some((r) => Math.abs(t - r) < 3000));
+    expect(unexplained).toEqual([]);
+    expect(summary.transmitted - summary.received).toBeLessThanOrEqual(refreshes.length);
+  }, 150_000);
 
   it('revokes an environment: every node blocklists it, tears its tunnels down and refuses new handshakes', async () => {
     for (const peer of [lh1, lh2, proxy]) await waitFor(`${peer.name} ↔ env3`, () => ping(peer.ns, env3.ip));
@@ -153,26 +162,51 @@ describeMesh()('a real mesh run by gateway agents', () => {
 
 });
 
+interface PingSummary {
+  readonly transmitted: number;
+  readonly received: number;
+  /** Estimated send times (epoch ms) of the pings that got no answer. */
+  readonly lostAt: number[];
+  readonly endedAt: number;
+}
+
 interface SteadyPing {
   readonly child: ChildProcess;
-  readonly result: Promise<{ transmitted: number; received: number; endedAt: number }>;
+  readonly result: Promise<PingSummary>;
 }
 
 /** A ping every 500 ms from `from` to `to` over the overlay, until `endAt` (epoch ms). */
 function startSteadyPing(from: MeshNode, to: MeshNode, endAt: number): SteadyPing {
   const seconds = Math.max(5, Math.floor((endAt - Date.now()) / 1000));
-  const child = nsSpawn(from.ns, 'ping', ['-n', '-i', '0.5', '-W', '2', '-w', String(seconds), to.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = nsSpawn(from.ns, 'ping', ['-D', '-n', '-i', '0.5', '-W', '2', '-w', String(seconds), to.ip], { stdio: ['ignore', 'pipe', 'ignore'] });
   let output = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const result = new Promise<{ transmitted: number; received: number; endedAt: number }>((resolve, reject) =>
+  const result = new Promise<PingSummary>((resolve, reject) =>
     child.once('exit', () => {
       const match = /(\d+) packets transmitted, (\d+) received/.exec(output);
-      if (match) resolve({ transmitted: Number(match[1]), received: Number(match[2]), endedAt: Date.now() });
-      else reject(new Error(`no ping summary in: ${output.slice(-500)}`));
+      if (!match) return reject(new Error(`no ping summary in: ${output.slice(-500)}`));
+      const transmitted = Number(match[1]);
+      const replies = new Map([...output.matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=(\d+) /gm)].map((m) => [Number(m[2]), Number(m[1]) * 1000]));
+      resolve({ transmitted, received: Number(match[2]), lostAt: lostSendTimes(transmitted, replies), endedAt: Date.now() });
     }),
   );
   result.catch(() => undefined);
   return { child, result };
+}
+
+/** Send times of unanswered sequence numbers, interpolated between the answered ones around them. */
+function lostSendTimes(transmitted: number, replies: Map<number, number>): number[] {
+  const answered = [...replies.keys()].sort((a, b) => a - b);
+  const lost: number[] = [];
+  for (let seq = 1; seq <= transmitted; seq++) {
+    if (replies.has(seq)) continue;
+    const before = answered.filter((n) => n < seq).pop();
+    const after = answered.find((n) => n > seq);
+    if (before !== undefined) lost.push((replies.get(before) as number) + (seq - before) * 500);
+    else if (after !== undefined) lost.push((replies.get(after) as number) - (after - seq) * 500);
+    else lost.push(Number.NaN);
+  }
+  return lost;
 }
 
 function processAlive(pid: number): boolean {

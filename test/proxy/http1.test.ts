@@ -72,7 +72,7 @@ describe('HTTP/1.1 heads', () => {
 
   it('rebuilds the forwarded request head: hop-by-hop and client X-Forwarded-* out, ours in', () => {
     const head = req('GET / HTTP/1.1\r\nHost: h\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nX-Forwarded-For: 6.6.6.6\r\nAccept: */*\r\n\r\n');
-    expect(buildRequestHead('GET', '/', head.headers, head.connection, { clientIp: '10.0.0.1', host: 'h', upgrade: false })).toBe(
+    expect(buildRequestHead('GET', '/', head.headers, head.connection, { minor: 1, clientIp: '10.0.0.1', host: 'h', upgrade: false })).toBe(
       'GET / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: h\r\n\r\n',
     );
   });

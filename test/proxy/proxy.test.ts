@@ -1,6 +1,6 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Agent } from 'node:https';
+import { Agent, createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { mintAccessToken } from '../../src/mesh/access-token';
 import { proxyHostName, type RouteTable } from '../../src/mesh/routes';
 import { MemoryAccessLog } from '../../src/proxy/access-log';
-import { FileRouteSource } from '../../src/proxy/route-source';
+import { FileRouteSource, StaticRouteSource } from '../../src/proxy/route-source';
 import { ProxyServer } from '../../src/proxy/server';
 import { eventually, fetchVia, makeTlsFixture, type Reply, tempDir, testSigner } from './support';
 
@@ -22,8 +22,8 @@ const ALICE = { subject: 'alice', organization: 'acme' };
 const BOB = { subject: 'bob', organization: 'acme' };
 const CAROL = { subject: 'carol', organization: 'globex' };
 
-function startApp(): Promise<Server> {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+function startApp(tlsOptions?: { cert: string; key: string }): Promise<Server> {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'access-control-allow-origin': req.headers.origin ?? '*',
@@ -33,6 +33,7 @@ function startApp(): Promise<Server> {
       res.end();
       return;
     }
+    if (req.url === '/hang') return; // never answers
     if (req.url === '/chunked') {
       res.write('ab');
       setImmediate(() => res.end('c'));
@@ -45,7 +46,8 @@ function startApp(): Promise<Server> {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     });
-  });
+  };
+  const server: Server = tlsOptions ? createHttpsServer(tlsOptions, handler) : createServer(handler);
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -59,7 +61,7 @@ describe('gateway proxy', () => {
   const keys = testSigner();
   const log = new MemoryAccessLog();
   const routesFile = join(tmp.dir, 'routes.json');
-  let apps: { pub: Server; org: Server; priv: Server };
+  let apps: { pub: Server; org: Server; priv: Server; tls: Server };
   let deadPort: number;
   let proxy: ProxyServer;
   let proxyPort: number;
@@ -77,6 +79,7 @@ describe('gateway proxy', () => {
           { port: portOf(apps.org), access: 'organization', protocol: 'http' },
           { port: portOf(apps.priv), access: 'private', protocol: 'http' },
           { port: deadPort, access: 'public', protocol: 'http' },
+          { port: portOf(apps.tls), access: 'public', protocol: 'https' },
         ],
       },
       { hostId: 'h-bob', ip: '127.0.0.1', owner: BOB, ports: [{ port: portOf(apps.pub), access: 'private', protocol: 'http' }] },
@@ -93,7 +96,7 @@ describe('gateway proxy', () => {
     fetchVia(proxyPort, tls.ca, hostName, path, options);
 
   beforeAll(async () => {
-    apps = { pub: await startApp(), org: await startApp(), priv: await startApp() };
+    apps = { pub: await startApp(), org: await startApp(), priv: await startApp(), tls: await startApp({ cert: tls.cert, key: tls.key }) };
     const dead = createServer();
     await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
     deadPort = portOf(dead);
@@ -211,7 +214,7 @@ describe('gateway proxy', () => {
     expect(plainOptions.status).toBe(401);
   });
 
-  it('forwards request bodies (length and chunked) and chunked responses', async () => {
+  it('forwards request bodies (length and chunked), chunked responses, and to https ports', async () => {
     const sized = await get(host(apps.pub), '/post', { method: 'POST', body: 'hello body' });
     expect(JSON.parse(sized.body).body).toBe('hello body');
     const chunked = await get(host(apps.pub), '/post', {
@@ -222,6 +225,8 @@ describe('gateway proxy', () => {
     expect(JSON.parse(chunked.body).body).toBe('streamed body');
     const response = await get(host(apps.pub), '/chunked');
     expect(response.body).toBe('abc');
+    const overTls = await get(host(apps.tls), '/over-tls', { method: 'POST', body: 'to an https port' });
+    expect(JSON.parse(overTls.body)).toMatchObject({ url: '/over-tls', body: 'to an https port' });
   });
 
   it('answers unknown hosts with 404 and an environment that is not answering with 502, as HTML pages', async () => {
@@ -239,12 +244,28 @@ describe('gateway proxy', () => {
   it('refuses oversize request heads with 431 and malformed framing with 400', async () => {
     const big = await get(host(apps.pub), '/', { headers: { 'x-big': 'x'.repeat(10_000) } });
     expect(big.status).toBe(431);
+    await eventually(() => log.entries.some((e) => e.status === 431 && e.reason === 'headers-too-large'));
     const raw = await rawExchange(
       proxyPort,
       tls.ca,
       `POST / HTTP/1.1\r\nHost: ${host(apps.pub)}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
     );
     expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+  });
+
+  it('answers pipelined requests in order on one connection', async () => {
+    const h = host(apps.pub);
+    const raw = await rawExchange(proxyPort, tls.ca, `GET /one HTTP/1.1\r\nHost: ${h}\r\n\r\nGET /two HTTP/1.1\r\nHost: ${h}\r\nConnection: close\r\n\r\n`);
+    const urls = [...raw.matchAll(/"url":"(\/\w+)"/g)].map((m) => m[1]);
+    expect(urls).toEqual(['/one', '/two']);
+    expect(raw.match(/^HTTP\/1\.1 200 /gm)).toHaveLength(2);
+  });
+
+  it('answers an HTTP/1.0 client without chunked encoding, then closes', async () => {
+    const raw = await rawExchange(proxyPort, tls.ca, `GET /chunked HTTP/1.0\r\nHost: ${host(apps.pub)}\r\n\r\n`);
+    expect(raw).toMatch(/^HTTP\/1\.1 200 /);
+    expect(raw).not.toMatch(/transfer-encoding/i);
+    expect(raw.endsWith('\r\n\r\nabc')).toBe(true);
   });
 
   it('logs one JSON entry per request with who, host, port, status and duration, never the token', async () => {
@@ -303,13 +324,14 @@ describe('gateway proxy timeouts and limits (shortened by configuration)', () =>
     proxy = new ProxyServer({
       domain: DOMAIN,
       tls: { cert: tls.cert, key: tls.key },
-      routes: { start: (onTable) => onTable(table), close: async () => {} },
+      routes: new StaticRouteSource(table),
       tokenPublicKey: keys.publicKey,
       accessLog: new MemoryAccessLog(),
       idleTimeoutMs: 300,
       webSocketIdleTimeoutMs: 1500,
       headersTimeoutMs: 400,
       maxConnectionsPerIp: 3,
+      upstreamTimeoutMs: 500,
     });
     proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
   });
@@ -329,6 +351,12 @@ describe('gateway proxy timeouts and limits (shortened by configuration)', () =>
     expect(ws.readyState).toBe(WebSocket.OPEN);
     expect(await echo(ws, 'two')).toBe('two');
     await closed; // then idle past 1.5 s: the proxy closes it
+  });
+
+  it('answers 504 when the environment does not answer in time', async () => {
+    const reply = await fetchVia(proxyPort, tls.ca, hostName, '/hang');
+    expect(reply.status).toBe(504);
+    expect(reply.body).toContain('did not answer in time');
   });
 
   it('closes a connection whose request head does not arrive in time with 408', async () => {

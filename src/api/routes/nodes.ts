@@ -3,7 +3,6 @@ import { type HostRecord, StateConflictError } from '../../store';
 import { instanceIdOf, requireAdmin } from '../auth';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
 import { renderHostConfig } from '../host-config';
-import { NodeVerificationError } from '../ec2-node-verifier';
 import type { ApiRequest, ApiResponse } from '../http';
 import { ApiProblem, conflict, jsonResponse, unauthorized, validationProblem } from '../problem';
 import { ENROLLMENT_TOKEN_PREFIX, hashSecret, HOST_CREDENTIAL_PREFIX, newHostId, newSecret } from '../secrets';
@@ -26,8 +25,9 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
   try {
     addresses = await ctx.nodeVerifier.verify(instanceId, input.role);
   } catch (err) {
-    if (err instanceof NodeVerificationError) {
-      throw new ApiProblem(403, 'not-in-fleet', 'Forbidden', `instance ${instanceId} is not a ${input.role} of this gateway: ${err.message}`);
+    // By name, not instanceof: importing the EC2 verifier here would load the EC2 SDK into every function.
+    if ((err as Error)?.name === 'NodeVerificationError') {
+      throw new ApiProblem(403, 'not-in-fleet', 'Forbidden', `instance ${instanceId} is not a ${input.role} of this gateway: ${(err as Error).message}`);
     }
     throw new ApiProblem(503, 'node-verification-unavailable', 'Service unavailable', `could not check instance ${instanceId}: ${(err as Error).message}`);
   }

@@ -46,7 +46,7 @@ export const certSignCommand: Command = {
     });
     const name = required(flags, 'name');
     const ip = required(flags, 'ip');
-    prefixList('ip', ip);
+    if (prefixList('ip', ip).length !== 1) throw new UsageError('flag --ip takes one IPv4 CIDR');
     if (flags['in-pub'] !== undefined && flags['out-key'] !== undefined) throw new UsageError('cannot set both --in-pub and --out-key');
     if (flags['in-pub'] !== undefined && flags['out-pub'] !== undefined) throw new UsageError('cannot set both --in-pub and --out-pub');
     const duration = durationFlag('duration', flags.duration, 0);
