@@ -7,16 +7,24 @@ export interface CliIO {
   readonly env: NodeJS.ProcessEnv;
 }
 
-/** One subcommand: `gateway <path...> [flags]`. */
+/** What a subcommand's module provides: its usage text and how to run it. */
+export interface CommandImpl {
+  /** Full usage text for `gateway <path> --help`. */
+  readonly usage: string;
+  /** Runs the command; resolves to the exit status. Throw `UsageError` for bad flags. */
+  run(argv: string[], io: CliIO): Promise<number>;
+}
+
+/**
+ * One subcommand as `gateway --help` lists it: `gateway <path...> [flags]`. Its module is loaded
+ * only when it runs, so that `gateway agent run` does not pay for the AWS SDK that `serve` needs.
+ */
 export interface Command {
   /** Words after `gateway`, e.g. `['cert', 'sign']`. */
   readonly path: readonly string[];
   /** One line for `gateway --help`. */
   readonly summary: string;
-  /** Full usage text for `gateway <path> --help`. */
-  readonly usage: string;
-  /** Runs the command; resolves to the exit status. Throw `UsageError` for bad flags. */
-  run(argv: string[], io: CliIO): Promise<number>;
+  load(): CommandImpl;
 }
 
 /** A mistake in how the command was called; the message names the flag. */

@@ -1,20 +1,51 @@
 import type { Command } from './command';
-import { agentEnrollCommand, agentRunCommand } from './commands/agent';
-import { caCreateCommand } from './commands/ca';
-import { keygenCommand } from './commands/keygen';
-import { certPrintCommand, certSignCommand, certVerifyCommand } from './commands/cert';
-import { proxyCommand } from './commands/proxy';
-import { serveCommand } from './commands/serve';
 
+// `require` inside `load` keeps each module (and what it imports) off the start-up path of the others.
 /** Every `gateway` subcommand, in the order `gateway --help` lists them. Each lives in its own module. */
 export const commands: readonly Command[] = [
-  caCreateCommand,
-  keygenCommand,
-  certSignCommand,
-  certPrintCommand,
-  certVerifyCommand,
-  serveCommand,
-  agentEnrollCommand,
-  agentRunCommand,
-  proxyCommand,
+  {
+    path: ['ca', 'create'],
+    summary: 'create a self-signed CA certificate and its key (like nebula-cert ca)',
+    load: () => require('./commands/ca').caCreateCommand,
+  },
+  {
+    path: ['keygen'],
+    summary: 'create a host X25519 key pair (like nebula-cert keygen)',
+    load: () => require('./commands/keygen').keygenCommand,
+  },
+  {
+    path: ['cert', 'sign'],
+    summary: 'sign a host certificate with a CA key (like nebula-cert sign)',
+    load: () => require('./commands/cert').certSignCommand,
+  },
+  {
+    path: ['cert', 'print'],
+    summary: 'print the certificates in a file (like nebula-cert print)',
+    load: () => require('./commands/cert').certPrintCommand,
+  },
+  {
+    path: ['cert', 'verify'],
+    summary: 'verify a certificate against a CA bundle (like nebula-cert verify)',
+    load: () => require('./commands/cert').certVerifyCommand,
+  },
+  {
+    path: ['serve'],
+    summary: 'run the gateway locally (HTTP API, DynamoDB Local, local CA)',
+    load: () => require('./commands/serve').serveCommand,
+  },
+  {
+    path: ['agent', 'enroll'],
+    summary: 'enroll this host: make its key, get a certificate and a nebula config',
+    load: () => require('./commands/agent').agentEnrollCommand,
+  },
+  {
+    path: ['agent', 'run'],
+    summary: 'run nebula for an enrolled host and keep its config and certificate current',
+    load: () => require('./commands/agent').agentRunCommand,
+  },
+  {
+    path: ['proxy'],
+    summary: 'run the HTTPS proxy to environments (<port>--<hostId>.<domain>)',
+    load: () => require('./commands/proxy').proxyCommand,
+  },
 ];

@@ -12,12 +12,13 @@ export async function main(argv: string[], io: CliIO = processIO, table: readonl
     return wantsHelp ? 0 : 2;
   }
   const rest = argv.slice(command.path.length);
-  if (rest.some((arg) => ['-h', '-help', '--help'].includes(arg))) {
-    io.stdout.write(command.usage.endsWith('\n') ? command.usage : `${command.usage}\n`);
-    return 0;
-  }
   try {
-    return await command.run(rest, io);
+    const impl = command.load();
+    if (rest.some((arg) => ['-h', '-help', '--help'].includes(arg))) {
+      io.stdout.write(impl.usage.endsWith('\n') ? impl.usage : `${impl.usage}\n`);
+      return 0;
+    }
+    return await impl.run(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(`gateway ${command.path.join(' ')}: ${err.message}\nRun 'gateway ${command.path.join(' ')} --help' for usage.\n`);

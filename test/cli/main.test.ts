@@ -14,12 +14,14 @@ function capture() {
 const echo: Command = {
   path: ['echo', 'name'],
   summary: 'prints --name',
-  usage: 'Usage: gateway echo name --name N',
-  async run(argv, io) {
-    const flags = parseFlags(argv, { name: { type: 'string' } });
-    io.stdout.write(`${required(flags, 'name')}\n`);
-    return 0;
-  },
+  load: () => ({
+    usage: 'Usage: gateway echo name --name N',
+    async run(argv, io) {
+      const flags = parseFlags(argv, { name: { type: 'string' } });
+      io.stdout.write(`${required(flags, 'name')}\n`);
+      return 0;
+    },
+  }),
 };
 
 describe('gateway command dispatch', () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type LogFormat, createLogger, enrollHost, runAgent } from '../../agent';
-import { type CliIO, type Command, UsageError, parseFlags, required } from '../command';
+import { type CliIO, type CommandImpl, UsageError, parseFlags, required } from '../command';
 
 function logFormat(value: unknown): LogFormat {
   if (value === undefined || value === 'text') return 'text';
@@ -25,9 +25,7 @@ function readApiCa(path: unknown): string | undefined {
   }
 }
 
-export const agentEnrollCommand: Command = {
-  path: ['agent', 'enroll'],
-  summary: 'enroll this host: make its key, get a certificate and a nebula config',
+export const agentEnrollCommand: CommandImpl = {
   usage: `Usage: gateway agent enroll --api URL --token TOKEN --dir DIR [--api-ca FILE] [--log-format text|json]
 
 Makes the host's X25519 key pair in DIR (host.key, mode 0600; only the public key is sent), enrolls
@@ -67,9 +65,7 @@ as is) and agent.json (the host credential, 0600). A failed request is retried w
   },
 };
 
-export const agentRunCommand: Command = {
-  path: ['agent', 'run'],
-  summary: 'run nebula for an enrolled host and keep its config and certificate current',
+export const agentRunCommand: CommandImpl = {
   usage: `Usage: gateway agent run --dir DIR [--nebula PATH] [--log-format text|json] [--wait S] [--backoff-max S]
 
 Starts nebula -config DIR/config.yml (or adopts the one in DIR/nebula.pid), long-polls the API for

@@ -1,13 +1,11 @@
 import { createCA, encodeEd25519PrivateKeyPem, generateEd25519KeyPair, LocalSigner } from '../../pki';
-import { type Command, parseFlags, required, UsageError } from '../command';
+import { type CommandImpl, parseFlags, required, UsageError } from '../command';
 import { durationFlag, prefixList, splitList, writeNewFiles } from './pki-files';
 
 const YEAR_MS = 8760 * 3_600_000;
 
 /** `gateway ca create`: nebula-cert ca. A new Ed25519 CA key and its self-signed certificate. */
-export const caCreateCommand: Command = {
-  path: ['ca', 'create'],
-  summary: 'create a self-signed CA certificate and its key (like nebula-cert ca)',
+export const caCreateCommand: CommandImpl = {
   usage: `Usage: gateway ca create --name NAME [flags]
   --name string       Required: name of the certificate authority
   --duration string   how long the CA is valid, a Go duration (default 8760h)

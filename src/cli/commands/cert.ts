@@ -11,13 +11,11 @@ import {
   parseX25519PublicKeyPem,
   signCertificate,
 } from '../../pki';
-import { type Command, parseFlags, required, UsageError } from '../command';
+import { type CommandImpl, parseFlags, required, UsageError } from '../command';
 import { durationFlag, type OutputFile, parseFlagFile, prefixList, splitList, writeNewFiles } from './pki-files';
 
 /** `gateway cert sign`: nebula-cert sign. Signs a host public key (or a fresh key pair) under a CA. */
-export const certSignCommand: Command = {
-  path: ['cert', 'sign'],
-  summary: 'sign a host certificate with a CA key (like nebula-cert sign)',
+export const certSignCommand: CommandImpl = {
   usage: `Usage: gateway cert sign --name NAME --ip CIDR [flags]
   --name string       Required: name of the certificate, usually a hostname
   --ip string         Required: IPv4 address and network in CIDR notation, e.g. 10.42.1.5/16
@@ -84,9 +82,7 @@ export const certSignCommand: Command = {
 };
 
 /** `gateway cert print`: nebula-cert print. Every certificate in the file, as text or JSON lines. */
-export const certPrintCommand: Command = {
-  path: ['cert', 'print'],
-  summary: 'print the certificates in a file (like nebula-cert print)',
+export const certPrintCommand: CommandImpl = {
   usage: `Usage: gateway cert print --path FILE [--json]
   --path string   Required: the certificate file (a CA bundle prints every certificate)
   --json          one JSON object per line, in nebula-cert print -json's shape`,
@@ -100,9 +96,7 @@ export const certPrintCommand: Command = {
 };
 
 /** `gateway cert verify`: nebula-cert verify. Checks a certificate against a CA bundle with nebula's rules. */
-export const certVerifyCommand: Command = {
-  path: ['cert', 'verify'],
-  summary: 'verify a certificate against a CA bundle (like nebula-cert verify)',
+export const certVerifyCommand: CommandImpl = {
   usage: `Usage: gateway cert verify --ca FILE --crt FILE
   --ca string    Required: the CA bundle (one or more CA certificates)
   --crt string   Required: the certificate to verify`,

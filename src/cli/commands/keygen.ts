@@ -1,11 +1,9 @@
 import { encodeX25519PrivateKeyPem, encodeX25519PublicKeyPem, generateX25519KeyPair } from '../../pki';
-import { type Command, parseFlags, required } from '../command';
+import { type CommandImpl, parseFlags, required } from '../command';
 import { writeNewFiles } from './pki-files';
 
 /** `gateway keygen`: nebula-cert keygen. An X25519 host key pair; the private key never leaves the host. */
-export const keygenCommand: Command = {
-  path: ['keygen'],
-  summary: 'create a host X25519 key pair (like nebula-cert keygen)',
+export const keygenCommand: CommandImpl = {
   usage: `Usage: gateway keygen --out-key FILE --out-pub FILE
   --out-key string   Required: where to write the private key, mode 0600
   --out-pub string   Required: where to write the public key (give it to 'cert sign --in-pub')`,

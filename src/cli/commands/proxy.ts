@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { loadAccessTokenPublicKey } from '../../mesh/access-token';
 import { FileRouteSource, HttpRouteSource, ProxyServer, type ProxyServerOptions, type RouteSource } from '../../proxy';
 import type { AccessLog } from '../../proxy/access-log';
-import { type CliIO, type Command, parseFlags, required, UsageError } from '../command';
+import { type CliIO, type CommandImpl, parseFlags, required, UsageError } from '../command';
 
 const usage = `Usage: gateway proxy --domain D --tls-cert FILE --tls-key FILE --routes FILE|URL --token-public-key FILE [flags]
 
@@ -28,9 +28,7 @@ when set, is sent as a Bearer credential with route table requests.
 `;
 
 /** `gateway proxy`: runs the TLS-terminating proxy until SIGINT or SIGTERM. */
-export const proxyCommand: Command = {
-  path: ['proxy'],
-  summary: 'run the HTTPS proxy to environments (<port>--<hostId>.<domain>)',
+export const proxyCommand: CommandImpl = {
   usage,
   async run(argv: string[], io: CliIO): Promise<number> {
     const flags = parseFlags(argv, {

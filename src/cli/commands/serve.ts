@@ -1,7 +1,7 @@
 import { Ipv4Cidr, MeshError } from '../../mesh';
 import { parseGoDuration } from '../../pki';
 import { DEFAULT_DATA_DIR, DEFAULT_OVERLAY_CIDR, DEFAULT_TABLE_NAME, startGateway } from '../../server';
-import { type CliIO, type Command, parseFlags, UsageError } from '../command';
+import { type CliIO, type CommandImpl, parseFlags, UsageError } from '../command';
 
 const usage = `Usage: gateway serve [flags]
 
@@ -21,9 +21,7 @@ Stops cleanly on SIGINT or SIGTERM.
 `;
 
 /** `gateway serve`: the local gateway until SIGINT/SIGTERM. */
-export const serveCommand: Command = {
-  path: ['serve'],
-  summary: 'run the gateway locally (HTTP API, DynamoDB Local, local CA)',
+export const serveCommand: CommandImpl = {
   usage,
   async run(argv: string[], io: CliIO): Promise<number> {
     const flags = parseFlags(argv, {
