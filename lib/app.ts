@@ -34,6 +34,7 @@ export function buildGateway(app: App, options: { nag?: boolean } = {}): Gateway
     env,
     config,
     description: description('table, CA key, CA record, hosted zone (retained)'),
+    terminationProtection: true,
   });
   const api = new ApiStack(app, `${config.name}-Api`, {
     env,

@@ -4,6 +4,7 @@ import type { GatewayStore, HostRecord, IssuedCertificate } from '../store';
 import type { ChangeFeed } from './change-feed';
 import { groupsOf } from './host-config';
 import type { NetworkView, NetworkViewCache } from './network-view';
+import type { RouteTableCache } from './route-table';
 import { ApiProblem, validationProblem } from './problem';
 import type { ApiLogger, ApiSettings, NodeVerifier } from './settings';
 
@@ -18,6 +19,11 @@ export interface ApiContext {
   readonly adminTokenHash?: string;
   readonly nodeVerifier?: NodeVerifier;
   readonly logger?: ApiLogger;
+  readonly tokenSigner?: Signer;
+  /** The token signer's public key as a `PUBLIC KEY` (SPKI) PEM, read once. */
+  readonly tokenPublicKeyPem: () => Promise<string | undefined>;
+  readonly routes: RouteTableCache;
+  readonly routesFeed: ChangeFeed;
 }
 
 /** Clock skew tolerated between the gateway and hosts: certificates start this much in the past. */

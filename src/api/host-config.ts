@@ -78,5 +78,7 @@ export function publicHost(host: HostRecord) {
     ...(host.certificateExpiresAt ? { certificateExpiresAt: host.certificateExpiresAt } : {}),
     ...(host.revokedAt ? { revokedAt: host.revokedAt } : {}),
     ...(host.instanceId ? { instanceId: host.instanceId } : {}),
+    ...(host.owner ? { owner: host.owner } : {}),
+    ...(host.role === 'environment' ? { ports: host.ports ?? [] } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { MeshError } from '../mesh';
 import { NetworkNotInitialisedError, StateConflictError } from '../store';
 import { ChangeFeed } from './change-feed';
@@ -5,6 +6,7 @@ import type { ApiContext } from './context';
 import type { ApiHandler, ApiRequest, ApiResponse } from './http';
 import { NetworkViewCache } from './network-view';
 import { ApiProblem, problemResponse, validationProblem } from './problem';
+import { RouteTableCache } from './route-table';
 import { route } from './router';
 import { type ApiDependencies, DEFAULT_API_SETTINGS } from './settings';
 
@@ -40,6 +42,10 @@ export function createApi(deps: ApiDependencies): Api {
     adminTokenHash: deps.adminTokenHash,
     nodeVerifier: deps.nodeVerifier,
     logger: deps.logger,
+    tokenSigner: deps.tokenSigner,
+    tokenPublicKeyPem: once(async () => (deps.tokenSigner ? spkiPem(await deps.tokenSigner.publicKey()) : undefined)),
+    routes: new RouteTableCache(deps.store, settings.versionPollIntervalMs),
+    routesFeed: deps.routesFeed ?? new ChangeFeed(() => deps.store.getRoutesVersion(), settings.versionPollIntervalMs),
   };
   const handle = async (request: ApiRequest): Promise<ApiResponse> => {
     try {
@@ -51,7 +57,30 @@ export function createApi(deps: ApiDependencies): Api {
       return problemResponse(toProblem(err, ctx, request));
     }
   };
-  return Object.assign(handle, { close: () => ctx.feed.close() });
+  return Object.assign(handle, {
+    close: () => {
+      ctx.feed.close();
+      ctx.routesFeed.close();
+    },
+  });
+}
+
+/** A raw Ed25519 public key as a `PUBLIC KEY` (SPKI) PEM, which `loadAccessTokenPublicKey` reads. */
+function spkiPem(raw: Uint8Array): string {
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw).toString('base64url') }, format: 'jwk' });
+  return key.export({ type: 'spki', format: 'pem' }) as string;
+}
+
+/** Runs `load` on first use and keeps its promise (a failure is retried on next use). */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let pending: Promise<T> | undefined;
+  return () => {
+    pending ??= load().catch((err: unknown) => {
+      pending = undefined;
+      throw err;
+    });
+    return pending;
+  };
 }
 
 function toProblem(err: unknown, ctx: ApiContext, request: ApiRequest): ApiProblem {

@@ -6,6 +6,9 @@ import { enroll } from './routes/enroll';
 import { createHost, getHost, listHosts, revokeHost } from './routes/hosts';
 import { getNetwork, health } from './routes/network';
 import { registerNode } from './routes/nodes';
+import { createAccessToken } from './routes/access-tokens';
+import { deletePort, putPort } from './routes/ports';
+import { getRoutes } from './routes/route-table';
 
 type Handler = (ctx: ApiContext, request: ApiRequest, ...params: string[]) => Promise<ApiResponse>;
 
@@ -17,7 +20,7 @@ interface Route {
 
 const HOST_ID = '([^/]+)';
 
-/** The v1 routes of DESIGN.md. */
+/** The v1 routes of DESIGN.md, and issue 6's ports, access tokens and route table. */
 const ROUTES: readonly Route[] = [
   { method: 'GET', pattern: /^\/healthz$/, handler: (ctx) => health(ctx) },
   { method: 'GET', pattern: /^\/v1\/network$/, handler: (ctx) => getNetwork(ctx) },
@@ -29,6 +32,10 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', pattern: new RegExp(`^/v1/hosts/${HOST_ID}/renew$`), handler: renew },
   { method: 'POST', pattern: /^\/v1\/enroll$/, handler: enroll },
   { method: 'POST', pattern: /^\/v1\/nodes\/register$/, handler: registerNode },
+  { method: 'PUT', pattern: new RegExp(`^/v1/hosts/${HOST_ID}/ports/([^/]+)$`), handler: putPort },
+  { method: 'DELETE', pattern: new RegExp(`^/v1/hosts/${HOST_ID}/ports/([^/]+)$`), handler: deletePort },
+  { method: 'POST', pattern: /^\/v1\/access-tokens$/, handler: createAccessToken },
+  { method: 'GET', pattern: /^\/v1\/routes$/, handler: getRoutes },
 ];
 
 /** Finds the route for a request: 404 for an unknown path, 405 (with Allow) for a known path and another method. */

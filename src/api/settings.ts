@@ -46,10 +46,18 @@ export interface ApiDependencies {
   /** SHA-256 (hex) of the admin token (local mode). Without it, only `request.iam` is admin. */
   readonly adminTokenHash?: string;
   readonly nodeVerifier?: NodeVerifier;
+  /**
+   * Signs the proxies' access tokens: an Ed25519 key that is not the CA's (a local file, or a
+   * second KMS key). Without it, `POST /v1/access-tokens` answers 501 and `GET /v1/network` has
+   * no `accessTokenPublicKey`.
+   */
+  readonly tokenSigner?: Signer;
   readonly settings?: Partial<ApiSettings>;
   /** Injectable clock (tests). @default () => new Date() */
   readonly clock?: () => Date;
   /** In-process change notifications; one is made when absent. */
   readonly changeFeed?: ChangeFeed;
+  /** The same for the route table (woken by port changes); one is made when absent. */
+  readonly routesFeed?: ChangeFeed;
   readonly logger?: ApiLogger;
 }

@@ -1,9 +1,23 @@
 import { z } from 'zod';
 import { MeshError, ROLES } from '../mesh';
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../mesh/access-token';
+import { ACCESS_LEVELS, UPSTREAM_PROTOCOLS } from '../mesh/routes';
 import { ApiProblem, type FieldError, validationProblem } from './problem';
 
 /** Host names: what a person would type, safe in certificates, YAML and logs. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/**
+ * Principals (hosts' owners, access tokens' holders): identifiers from an identity provider, such
+ * as `alice@example.com` or `github:alice`, in a charset that is safe in JSON, logs and headers.
+ */
+const SUBJECT = /^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$/;
+const ORGANIZATION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export const principalFields = {
+  subject: z.string().regex(SUBJECT, 'must be 1-128 characters a-z, A-Z, 0-9, ., _, @, +, : or -, starting with a letter or digit'),
+  organization: z.string().regex(ORGANIZATION, 'must be 1-64 characters a-z, A-Z, 0-9, ., _ or -, starting with a letter or digit'),
+};
 
 export const createHostBody = z.strictObject({
   name: z.string().regex(HOST_NAME, 'must be 1-63 characters a-z, A-Z, 0-9, ., _ or -, starting with a letter or digit'),
@@ -11,6 +25,28 @@ export const createHostBody = z.strictObject({
   groups: z.array(z.string()).max(64).optional(),
   ip: z.string().max(64).optional(),
   endpoints: z.array(z.string().max(300)).max(16).optional(),
+  owner: z.strictObject(principalFields).optional(),
+});
+
+export const portBody = z.strictObject({
+  access: z.enum(ACCESS_LEVELS),
+  protocol: z.enum(UPSTREAM_PROTOCOLS).optional(),
+});
+
+/** The `{port}` of `/v1/hosts/{id}/ports/{port}`: a decimal TCP port, no sign, no leading zero. */
+export const portParam = z.string().regex(/^[1-9][0-9]{0,4}$/, 'must be a TCP port from 1 to 65535').transform(Number).pipe(
+  z.number().max(65535, 'must be a TCP port from 1 to 65535'),
+);
+
+export const accessTokenBody = z.strictObject({
+  ...principalFields,
+  ttlSeconds: z.number().int().min(60).max(MAX_ACCESS_TOKEN_TTL_SECONDS).optional(),
+});
+
+export const routesQuery = z.object({
+  wait: z.coerce.number().int().min(0).max(60).optional(),
+  /** With a host credential: the proxy host it belongs to. */
+  host: z.string().max(64).optional(),
 });
 
 export const enrollBody = z.strictObject({
@@ -57,6 +93,11 @@ export function parseJsonBody<S extends z.ZodType>(body: Buffer, schema: S, opti
     }
   }
   return parseWith(schema, value, 'body');
+}
+
+/** Validates one path parameter, naming it. */
+export function parsePathParam<S extends z.ZodType>(value: string, schema: S, name: string): z.infer<S> {
+  return parseWith(schema, value, name);
 }
 
 /** Validates query parameters, naming each failing parameter. */

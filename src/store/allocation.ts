@@ -1,5 +1,6 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Ipv4Cidr, Role } from '../mesh';
+import type { Principal } from '../mesh/routes';
 import { AddressTakenError, NetworkFullError, StateConflictError } from './errors';
 import { CLAIMABLE_LEASE, claimableLeaseValues, hostItem, leaseClaimable, leaseItem } from './items';
 import { iso, type ItemKey, keys, POOL_PK, ttlOf } from './keys';
@@ -16,6 +17,7 @@ export interface NewHost {
   readonly groups: readonly string[];
   readonly endpoints?: readonly string[];
   readonly instanceId?: string;
+  readonly owner?: Principal;
 }
 
 export interface CreateHostInput {
@@ -112,6 +114,7 @@ async function tryCreate(
     ...(h.endpoints ? { endpoints: [...h.endpoints] } : {}),
     tokenHash: token.hash,
     ...(h.instanceId ? { instanceId: h.instanceId } : {}),
+    ...(h.owner ? { owner: { subject: h.owner.subject, organization: h.owner.organization } } : {}),
   };
   const items: TransactItem[] = [
     table.put(hostItem(host), 'attribute_not_exists(pk)'),

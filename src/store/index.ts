@@ -4,6 +4,7 @@ export { keys, hostIndexKey, ttlOf } from './keys';
 export { GatewayStore, type HostPage } from './repository';
 export { type NewHost, type CreateHostInput, type CreatedHost } from './allocation';
 export { InvalidCursorError, hostItem, leaseItem } from './items';
+export { routeItem } from './routes';
 export type {
   NetworkRecord,
   HostRecord,

@@ -36,6 +36,7 @@ export function certificateItem(hostId: string, cert: IssuedCertificate): Item {
 const HOST_FIELDS = [
   'id', 'name', 'role', 'ip', 'groups', 'status', 'createdAt', 'endpoints', 'tokenHash', 'publicKey', 'certificate',
   'certificateFingerprint', 'certificateExpiresAt', 'credentialHash', 'credentialUsedAt', 'enrolledAt', 'revokedAt', 'instanceId',
+  'owner', 'ports', 'portsRevision',
 ] as const;
 
 export function toHost(item: Item): HostRecord {

@@ -6,6 +6,7 @@
  * |---|---|---|
  * | network (CIDR, CA bundle, policy) | `NETWORK` | `NETWORK` |
  * | config version (bumped on revocations, lighthouse changes) | `NETWORK` | `VERSION` |
+ * | route table version (bumped on port changes, revocations of environments) | `NETWORK` | `ROUTESVERSION` |
  * | never-used address counter | `NETWORK` | `IPCOUNTER` |
  * | lighthouse (overlay IP, public endpoints) | `NETWORK` | `LIGHTHOUSE#<hostId>` |
  * | host | `HOST#<id>` | `HOST` (gsi1: `HOSTS` / `<role>#<id>`) |
@@ -16,6 +17,11 @@
  * | enrollment token (hashed) | `TOKEN#<sha256>` | `TOKEN` |
  * | revoked certificate | `REVOKED` | `<notAfter>#<fingerprint>` |
  * | EC2 instance registered as a node | `INSTANCE#<instanceId>` | `INSTANCE` |
+ * | route of an environment with ports (overlay IP, owner, ports) | `ROUTES` | `HOST#<hostId>` |
+ *
+ * The proxies' route table is one key-condition Query of the `ROUTES` partition: a host's route
+ * item exists while it is not revoked and has at least one port, written in the same transaction
+ * as the host's `ports` and the route table version.
  */
 export interface ItemKey {
   readonly pk: string;
@@ -29,12 +35,14 @@ export const POOL_PK = 'POOL';
 export const QUARANTINE_PK = 'QUARANTINE';
 export const REVOKED_PK = 'REVOKED';
 export const HOSTS_GSI_PK = 'HOSTS';
+export const ROUTES_PK = 'ROUTES';
 
 export const iso = (at: Date): string => at.toISOString();
 
 export const keys = {
   network: (): ItemKey => ({ pk: NETWORK_PK, sk: 'NETWORK' }),
   version: (): ItemKey => ({ pk: NETWORK_PK, sk: 'VERSION' }),
+  routesVersion: (): ItemKey => ({ pk: NETWORK_PK, sk: 'ROUTESVERSION' }),
   ipCounter: (): ItemKey => ({ pk: NETWORK_PK, sk: 'IPCOUNTER' }),
   lighthouse: (hostId: string): ItemKey => ({ pk: NETWORK_PK, sk: `${LIGHTHOUSE_PREFIX}${hostId}` }),
   host: (id: string): ItemKey => ({ pk: `HOST#${id}`, sk: 'HOST' }),
@@ -47,6 +55,7 @@ export const keys = {
   token: (hash: string): ItemKey => ({ pk: `TOKEN#${hash}`, sk: 'TOKEN' }),
   revocation: (notAfter: Date, fingerprint: string): ItemKey => ({ pk: REVOKED_PK, sk: `${iso(notAfter)}#${fingerprint}` }),
   instance: (instanceId: string): ItemKey => ({ pk: `INSTANCE#${instanceId}`, sk: 'INSTANCE' }),
+  route: (hostId: string): ItemKey => ({ pk: ROUTES_PK, sk: `HOST#${hostId}` }),
 };
 
 /** gsi1 attributes of a host: one partition, sorted by role then id, so `?role=` is a prefix. */

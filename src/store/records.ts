@@ -1,4 +1,5 @@
 import type { NetworkPolicy, Role } from '../mesh';
+import type { PortRoute, Principal } from '../mesh/routes';
 
 /** The network: overlay CIDR, CA bundle (PEM blocks), firewall policy. */
 export interface NetworkRecord {
@@ -35,6 +36,12 @@ export interface HostRecord {
   readonly revokedAt?: string;
   /** EC2 instance id of a node that registered itself. */
   readonly instanceId?: string;
+  /** Who the environment belongs to; the proxy's `private` and `organization` access compare with it. */
+  readonly owner?: Principal;
+  /** Ports the proxies publish, sorted by port (environments only). */
+  readonly ports?: readonly PortRoute[];
+  /** Moves with every change of `ports`: the optimistic lock of read-modify-write port changes. */
+  readonly portsRevision?: number;
 }
 
 export interface EnrollmentTokenRecord {

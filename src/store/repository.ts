@@ -1,12 +1,14 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Role } from '../mesh';
+import type { PortRoute, RouteEntry } from '../mesh/routes';
 import { createHost, type CreatedHost, type CreateHostInput } from './allocation';
 import { StateConflictError } from './errors';
 import { certificateItem, decodeCursor, encodeCursor, toHost } from './items';
 import { HOSTS_GSI_PK, iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
+import { listRoutes, replacePorts } from './routes';
 import { type Item, TableAccess, type TransactItem } from './table-access';
 import { cancellationOf, isConditionFailure } from './transactions';
 
@@ -250,6 +252,26 @@ export class GatewayStore {
       ...(input.credentialHash ? { credentialHash: input.credentialHash } : {}),
       ...(input.endpoints ? { endpoints: [...input.endpoints] } : {}),
     };
+  }
+
+  // ---- ports and the proxies' route table -------------------------------------------------
+
+  /** A number that moves whenever the route table may have changed (ports, revocations of environments). */
+  async getRoutesVersion(): Promise<number> {
+    return ((await this.table.get(keys.routesVersion()))?.version as number | undefined) ?? 0;
+  }
+
+  /** Every environment with published ports: one Query of the `ROUTES` partition (see routes.ts). */
+  listRoutes(): Promise<RouteEntry[]> {
+    return listRoutes(this.table);
+  }
+
+  /**
+   * Sets `host`'s ports as read (its `portsRevision`) to `ports`, with its route item and the route
+   * table version; StateConflictError when the host was revoked or its ports changed meanwhile.
+   */
+  replacePorts(host: HostRecord, ports: readonly PortRoute[]): Promise<HostRecord> {
+    return replacePorts(this.table, host, ports);
   }
 
   // ---- revocation and housekeeping -------------------------------------------------------

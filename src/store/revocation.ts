@@ -4,13 +4,14 @@ import type { HostRecord } from './records';
 import type { TableAccess, TransactItem } from './table-access';
 import { cancellationOf, failedCondition } from './transactions';
 
-/** TransactWriteItems takes up to 100 items; a revocation needs a handful besides the certificates. */
+/** TransactWriteItems takes up to 100 items; a revocation needs at most 9 besides the certificates. */
 const MAX_REVOCATIONS_IN_TRANSACTION = 90;
 
 /**
  * Revokes a host: every unexpired certificate it was issued is blocklisted until it expires,
- * its address is quarantined at least until then, its token and credential die, and the
- * network's config version moves so every other host's config changes. Idempotent: revoking a
+ * its address is quarantined at least until then, its token and credential die, its published
+ * ports leave the route table, and the network's config version moves so every other host's
+ * config changes. Idempotent: revoking a
  * revoked host returns it unchanged.
  */
 export async function revokeHost(
@@ -60,6 +61,11 @@ export async function revokeHost(
   if (host.tokenHash) items.push({ Delete: { TableName: table.tableName, Key: keys.token(host.tokenHash) } });
   if (host.role === 'lighthouse') items.push({ Delete: { TableName: table.tableName, Key: keys.lighthouse(host.id) } });
   if (host.instanceId) items.push({ Delete: { TableName: table.tableName, Key: keys.instance(host.instanceId) } });
+  // Unconditional: a port published after the host was read still leaves with it.
+  if (host.role === 'environment') {
+    items.push({ Delete: { TableName: table.tableName, Key: keys.route(host.id) } });
+    items.push(table.bumpVersion(keys.routesVersion()));
+  }
   try {
     await table.transact(items);
     return 'revoked';

@@ -59,6 +59,11 @@ describe('state stack', () => {
     });
   });
 
+  it('is protected from stack deletion', () => {
+    expect(stacks.state.terminationProtection).toBe(true);
+    expect(stacks.api.terminationProtection).toBe(false);
+  });
+
   it('keeps the CA key in KMS: Ed25519, sign/verify, retained', () => {
     t('state').hasResource('AWS::KMS::Key', {
       DeletionPolicy: 'Retain',

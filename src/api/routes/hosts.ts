@@ -16,6 +16,9 @@ export async function createHost(ctx: ApiContext, request: ApiRequest): Promise<
   if (input.endpoints !== undefined && input.role !== 'lighthouse') {
     throw validationProblem([{ field: 'endpoints', message: 'only lighthouses have public endpoints' }]);
   }
+  if (input.owner !== undefined && input.role !== 'environment') {
+    throw validationProblem([{ field: 'owner', message: 'only environments have an owner' }]);
+  }
   const endpoints = input.endpoints?.map((e, i) => meshField(() => formatEndpoint(parseEndpoint(e, `endpoints[${i}]`))));
   const view = await ctx.views.current();
   if (input.ip !== undefined) {
@@ -31,7 +34,7 @@ export async function createHost(ctx: ApiContext, request: ApiRequest): Promise<
   let host: HostRecord;
   try {
     ({ host } = await ctx.store.createHost({
-      host: { id: newHostId(), name: input.name, role: input.role, groups, endpoints },
+      host: { id: newHostId(), name: input.name, role: input.role, groups, endpoints, owner: input.owner },
       cidr: view.cidr,
       requestedIp: input.ip,
       token: { hash: hashSecret(token), expiresAt },

@@ -11,7 +11,14 @@ export async function getNetwork(ctx: ApiContext): Promise<ApiResponse> {
     caFingerprints: view.caCertificates.map((ca) => ca.fingerprint()),
     lighthouses: view.lighthouses.map((l) => ({ hostId: l.hostId, ip: l.ip, endpoints: l.endpoints })),
     policy: view.policy,
+    ...await accessTokenKey(ctx),
   });
+}
+
+/** The proxies verify access tokens offline with this key (a `PUBLIC KEY` PEM). */
+async function accessTokenKey(ctx: ApiContext): Promise<{ accessTokenPublicKey?: string }> {
+  const pem = await ctx.tokenPublicKeyPem();
+  return pem ? { accessTokenPublicKey: pem } : {};
 }
 
 /** `GET /healthz`: liveness, and whether the store answers. */

@@ -1,0 +1,50 @@
+import { ADMIN_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX } from '../secrets';
+import { bearerToken, requireAdmin, requireHost } from '../auth';
+import type { ApiContext } from '../context';
+import { ifNoneMatchMatches } from '../host-config';
+import type { ApiRequest, ApiResponse } from '../http';
+import { ApiProblem, unauthorized, validationProblem } from '../problem';
+import { parseQuery, routesQuery } from '../validation';
+
+/**
+ * `GET /v1/routes[?wait=s][&host=<proxy host id>]`: the proxies' route table with an ETag. With a
+ * matching If-None-Match, 304 at once, or after holding the request until the routes change or
+ * `wait` seconds pass. Readers: the admin, or a proxy host with its own credential (`?host=`).
+ */
+export async function getRoutes(ctx: ApiContext, request: ApiRequest): Promise<ApiResponse> {
+  const query = parseQuery(request.query, routesQuery);
+  await requireRouteReader(ctx, request, query.host);
+  const ifNoneMatch = request.headers['if-none-match'];
+  const deadline = Date.now() + (query.wait ?? 0) * 1000;
+  for (;;) {
+    const table = await ctx.routes.current();
+    if (!ifNoneMatchMatches(ifNoneMatch, table.etag)) {
+      return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-cache', etag: table.etag }, body: table.json };
+    }
+    const remaining = deadline - Date.now();
+    if (remaining <= 0 || request.signal?.aborted) return notModified(table.etag);
+    const outcome = await ctx.routesFeed.wait('', table.counter, remaining, request.signal);
+    if (outcome === 'aborted') return notModified(table.etag);
+    ctx.routes.recheck();
+  }
+}
+
+async function requireRouteReader(ctx: ApiContext, request: ApiRequest, hostId: string | undefined): Promise<void> {
+  const token = bearerToken(request);
+  if (token === undefined || request.iam || token.startsWith(ADMIN_TOKEN_PREFIX)) {
+    requireAdmin(ctx, request);
+    return;
+  }
+  if (!token.startsWith(HOST_CREDENTIAL_PREFIX)) throw unauthorized('this route needs the admin token or a proxy host credential');
+  if (hostId === undefined) {
+    throw validationProblem([{ field: 'host', message: 'is required with a host credential: the id of the proxy host it belongs to' }]);
+  }
+  const host = await requireHost(ctx, request, hostId);
+  if (host.role !== 'proxy' || host.status !== 'active') {
+    throw new ApiProblem(403, 'forbidden', 'Forbidden', `host ${hostId} is not an active proxy; only proxies read the route table`);
+  }
+}
+
+function notModified(etag: string): ApiResponse {
+  return { status: 304, headers: { etag, 'cache-control': 'no-cache' }, body: '' };
+}
