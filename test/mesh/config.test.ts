@@ -215,7 +215,7 @@ describeNebula('renderNebulaConfig (checked by nebula 1.6 itself)', () => {
   describe('bad input names the field', () => {
     it.each<[string, Partial<NebulaConfigInput>, string, RegExp]>([
       ['role', { role: 'admin' as Role }, 'role', /is not a role/],
-      ['ca', { ca: 'not a pem' }, 'ca', /outside PEM blocks/],
+      ['ca', { ca: 'not a pem' }, 'ca', /did not contain a valid PEM encoded block/],
       ['ca with a key', { ca: '-----BEGIN NEBULA ED25519 PRIVATE KEY-----\nAAAA\n-----END NEBULA ED25519 PRIVATE KEY-----\n' }, 'ca', /banner/],
       ['ca garbage', { ca: '-----BEGIN NEBULA CERTIFICATE-----\nAAAA\n-----END NEBULA CERTIFICATE-----\n' }, 'ca', /invalid certificate/],
       ['certificate', { certificate: '' }, 'certificate', /must be a PEM string/],

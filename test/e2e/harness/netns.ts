@@ -35,7 +35,8 @@ export class Underlay {
   /** Removes leftovers of dead runs, then makes the bridge. */
   static create(): Underlay {
     removeStale();
-    const prefix = `ng${process.pid}${String.fromCharCode(97 + (created++ % 26))}`;
+    const prefix = unusedPrefix();
+    created++;
     const underlay = new Underlay(prefix, freeSubnet());
     ip('link', 'add', underlay.bridge, 'type', 'bridge');
     live.add(underlay);
@@ -90,6 +91,20 @@ function deleteNamespace(name: string): void {
     }
   }
   spawnSync('ip', ['netns', 'del', name]);
+}
+
+/**
+ * `ng<pid><letter>` with a letter no link or namespace uses yet. Jest runs several test files in one
+ * worker process and gives each a fresh module, so a counter alone would repeat a prefix whose
+ * links the kernel may still be tearing down.
+ */
+function unusedPrefix(): string {
+  const names = `${spawnSync('ip', ['-o', 'link'], { encoding: 'utf8' }).stdout}\n${spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout}`;
+  for (let i = 0; i < 26; i++) {
+    const prefix = `ng${process.pid}${String.fromCharCode(97 + ((created + i) % 26))}`;
+    if (!names.includes(prefix)) return prefix;
+  }
+  throw new Error(`every netns prefix ng${process.pid}[a-z] is in use`);
 }
 
 /** Namespaces and bridges named for a process that no longer runs. */
