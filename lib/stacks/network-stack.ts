@@ -1,4 +1,4 @@
-import { Stack, type StackProps } from 'aws-cdk-lib/core';
+import { Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
 import { FlowLogDestination, FlowLogTrafficType, IpAddresses, type IVpc, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -44,11 +44,16 @@ export function vpcFor(scope: Construct, config: GatewayConfig, created: IVpc | 
   if (created) return created;
   const { vpc } = config;
   if (vpc.mode !== 'import') throw new Error('vpc.mode is create but no NetworkStack VPC was passed');
-  return Vpc.fromVpcAttributes(scope, 'ImportedVpc', {
+  const imported = Vpc.fromVpcAttributes(scope, 'ImportedVpc', {
     vpcId: vpc.vpcId,
     vpcCidrBlock: vpc.cidr,
     availabilityZones: vpc.availabilityZones,
     publicSubnetIds: vpc.publicSubnetIds,
     privateSubnetIds: vpc.privateSubnetIds,
   });
+  Validations.of(imported).acknowledge({
+    id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+    reason: 'The gateway places instances, tasks and load balancers in imported subnets; it never reads or adds routes.',
+  });
+  return imported;
 }

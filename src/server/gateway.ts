@@ -21,6 +21,7 @@ import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { createHttpServer } from './http-server';
 import { loadOrCreateLocalCa } from './local-ca';
 import { startSweeper } from './sweeper';
+import { loadOrCreateTokenSigningKey } from './token-signing-key';
 
 export const DEFAULT_OVERLAY_CIDR = '10.42.0.0/16';
 export const DEFAULT_TABLE_NAME = 'nebula-gateway';
@@ -31,7 +32,7 @@ export interface GatewayOptions {
   readonly port?: number;
   /** @default '127.0.0.1' */
   readonly host?: string;
-  /** CA key, admin token and (embedded) DynamoDB data. @default '.gateway' */
+  /** CA key, access token signing key, admin token and (embedded) DynamoDB data. @default '.gateway' */
   readonly dataDir?: string;
   /** The overlay network on first start; on later starts it must match the stored one if given. @default 10.42.0.0/16 */
   readonly overlayCidr?: string;
@@ -58,6 +59,8 @@ export interface RunningGateway {
   readonly adminToken: string;
   /** Where the admin token is kept; undefined when it came from GATEWAY_ADMIN_TOKEN. */
   readonly adminTokenPath?: string;
+  /** `<dataDir>/token-signing.key`: signs the proxies' access tokens (not the CA key). */
+  readonly tokenSigningKeyPath: string;
   readonly dataDir: string;
   readonly tableName: string;
   readonly store: GatewayStore;
@@ -102,6 +105,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     const ca = await loadOrCreateLocalCa(dataDir, 'nebula-gateway local CA', clock());
     await initialiseNetwork(store, ca.certificate, options.overlayCidr);
     const admin = await loadOrCreateAdminToken(dataDir, options.env ?? process.env);
+    const tokenKey = await loadOrCreateTokenSigningKey(dataDir, ca.certificate.details.publicKey);
     const settings: ApiSettings = {
       ...DEFAULT_API_SETTINGS,
       ...options.settings,
@@ -111,6 +115,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     const api: Api = createApi({
       store,
       signer: ca.signer,
+      tokenSigner: tokenKey.signer,
       adminTokenHash: hashSecret(admin.token),
       settings,
       clock,
@@ -135,6 +140,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       url,
       adminToken: admin.token,
       adminTokenPath: admin.path,
+      tokenSigningKeyPath: tokenKey.path,
       dataDir,
       tableName,
       store,

@@ -130,6 +130,8 @@ describe('gateway lifecycle over real HTTP', () => {
 
     // Renew env-2 (same key) so it holds two unexpired certificates; renew env-1 with a new key.
     const cred2: string = enrolled.get(env2.host.id).credential;
+    // Certificate times are whole seconds: a renewal within the enrollment's second would be the same certificate.
+    gw.clock.advance(1000);
     const renewed2 = await call('POST', `/v1/hosts/${env2.host.id}/renew`, { token: cred2 });
     expect(renewed2.status).toBe(200);
     expect(renewed2.body.certificate).not.toBe(enrolled.get(env2.host.id).certificate);

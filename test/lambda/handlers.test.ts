@@ -227,12 +227,21 @@ describe('API functions', () => {
     expect(json(badWait).errors).toEqual([expect.objectContaining({ field: 'wait' })]);
   });
 
-  it('enroll (renew): a new certificate for the credential; nothing for a stranger', async () => {
+  it('enroll (renew): a new certificate, here for a new key, for the credential; nothing for a stranger', async () => {
+    const newKey = generateX25519KeyPair().publicKey;
     const renewed = await handlers.enroll(
-      restApiEvent({ method: 'POST', resource: '/v1/hosts/{id}/renew', pathParameters: { id: hostId }, headers: { Authorization: `Bearer ${credential}` }, body: {} }),
+      restApiEvent({
+        method: 'POST',
+        resource: '/v1/hosts/{id}/renew',
+        pathParameters: { id: hostId },
+        headers: { Authorization: `Bearer ${credential}` },
+        body: { publicKey: encodeX25519PublicKeyPem(newKey) },
+      }),
     );
     expect(renewed.statusCode).toBe(200);
-    expect(json(renewed).certificate).not.toBe(certificatePem);
+    const certificate = NebulaCertificate.fromPem(json(renewed).certificate);
+    expect(Buffer.from(certificate.details.publicKey)).toEqual(Buffer.from(newKey));
+    expect(nebulaCertVerify(json(renewed).ca, json(renewed).certificate)).toBe(true);
     const stranger = await handlers.enroll(
       restApiEvent({ method: 'POST', resource: '/v1/hosts/{id}/renew', pathParameters: { id: hostId }, headers: { Authorization: 'Bearer gwh_forged' }, body: {} }),
     );
