@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The deployment's configuration: one object under the context key `gateway` (cdk.json, or

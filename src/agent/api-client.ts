@@ -57,6 +57,8 @@ export class ApiClient {
   constructor(private readonly options: ApiClientOptions) {
     this.base = new URL(options.baseUrl);
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new Error(`API URL must be http or https: ${options.baseUrl}`);
+    // API paths resolve below the base path, so an API Gateway stage (`…/api`) is kept.
+    if (!this.base.pathname.endsWith('/')) this.base.pathname += '/';
   }
 
   async enroll(token: string, publicKeyPem: string, signal?: AbortSignal): Promise<EnrollResult> {
@@ -90,7 +92,7 @@ export class ApiClient {
     path: string,
     opts: { credential?: string; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number },
   ): Promise<{ status: number; body: string; etag?: string }> {
-    const url = new URL(path, this.base);
+    const url = new URL(path.replace(/^\//, ''), this.base);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
     if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(payload.length) });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { MeshError, ROLES } from '../mesh';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../mesh/access-token';
 import { ACCESS_LEVELS, UPSTREAM_PROTOCOLS } from '../mesh/routes';
