@@ -24,7 +24,9 @@ Serves https://<port>--<hostId>.<domain> from the environments' overlay addresse
   --max-connections-per-ip N   simultaneous connections per client IP (default 256)
 
 Durations: 90s, 5m, 2h, or milliseconds (1500ms). The environment variable GATEWAY_ROUTES_TOKEN,
-when set, is sent as a Bearer credential with route table requests.
+when set, is sent as a Bearer credential with route table requests: a proxy host's own credential
+(gwh_…, from its agent's agent.json) with --routes 'https://<gateway>/v1/routes?host=<proxyHostId>',
+or the admin token.
 `;
 
 /** `gateway proxy`: runs the TLS-terminating proxy until SIGINT or SIGTERM. */
