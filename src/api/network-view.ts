@@ -2,6 +2,7 @@ import { Ipv4Cidr, type NetworkPolicy } from '../mesh';
 import { type NebulaCertificate, parseCertificateBundle } from '../pki';
 import type { Signer } from '../pki/signer';
 import { type GatewayStore, type LighthouseRecord, NetworkNotInitialisedError, type RevocationRecord } from '../store';
+import { VersionedCache } from './versioned-cache';
 
 /** What every host's config shares, as of one config version. */
 export interface NetworkView {
@@ -21,10 +22,7 @@ export interface NetworkView {
  * only when the version moved. Nothing here grows with the number of hosts.
  */
 export class NetworkViewCache {
-  private cached: Promise<NetworkView> | undefined;
-  private cachedVersion: number | undefined;
-  /** When the cached version was last confirmed against the store (monotonic ms). */
-  private confirmedAt = -Infinity;
+  private readonly views: VersionedCache<NetworkView>;
   private signing: Promise<NebulaCertificate[]> | undefined;
 
   /**
@@ -36,34 +34,23 @@ export class NetworkViewCache {
     private readonly store: GatewayStore,
     private readonly signer: Signer,
     private readonly clock: () => Date,
-    private readonly maxStalenessMs: number,
-  ) {}
+    maxStalenessMs: number,
+  ) {
+    this.views = new VersionedCache(() => store.getConfigVersion(), (version) => this.load(version), maxStalenessMs);
+  }
 
-  async current(): Promise<NetworkView> {
-    if (this.cached && performance.now() - this.confirmedAt < this.maxStalenessMs) return this.cached;
-    const version = await this.store.getConfigVersion();
-    this.confirmedAt = performance.now();
-    if (this.cached && this.cachedVersion === version) return this.cached;
-    // Read the version first, then the data: a view may be newer than its version, never older.
-    const loading = this.load(version);
-    this.cached = loading;
-    this.cachedVersion = version;
-    loading.catch(() => {
-      if (this.cached === loading) this.invalidate();
-    });
-    return loading;
+  current(): Promise<NetworkView> {
+    return this.views.current();
   }
 
   /** Read the version again on next use (another instance may have changed the network). */
   recheck(): void {
-    this.confirmedAt = -Infinity;
+    this.views.recheck();
   }
 
   /** Forget the cached view (this process just changed the network). */
   invalidate(): void {
-    this.confirmedAt = -Infinity;
-    this.cached = undefined;
-    this.cachedVersion = undefined;
+    this.views.invalidate();
   }
 
   /** The CA in the bundle whose key the signer holds, valid now (the latest such when several). */

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RouteEntry, RouteTable } from '../mesh/routes';
 import type { GatewayStore } from '../store';
+import { VersionedCache } from './versioned-cache';
 
 /** The body of `GET /v1/routes`, serialized once per route table version. */
 export interface RenderedRouteTable {
@@ -22,43 +23,31 @@ export function renderRouteTable(routes: readonly RouteEntry[], counter: number)
 }
 
 /**
- * Caches the rendered route table per version counter: a request costs at most one GetItem of
- * the counter (none within `maxStalenessMs` of the last check), and the `ROUTES` partition is
- * queried and rendered again only when the counter moved. Changes made by this process
- * invalidate at once; other instances' changes show within `maxStalenessMs`.
+ * Caches the rendered route table per version counter: the `ROUTES` partition is queried and
+ * rendered again only when the counter moved (see VersionedCache).
  */
 export class RouteTableCache {
-  private cached: Promise<RenderedRouteTable> | undefined;
-  private confirmedAt = -Infinity;
+  private readonly tables: VersionedCache<RenderedRouteTable>;
 
-  constructor(
-    private readonly store: GatewayStore,
-    private readonly maxStalenessMs: number,
-  ) {}
+  constructor(store: GatewayStore, maxStalenessMs: number) {
+    this.tables = new VersionedCache(
+      () => store.getRoutesVersion(),
+      (counter) => store.listRoutes().then((routes) => renderRouteTable(routes, counter)),
+      maxStalenessMs,
+    );
+  }
 
-  async current(): Promise<RenderedRouteTable> {
-    if (this.cached && performance.now() - this.confirmedAt < this.maxStalenessMs) return this.cached;
-    const counter = await this.store.getRoutesVersion();
-    this.confirmedAt = performance.now();
-    const cached = this.cached ? await this.cached.catch(() => undefined) : undefined;
-    if (cached && cached.counter === counter) return cached;
-    // The counter first, then the routes: a table may be newer than its counter, never older.
-    const loading = this.store.listRoutes().then((routes) => renderRouteTable(routes, counter));
-    this.cached = loading;
-    loading.catch(() => {
-      if (this.cached === loading) this.invalidate();
-    });
-    return loading;
+  current(): Promise<RenderedRouteTable> {
+    return this.tables.current();
   }
 
   /** Read the counter again on next use (another instance may have changed the routes). */
   recheck(): void {
-    this.confirmedAt = -Infinity;
+    this.tables.recheck();
   }
 
   /** Forget the cached table (this process just changed the routes). */
   invalidate(): void {
-    this.confirmedAt = -Infinity;
-    this.cached = undefined;
+    this.tables.invalidate();
   }
 }
