@@ -4,7 +4,7 @@ import { createCA, NebulaCertificate, parseCertificateBundle } from '../src/pki'
 import type { Signer } from '../src/pki/signer';
 import { GatewayStore } from '../src/store';
 import { logger } from './shared/logger';
-import { signerFromEnvironment } from './shared/signer';
+import { signerFromEnvironment, tokenSignerFromEnvironment } from './shared/signer';
 
 /** A CloudFormation custom resource request (the fields this resource reads). */
 export interface CustomResourceEvent {
@@ -20,12 +20,16 @@ export interface CustomResourceEvent {
     readonly CaName: string;
     /** CloudFormation passes every property as a string. */
     readonly CaLifetimeDays: string | number;
+    /** The access token key; a change makes CloudFormation send an Update, which reads its public key. */
+    readonly AccessTokenKeyArn?: string;
   };
 }
 
 export interface CaResult {
   readonly physicalResourceId: string;
   readonly fingerprint?: string;
+  /** Base64 of the access token key's raw Ed25519 public key, for the functions that only publish it. */
+  readonly accessTokenPublicKey?: string;
 }
 
 /** A request the resource refuses; CloudFormation shows the message and rolls back. */
@@ -39,11 +43,13 @@ const DAY_MS = 86_400_000;
  * Create/Update: makes sure the network record exists: if the table has none, creates a CA
  * certificate signed by the CA key (self-signed, limited to the overlay CIDR) and records the
  * network; if it has one, keeps it (a retry or a redeploy never replaces the CA) but refuses a
- * changed overlay CIDR. Delete does nothing: the table and the key are retained.
+ * changed overlay CIDR. Also reads the access token key's public key (when there is a token signer)
+ * so the stack can hand it to functions without access to that key. Delete does nothing: the
+ * table and the keys are retained.
  */
 export async function applyCaRequest(
   event: CustomResourceEvent,
-  deps: { store: GatewayStore; signer: Signer; now?: Date },
+  deps: { store: GatewayStore; signer: Signer; tokenSigner?: Signer; now?: Date },
 ): Promise<CaResult> {
   const props = event.ResourceProperties;
   const physicalResourceId = `nebula-ca:${props.TableName}`;
@@ -74,7 +80,9 @@ export async function applyCaRequest(
   if (network.cidr !== cidr.toString()) {
     throw new CaInitError(`the network's overlay CIDR is ${network.cidr}; it cannot change to ${cidr} once hosts may hold addresses`);
   }
-  return { physicalResourceId, fingerprint: await signingFingerprint(parseCertificateBundle(network.caBundle), deps.signer) };
+  const fingerprint = await signingFingerprint(parseCertificateBundle(network.caBundle), deps.signer);
+  const accessTokenPublicKey = deps.tokenSigner ? Buffer.from(await deps.tokenSigner.publicKey()).toString('base64') : undefined;
+  return { physicalResourceId, fingerprint, ...(accessTokenPublicKey ? { accessTokenPublicKey } : {}) };
 }
 
 /** Fingerprint of the bundle's CA that the CA key signs for (the newest if several). */
@@ -95,13 +103,18 @@ export async function sendResponse(event: CustomResourceEvent, outcome: { result
     StackId: event.StackId,
     RequestId: event.RequestId,
     LogicalResourceId: event.LogicalResourceId,
-    Data: outcome.result?.fingerprint ? { Fingerprint: outcome.result.fingerprint } : undefined,
+    Data: outcome.result?.fingerprint
+      ? {
+          Fingerprint: outcome.result.fingerprint,
+          ...(outcome.result.accessTokenPublicKey ? { AccessTokenPublicKey: outcome.result.accessTokenPublicKey } : {}),
+        }
+      : undefined,
   });
   const response = await fetch(event.ResponseURL, { method: 'PUT', body, headers: { 'content-type': '' } });
   if (!response.ok) throw new Error(`CloudFormation response upload failed with HTTP ${response.status}`);
 }
 
-let deps: { store: GatewayStore; signer: Signer } | undefined;
+let deps: { store: GatewayStore; signer: Signer; tokenSigner?: Signer } | undefined;
 
 export async function handler(event: CustomResourceEvent): Promise<void> {
   let outcome: { result?: CaResult; error?: Error };
@@ -109,6 +122,7 @@ export async function handler(event: CustomResourceEvent): Promise<void> {
     deps ??= {
       store: new GatewayStore({ client: new DynamoDBClient({}), tableName: event.ResourceProperties.TableName }),
       signer: signerFromEnvironment(process.env),
+      tokenSigner: tokenSignerFromEnvironment(process.env),
     };
     outcome = { result: await applyCaRequest(event, deps) };
   } catch (err) {

@@ -41,6 +41,8 @@ export function buildGateway(app: App, options: { nag?: boolean } = {}): Gateway
     config,
     table: state.table,
     caKey: state.caKey,
+    accessTokenKey: state.accessTokenKey,
+    accessTokenPublicKey: state.accessTokenPublicKey,
     description: description('HTTP API (API Gateway + Lambda)'),
   });
   const server = new ServerStack(app, `${config.name}-Server`, {

@@ -14,8 +14,8 @@ const BASE_OPTIONS: BuildOptions = {
 
 /**
  * Self-contained bundles (AWS SDK included: neither the instances nor the container have it) of
- * the `gateway` command (the fleets' S3 asset, lib/constructs/agent-asset.ts) and of the ECS
- * server (lambda/ecs-server.ts, built by the Dockerfile with `npx tsx lib/bundles.ts --server <out>`).
+ * the `gateway` command: for the fleets' S3 asset (lib/constructs/agent-asset.ts), and for the ECS
+ * container, which runs `gateway serve --aws` (built by the Dockerfile with `npx tsx lib/bundles.ts --server <out>`).
  */
 export function cliBundleOptions(outfile: string, sourcemap: boolean): BuildOptions {
   return {
@@ -32,8 +32,9 @@ export function cliBundleOptions(outfile: string, sourcemap: boolean): BuildOpti
   };
 }
 
+/** The container's bundle: the same `gateway` command, with a source map for its stack traces. */
 export function serverBundleOptions(outfile: string): BuildOptions {
-  return { ...BASE_OPTIONS, entryPoints: [path.join(REPO_ROOT, 'lambda', 'ecs-server.ts')], sourcemap: 'linked', outfile };
+  return cliBundleOptions(outfile, true);
 }
 
 /** Writes the bundle to `outfile` (and `outfile.map` when `sourcemap`). */

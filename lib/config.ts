@@ -51,15 +51,29 @@ const vpcSchema = z.discriminatedUnion('mode', [
   }),
 ]);
 
-const fleetSchema = (defaults: { min: number; max: number; instanceType: string }) =>
-  z
-    .strictObject({
-      min: z.number().int().min(1).default(defaults.min),
-      max: z.number().int().min(1).max(20).default(defaults.max),
-      instanceType: instanceType.default(defaults.instanceType),
-    })
-    .default(defaults)
-    .refine((fleet) => fleet.min <= fleet.max, { message: 'min must not exceed max', path: ['min'] });
+/**
+ * A Secrets Manager secret's full ARN, random suffix included: the proxies may read exactly this
+ * secret, and IAM matches a grant on the full ARN only.
+ */
+const secretArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/,
+    'must be the full ARN of a Secrets Manager secret, with its 6-character suffix (arn:aws:secretsmanager:<region>:<account>:secret:<name>-AbCdEf)',
+  );
+
+const PROXY_DEFAULTS = { min: 2, max: 4, instanceType: 't4g.small' };
+
+const proxiesSchema = z
+  .strictObject({
+    min: z.number().int().min(1).default(PROXY_DEFAULTS.min),
+    max: z.number().int().min(1).max(20).default(PROXY_DEFAULTS.max),
+    instanceType: instanceType.default(PROXY_DEFAULTS.instanceType),
+    /** JSON `{"certificate": "<PEM chain for *.<domain>>", "privateKey": "<PEM key>"}`; without it the proxies run no `gateway proxy`. */
+    tlsSecretArn: secretArn.optional(),
+  })
+  .default(PROXY_DEFAULTS)
+  .refine((fleet) => fleet.min <= fleet.max, { message: 'min must not exceed max', path: ['min'] });
 
 const configSchema = z
   .strictObject({
@@ -80,7 +94,7 @@ const configSchema = z
         instanceType: instanceType.default('t4g.micro'),
       })
       .default({ count: 2, instanceType: 't4g.micro' }),
-    proxies: fleetSchema({ min: 2, max: 4, instanceType: 't4g.small' }),
+    proxies: proxiesSchema,
     server: z
       .strictObject({
         desiredCount: z.number().int().min(1).max(10).default(1),

@@ -3,8 +3,7 @@ import { type ApiDependencies, type ApiLogger, createApi, type NodeVerifier } fr
 import { GatewayStore } from '../../src/store';
 import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } from './apigw';
 import { logger } from './logger';
-import { signerFromEnvironment } from './signer';
-
+import { signerFromEnvironment, tokenSignerFromEnvironment } from './signer';
 
 const apiLogger: ApiLogger = {
   info: (message, fields) => logger.info(message, { ...fields }),
@@ -19,6 +18,7 @@ export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier
   return {
     store: new GatewayStore({ client: new DynamoDBClient({}), tableName }),
     signer: signerFromEnvironment(env),
+    tokenSigner: tokenSignerFromEnvironment(env),
     nodeVerifier,
     settings: { certificateLifetimeSeconds: lifetimeHours * 3600 },
     logger: apiLogger,

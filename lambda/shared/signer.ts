@@ -1,6 +1,6 @@
 import type { Signer } from '../../src/pki/signer';
 
-/** Thrown by the signer of a function that has no access to the CA key. */
+/** Thrown by the signer of a function that has no access to the key it was asked to use. */
 export class NotASigningFunctionError extends Error {
   override readonly name = 'NotASigningFunctionError';
 }
@@ -14,17 +14,44 @@ export const NO_SIGNER: Signer = {
   sign: () => Promise.reject(new NotASigningFunctionError('this function has no access to the CA key')),
 };
 
+/** Where a key's backend and ARN are in the environment: `<prefix>_BACKEND`, `<prefix>_ARN`. */
+type KeyPrefix = 'CA_KEY' | 'TOKEN_KEY';
+
 /**
  * The CA signer from the environment the CDK stack sets (CA_KEY_BACKEND, CA_KEY_ARN). The KMS or
  * Secrets Manager client is loaded on first use only: loading an SDK client costs
  * cold-start time, and most requests, even in signing functions, never sign.
  */
 export function signerFromEnvironment(env: NodeJS.ProcessEnv): Signer {
-  const backend = env.CA_KEY_BACKEND;
-  const arn = env.CA_KEY_ARN;
-  if (!backend) return NO_SIGNER;
-  if (!arn) throw new Error('CA_KEY_ARN is not set');
-  if (backend !== 'kms' && backend !== 'secret') throw new Error(`CA_KEY_BACKEND must be kms or secret, not ${backend}`);
+  return keySignerFromEnvironment(env, 'CA_KEY') ?? NO_SIGNER;
+}
+
+/**
+ * The access token signer (the API's `tokenSigner`): the key itself where TOKEN_KEY_BACKEND and
+ * TOKEN_KEY_ARN are set (the function that mints tokens); a verify-only signer where only
+ * TOKEN_PUBLIC_KEY (base64 of the raw Ed25519 public key) is set, which is enough for
+ * `GET /v1/network` to publish the key; otherwise none.
+ */
+export function tokenSignerFromEnvironment(env: NodeJS.ProcessEnv): Signer | undefined {
+  const signer = keySignerFromEnvironment(env, 'TOKEN_KEY');
+  if (signer) return signer;
+  const encoded = env.TOKEN_PUBLIC_KEY;
+  if (!encoded) return undefined;
+  const raw = Buffer.from(encoded, 'base64');
+  if (raw.length !== 32) throw new Error(`TOKEN_PUBLIC_KEY must be base64 of a 32-byte Ed25519 public key; got ${raw.length} bytes`);
+  const publicKey = Uint8Array.from(raw);
+  return {
+    publicKey: () => Promise.resolve(publicKey),
+    sign: () => Promise.reject(new NotASigningFunctionError('this function has no access to the access token key')),
+  };
+}
+
+function keySignerFromEnvironment(env: NodeJS.ProcessEnv, prefix: KeyPrefix): Signer | undefined {
+  const backend = env[`${prefix}_BACKEND`];
+  const arn = env[`${prefix}_ARN`];
+  if (!backend) return undefined;
+  if (!arn) throw new Error(`${prefix}_ARN is not set`);
+  if (backend !== 'kms' && backend !== 'secret') throw new Error(`${prefix}_BACKEND must be kms or secret, not ${backend}`);
   let loaded: Signer | undefined;
   // require() rather than import: esbuild then initialises these modules (and loads the SDK client)
   // at this call, on first use, instead of when the bundle starts.

@@ -22,6 +22,15 @@ export interface NodeBootstrapInput {
   readonly elasticIpAllocationIds?: readonly string[];
   /** cfn-signal target, so a rolling update waits for a registered, running instance. */
   readonly signal: { readonly stackName: string; readonly resource: string };
+  /** Proxies with a TLS certificate: also run `gateway proxy` (see proxyBootstrap). */
+  readonly proxy?: ProxyBootstrapInput;
+}
+
+export interface ProxyBootstrapInput {
+  /** The proxied domain: the certificate covers `*.<domain>`. */
+  readonly domain: string;
+  /** Secrets Manager secret holding `{"certificate": "<PEM chain>", "privateKey": "<PEM key>"}`. */
+  readonly tlsSecretArn: string;
 }
 
 /** Where the API's configs say the key is (DEFAULT_KEY_PATH); a link to the agent's copy. */
@@ -29,6 +38,10 @@ export const NEBULA_KEY_LINK = '/etc/nebula/host.key';
 export const AGENT_DIR = '/opt/nebula-gateway';
 /** The agent's directory (`gateway agent run --dir`): key, certificate, config.yml, agent.json. */
 export const AGENT_STATE_DIR = '/var/lib/nebula-gateway';
+/** What `gateway proxy` reads, written afresh at each start (tmpfs): TLS files, token public key, environment. */
+export const PROXY_RUN_DIR = '/run/nebula-gateway-proxy';
+/** The unprivileged user `gateway proxy` runs as (port 443 through CAP_NET_BIND_SERVICE only). */
+export const PROXY_USER = 'gateway-proxy';
 
 export function renderNodeBootstrap(input: NodeBootstrapInput): string[] {
   const release = `https://github.com/slackhq/nebula/releases/download/v${input.nebulaVersion}`;
@@ -82,7 +95,74 @@ export function renderNodeBootstrap(input: NodeBootstrapInput): string[] {
     'systemctl daemon-reload',
     'systemctl enable --now nebula-gateway-agent.service',
   );
+  if (input.proxy) lines.push(...proxyBootstrap(input, input.proxy));
   return lines;
+}
+
+/**
+ * `gateway proxy` beside the agent, as a systemd unit. Before each start, as root, a prepare step
+ * fetches the TLS certificate and key from Secrets Manager, the access token public key from
+ * `GET /v1/network` (API Gateway's open route), and this proxy's host id and credential from the
+ * agent's agent.json; the proxy then runs unprivileged and long-polls the in-VPC server's
+ * `/v1/routes?host=<hostId>` with its credential. Restarting the unit picks up a new certificate.
+ */
+function proxyBootstrap(input: NodeBootstrapInput, proxy: ProxyBootstrapInput): string[] {
+  return [
+    `id -u ${PROXY_USER} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin ${PROXY_USER}`,
+    `cat > ${AGENT_DIR}/proxy-prepare.sh <<'PREPARE'\n${proxyPrepareScript(input, proxy)}PREPARE`,
+    `chmod 0700 ${AGENT_DIR}/proxy-prepare.sh`,
+    `cat > /etc/systemd/system/nebula-gateway-proxy.service <<'UNIT'\n${proxyUnit(proxy)}UNIT`,
+    'systemctl daemon-reload',
+    'systemctl enable --now nebula-gateway-proxy.service',
+  ];
+}
+
+function proxyPrepareScript(input: NodeBootstrapInput, proxy: ProxyBootstrapInput): string {
+  const run = PROXY_RUN_DIR;
+  return `#!/bin/bash
+# Runs as root before each start of nebula-gateway-proxy.service; nothing here is logged.
+set -euo pipefail
+install -d -m 0750 -o root -g ${PROXY_USER} ${run}
+umask 027
+secret=$(aws secretsmanager get-secret-value --region ${input.region} --secret-id ${proxy.tlsSecretArn} --query SecretString --output text)
+jq -er .certificate <<<"$secret" > ${run}/tls.crt
+jq -er .privateKey <<<"$secret" > ${run}/tls.key
+unset secret
+chgrp ${PROXY_USER} ${run}/tls.crt ${run}/tls.key
+curl -fsS --retry 10 --retry-all-errors ${input.apiUrl}v1/network | jq -er .accessTokenPublicKey > ${run}/token.pub
+chgrp ${PROXY_USER} ${run}/token.pub
+host_id=$(jq -er .hostId ${AGENT_STATE_DIR}/agent.json)
+credential=$(jq -er .credential ${AGENT_STATE_DIR}/agent.json)
+umask 077
+printf 'GATEWAY_ROUTES_URL=%s\\nGATEWAY_ROUTES_TOKEN=%s\\n' "${input.agentApiUrl}/v1/routes?host=$host_id" "$credential" > ${run}/env
+`;
+}
+
+function proxyUnit(proxy: ProxyBootstrapInput): string {
+  const run = PROXY_RUN_DIR;
+  return `[Unit]
+Description=Nebula gateway proxy: https://<port>--<hostId>.${proxy.domain} to environments over nebula
+Wants=network-online.target nebula-gateway-agent.service
+After=network-online.target nebula-gateway-agent.service
+
+[Service]
+User=${PROXY_USER}
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+ExecStartPre=+${AGENT_DIR}/proxy-prepare.sh
+EnvironmentFile=${run}/env
+ExecStart=/usr/bin/node-22 ${AGENT_DIR}/gateway.js proxy --domain ${proxy.domain} --tls-cert ${run}/tls.crt --tls-key ${run}/tls.key --token-public-key ${run}/token.pub --routes \${GATEWAY_ROUTES_URL} --listen 0.0.0.0:443
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`;
 }
 
 function agentUnit(input: NodeBootstrapInput): string {

@@ -17,7 +17,7 @@ import { Construct } from 'constructs';
 import { fleetRoleName, type GatewayConfig } from '../config';
 import type { AgentAsset } from './agent-asset';
 import { nagEnvironment } from '../nag';
-import { renderNodeBootstrap } from './node-bootstrap';
+import { type ProxyBootstrapInput, renderNodeBootstrap } from './node-bootstrap';
 
 /** Tags the register function checks (src/api/ec2-node-verifier.ts) before it signs for an instance. */
 export const FLEET_TAGS = {
@@ -44,6 +44,8 @@ export interface NodeFleetProps {
   readonly registerRouteArn: string;
   readonly agent: AgentAsset;
   readonly elasticIpAllocationIds?: readonly string[];
+  /** Proxies: run `gateway proxy` with the certificate in this secret (the role may read exactly it). */
+  readonly proxy?: ProxyBootstrapInput;
 }
 
 /**
@@ -69,6 +71,9 @@ export class NodeFleet extends Construct {
     });
     this.role.addToPolicy(new PolicyStatement({ actions: ['execute-api:Invoke'], resources: [props.registerRouteArn] }));
     props.agent.asset.grantRead(this.role);
+    if (props.proxy) {
+      this.role.addToPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.proxy.tlsSecretArn] }));
+    }
     Validations.of(this.role).acknowledge(
       {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
@@ -128,6 +133,7 @@ export class NodeFleet extends Construct {
         cpu: arm ? 'arm64' : 'amd64',
         agentS3Url: props.agent.asset.s3ObjectUrl,
         elasticIpAllocationIds: props.elasticIpAllocationIds,
+        proxy: props.proxy,
         signal: { stackName: stack.stackName, resource: stack.getLogicalId(this.group.node.defaultChild as CfnAutoScalingGroup) },
       }),
     );

@@ -12,7 +12,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { fleetRoleName, type GatewayConfig } from '../config';
-import type { CaKey } from '../constructs/ca-key';
+import type { AccessTokenKey, CaKey } from '../constructs/ca-key';
 import { GatewayFunction } from '../constructs/gateway-function';
 import { FLEET_TAGS } from '../constructs/node-fleet';
 import { exportName } from '../exports';
@@ -22,6 +22,9 @@ export interface ApiStackProps extends StackProps {
   readonly config: GatewayConfig;
   readonly table: ITableV2;
   readonly caKey: CaKey;
+  readonly accessTokenKey: AccessTokenKey;
+  /** Base64 of the access token key's raw public key (state stack custom resource attribute). */
+  readonly accessTokenPublicKey: string;
 }
 
 /** One API Gateway route: which function serves it and whether API Gateway checks IAM (SigV4). */
@@ -40,6 +43,9 @@ export type ApiFunctionName = 'public' | 'hostAdmin' | 'enroll' | 'hostConfig' |
 /**
  * The v1 routes. Admin and node routes are IAM-authenticated by API Gateway; the others are open
  * at the gateway and authenticated by the function (enrollment token, host credential) or public.
+ * `GET /v1/routes` is the proxies' (host credential, long-poll): it goes to the host-config
+ * function, which already reads hosts and marks a credential's first use, and cannot sign; so
+ * behind API Gateway only a proxy credential reads it (IAM admins are not recognised on open routes).
  */
 export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/healthz', fn: 'public', auth: 'NONE' },
@@ -52,14 +58,34 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/v1/hosts/{id}/config', fn: 'hostConfig', auth: 'NONE' },
   { method: 'POST', path: '/v1/hosts/{id}/renew', fn: 'enroll', auth: 'NONE' },
   { method: 'POST', path: '/v1/nodes/register', fn: 'nodeRegister', auth: 'IAM' },
+  { method: 'PUT', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'DELETE', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'POST', path: '/v1/access-tokens', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'GET', path: '/v1/routes', fn: 'hostConfig', auth: 'NONE' },
 ];
 
-/** Per function: its lambda/ file, whether it signs with the CA key, and what else it may do. */
-const FUNCTIONS: Record<ApiFunctionName, { entry: string; signs: boolean; tableAccess: 'read' | 'readWrite'; description: string }> = {
-  public: { entry: 'public-api', signs: false, tableAccess: 'read', description: 'GET /healthz and GET /v1/network' },
-  hostAdmin: { entry: 'host-admin', signs: false, tableAccess: 'readWrite', description: 'Admin host routes (IAM): create, list, get, revoke' },
+interface FunctionSpec {
+  readonly entry: string;
+  /** Signs certificates with the CA key. */
+  readonly signs: boolean;
+  /** What it may do with the access token key: sign (mint tokens), or only publish its public key (given in the environment). */
+  readonly accessTokens?: 'sign' | 'publish';
+  readonly tableAccess: 'read' | 'readWrite';
+  readonly description: string;
+}
+
+/** Per function: its lambda/ file, which keys it may use, and what else it may do. */
+const FUNCTIONS: Record<ApiFunctionName, FunctionSpec> = {
+  public: { entry: 'public-api', signs: false, accessTokens: 'publish', tableAccess: 'read', description: 'GET /healthz and GET /v1/network' },
+  hostAdmin: {
+    entry: 'host-admin',
+    signs: false,
+    accessTokens: 'sign',
+    tableAccess: 'readWrite',
+    description: 'Admin routes (IAM): hosts, ports, access tokens (signs access tokens)',
+  },
   enroll: { entry: 'enroll', signs: true, tableAccess: 'readWrite', description: 'POST /v1/enroll and POST /v1/hosts/{id}/renew (signs certificates)' },
-  hostConfig: { entry: 'host-config', signs: false, tableAccess: 'readWrite', description: 'GET /v1/hosts/{id}/config (long-poll)' },
+  hostConfig: { entry: 'host-config', signs: false, tableAccess: 'readWrite', description: 'GET /v1/hosts/{id}/config and GET /v1/routes (long-poll)' },
   nodeRegister: { entry: 'node-register', signs: true, tableAccess: 'readWrite', description: 'POST /v1/nodes/register (IAM, EC2-verified; signs certificates)' },
 };
 
@@ -70,7 +96,7 @@ export class ApiStack extends Stack {
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
-    const { config, table, caKey } = props;
+    const { config, table, caKey, accessTokenKey } = props;
     const retention = config.logRetentionDays as RetentionDays;
 
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention });
@@ -99,11 +125,17 @@ export class ApiStack extends Stack {
         entry: spec.entry,
         description: spec.description,
         logRetention: retention,
-        environment: { ...common, ...(spec.signs ? caKey.environment : {}) },
+        environment: {
+          ...common,
+          ...(spec.signs ? caKey.environment : {}),
+          ...(spec.accessTokens === 'sign' ? accessTokenKey.environment : {}),
+          ...(spec.accessTokens === 'publish' ? { TOKEN_PUBLIC_KEY: props.accessTokenPublicKey } : {}),
+        },
         // Long-polls wait up to 25 s in Lambda (lambda/host-config.ts); API Gateway cuts at 29 s.
       });
       grantTableAccess(fn.function, table, spec.tableAccess);
       if (spec.signs) caKey.grantSign(fn.function);
+      if (spec.accessTokens === 'sign') accessTokenKey.grantSign(fn.function);
       return fn;
     };
     this.functions = {

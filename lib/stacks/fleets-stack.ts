@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib/core';
+import { Annotations, CfnOutput, Duration, Fn, Stack, type StackProps, Tags, Validations } from 'aws-cdk-lib/core';
 import { CfnEIP, CfnSecurityGroupIngress, type ISecurityGroup, type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { NetworkLoadBalancer, Protocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
@@ -129,7 +129,16 @@ export class FleetsStack extends Stack {
       agentApiUrl: props.serverEndpoint,
       registerRouteArn: props.registerRouteArn,
       agent,
+      proxy: config.proxies.tlsSecretArn ? { domain: config.domain, tlsSecretArn: config.proxies.tlsSecretArn } : undefined,
     });
+    if (!config.proxies.tlsSecretArn) {
+      Annotations.of(proxies).addWarningV2(
+        'nebula-gateway:no-proxy-certificate',
+        'gateway.proxies.tlsSecretArn is not set: the proxies join the mesh but run no `gateway proxy`, so https://*.' +
+          `${config.domain} is not served and the NLB health checks fail. Set it to a Secrets Manager secret holding ` +
+          '{"certificate": "<PEM chain for *.<domain>>", "privateKey": "<PEM key>"}.',
+      );
+    }
 
     const nlb = new NetworkLoadBalancer(this, 'ProxyLoadBalancer', {
       vpc,
@@ -142,7 +151,16 @@ export class FleetsStack extends Stack {
       port: 443,
       protocol: Protocol.TCP,
       targets: [proxies.group],
-      healthCheck: { protocol: Protocol.TCP, interval: Duration.seconds(10), healthyThresholdCount: 2, unhealthyThresholdCount: 2 },
+      // An HTTPS request proves TLS ends and `gateway proxy` answers; it has no route for the
+      // target's address, so a live proxy answers 4xx (its own page), never 5xx.
+      healthCheck: {
+        protocol: Protocol.HTTPS,
+        path: '/',
+        healthyHttpCodes: '200-499',
+        interval: Duration.seconds(10),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
       deregistrationDelay: Duration.seconds(30),
     });
     Validations.of(nlb).acknowledge({

@@ -33,8 +33,8 @@ export interface ServerStackProps extends StackProps {
 }
 
 /**
- * The gateway server on ECS Fargate in the private subnets (lambda/ecs-server.ts, the AWS-mode
- * twin of `gateway serve`): the same API inside the VPC plus the expiry sweep, which runs here in
+ * The gateway server on ECS Fargate in the private subnets (`gateway serve --aws`, configured by
+ * the environment below): the same API inside the VPC plus the expiry sweep, which runs here in
  * the server's loop. Reachable from the fleets at
  * `http://server.<namespace>:8080` through Cloud Map (private DNS), not a load balancer: one or
  * a few tasks, in-VPC callers only, and ECS keeps the DNS records to healthy tasks.
@@ -65,6 +65,7 @@ export class ServerStack extends Stack {
 
     task.addContainer('Server', {
       image: ContainerImage.fromAsset(REPO_ROOT, { file: 'Dockerfile', platform: Platform.LINUX_ARM64 }),
+      command: ['serve', '--aws', '--host', '0.0.0.0'],
       portMappings: [{ containerPort: SERVER_PORT }],
       environment: {
         PORT: String(SERVER_PORT),

@@ -5,7 +5,7 @@ import { type IPublicHostedZone, PublicHostedZone } from 'aws-cdk-lib/aws-route5
 import type { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../../src/store/schema';
 import type { GatewayConfig } from '../config';
-import { CaKey } from '../constructs/ca-key';
+import { AccessTokenKey, CaKey } from '../constructs/ca-key';
 import { GatewayFunction } from '../constructs/gateway-function';
 import { exportName } from '../exports';
 import { grantTableAccess } from '../grants';
@@ -15,13 +15,17 @@ export interface StateStackProps extends StackProps {
 }
 
 /**
- * What must outlive every other stack: the table, the CA key, the CA certificate and network
- * record (written by a custom resource), and a hosted zone this app created. All retained; the
+ * What must outlive every other stack: the table, the CA key, the access token key, the CA
+ * certificate and network record (written by a custom resource), and a hosted zone this app created. All retained; the
  * stateless stacks can be destroyed and redeployed around them.
  */
 export class StateStack extends Stack {
   readonly table: ITableV2;
   readonly caKey: CaKey;
+  /** Signs the proxies' access tokens; never the CA key. */
+  readonly accessTokenKey: AccessTokenKey;
+  /** Base64 of the raw Ed25519 public key of `accessTokenKey`, read at deploy by the custom resource. */
+  readonly accessTokenPublicKey: string;
   /** Lowercase hex SHA-256 of the CA certificate, from the custom resource. */
   readonly caFingerprint: string;
   /** The zone this app created; undefined when the config imports one. */
@@ -48,6 +52,7 @@ export class StateStack extends Stack {
     });
     this.table = table;
     this.caKey = new CaKey(this, 'CaKey', { backend: config.caKeyBackend });
+    this.accessTokenKey = new AccessTokenKey(this, 'AccessTokenKey', { backend: config.caKeyBackend });
 
     if (config.hostedZone.mode === 'create') {
       const zone = new PublicHostedZone(this, 'HostedZone', { zoneName: config.domain });
@@ -57,13 +62,15 @@ export class StateStack extends Stack {
 
     const caInit = new GatewayFunction(this, 'CaInit', {
       entry: 'ca-init',
-      description: 'Custom resource: creates the Nebula CA certificate and records the network',
+      description: 'Custom resource: creates the Nebula CA certificate, records the network, reads the access token public key',
       logRetention: config.logRetentionDays as RetentionDays,
       timeout: Duration.minutes(2),
-      environment: { TABLE_NAME: table.tableName, ...this.caKey.environment },
+      environment: { TABLE_NAME: table.tableName, ...this.caKey.environment, ...this.accessTokenKey.environment },
     });
     grantTableAccess(caInit.function, table, 'readWrite');
     this.caKey.grantSign(caInit.function);
+    // The public key travels to the open functions as an attribute, so none of them needs the key.
+    this.accessTokenKey.grantPublicKey(caInit.function);
 
     const caRecord = new CustomResource(this, 'CaRecord', {
       serviceToken: caInit.function.functionArn,
@@ -73,10 +80,12 @@ export class StateStack extends Stack {
         OverlayCidr: config.overlayCidr,
         CaName: `${config.name} CA`,
         CaLifetimeDays: config.caLifetimeDays,
+        AccessTokenKeyArn: this.accessTokenKey.arn,
       },
     });
     caRecord.node.addDependency(caInit.function.role!);
     this.caFingerprint = caRecord.getAttString('Fingerprint');
+    this.accessTokenPublicKey = caRecord.getAttString('AccessTokenPublicKey');
 
     new CfnOutput(this, 'TableName', { value: table.tableName, exportName: exportName(config, 'TableName') });
     new CfnOutput(this, 'OverlayCidr', { value: config.overlayCidr, exportName: exportName(config, 'OverlayCidr') });

@@ -1,8 +1,12 @@
-import * as z from 'zod';
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
 import { MeshError, ROLES } from '../mesh';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../mesh/access-token';
 import { ACCESS_LEVELS, UPSTREAM_PROTOCOLS } from '../mesh/routes';
 import { ApiProblem, type FieldError, validationProblem } from './problem';
+
+/** zod/mini ships no messages; these are the ones classic zod gives (its English locale). */
+const ENGLISH = { error: en().localeError };
 
 /** Host names: what a person would type, safe in certificates, YAML and logs. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -15,70 +19,71 @@ const SUBJECT = /^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$/;
 const ORGANIZATION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export const principalFields = {
-  subject: z.string().regex(SUBJECT, 'must be 1-128 characters a-z, A-Z, 0-9, ., _, @, +, : or -, starting with a letter or digit'),
-  organization: z.string().regex(ORGANIZATION, 'must be 1-64 characters a-z, A-Z, 0-9, ., _ or -, starting with a letter or digit'),
+  subject: z.string().check(z.regex(SUBJECT, 'must be 1-128 characters a-z, A-Z, 0-9, ., _, @, +, : or -, starting with a letter or digit')),
+  organization: z.string().check(z.regex(ORGANIZATION, 'must be 1-64 characters a-z, A-Z, 0-9, ., _ or -, starting with a letter or digit')),
 };
 
 export const createHostBody = z.strictObject({
-  name: z.string().regex(HOST_NAME, 'must be 1-63 characters a-z, A-Z, 0-9, ., _ or -, starting with a letter or digit'),
+  name: z.string().check(z.regex(HOST_NAME, 'must be 1-63 characters a-z, A-Z, 0-9, ., _ or -, starting with a letter or digit')),
   role: z.enum(ROLES),
-  groups: z.array(z.string()).max(64).optional(),
-  ip: z.string().max(64).optional(),
-  endpoints: z.array(z.string().max(300)).max(16).optional(),
-  owner: z.strictObject(principalFields).optional(),
+  groups: z.optional(z.array(z.string()).check(z.maxLength(64))),
+  ip: z.optional(z.string().check(z.maxLength(64))),
+  endpoints: z.optional(z.array(z.string().check(z.maxLength(300))).check(z.maxLength(16))),
+  owner: z.optional(z.strictObject(principalFields)),
 });
 
 export const portBody = z.strictObject({
   access: z.enum(ACCESS_LEVELS),
-  protocol: z.enum(UPSTREAM_PROTOCOLS).optional(),
+  protocol: z.optional(z.enum(UPSTREAM_PROTOCOLS)),
 });
 
 /** The `{port}` of `/v1/hosts/{id}/ports/{port}`: a decimal TCP port, no sign, no leading zero. */
-export const portParam = z.string().regex(/^[1-9][0-9]{0,4}$/, 'must be a TCP port from 1 to 65535').transform(Number).pipe(
-  z.number().max(65535, 'must be a TCP port from 1 to 65535'),
+export const portParam = z.pipe(
+  z.pipe(z.string().check(z.regex(/^[1-9][0-9]{0,4}$/, 'must be a TCP port from 1 to 65535')), z.transform(Number)),
+  z.number().check(z.maximum(65535, 'must be a TCP port from 1 to 65535')),
 );
 
 export const accessTokenBody = z.strictObject({
   ...principalFields,
-  ttlSeconds: z.number().int().min(60).max(MAX_ACCESS_TOKEN_TTL_SECONDS).optional(),
+  ttlSeconds: z.optional(z.number().check(z.int(), z.minimum(60), z.maximum(MAX_ACCESS_TOKEN_TTL_SECONDS))),
 });
 
 export const routesQuery = z.object({
-  wait: z.coerce.number().int().min(0).max(60).optional(),
+  wait: z.optional(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(60))),
   /** With a host credential: the proxy host it belongs to. */
-  host: z.string().max(64).optional(),
+  host: z.optional(z.string().check(z.maxLength(64))),
 });
 
 export const enrollBody = z.strictObject({
-  token: z.string().min(1).max(256),
-  publicKey: z.string().min(1).max(4096),
+  token: z.string().check(z.minLength(1), z.maxLength(256)),
+  publicKey: z.string().check(z.minLength(1), z.maxLength(4096)),
 });
 
 export const renewBody = z.strictObject({
-  publicKey: z.string().min(1).max(4096).optional(),
+  publicKey: z.optional(z.string().check(z.minLength(1), z.maxLength(4096))),
 });
 
 export const registerBody = z.strictObject({
   role: z.enum(['lighthouse', 'proxy']),
-  publicKey: z.string().min(1).max(4096),
+  publicKey: z.string().check(z.minLength(1), z.maxLength(4096)),
   /** Only with the admin token (local testing); behind API Gateway the IAM session name is the instance id. */
-  instanceId: z.string().regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0').optional(),
+  instanceId: z.optional(z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0'))),
   /** The lighthouse's UDP port. */
-  listenPort: z.number().int().min(1).max(65535).optional(),
+  listenPort: z.optional(z.number().check(z.int(), z.minimum(1), z.maximum(65535))),
 });
 
 export const listHostsQuery = z.object({
-  role: z.enum(ROLES).optional(),
-  cursor: z.string().max(2048).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  role: z.optional(z.enum(ROLES)),
+  cursor: z.optional(z.string().check(z.maxLength(2048))),
+  limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(1000))),
 });
 
 export const configQuery = z.object({
-  wait: z.coerce.number().int().min(0).max(60).optional(),
+  wait: z.optional(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(60))),
 });
 
 /** Parses a JSON body into `schema`, or throws a 400 problem naming each failing field. */
-export function parseJsonBody<S extends z.ZodType>(body: Buffer, schema: S, options: { emptyIsObject?: boolean } = {}): z.infer<S> {
+export function parseJsonBody<S extends z.ZodMiniType>(body: Buffer, schema: S, options: { emptyIsObject?: boolean } = {}): z.infer<S> {
   const text = body.toString('utf8');
   let value: unknown;
   if (text.trim() === '' && options.emptyIsObject) {
@@ -96,17 +101,17 @@ export function parseJsonBody<S extends z.ZodType>(body: Buffer, schema: S, opti
 }
 
 /** Validates one path parameter, naming it. */
-export function parsePathParam<S extends z.ZodType>(value: string, schema: S, name: string): z.infer<S> {
+export function parsePathParam<S extends z.ZodMiniType>(value: string, schema: S, name: string): z.infer<S> {
   return parseWith(schema, value, name);
 }
 
 /** Validates query parameters, naming each failing parameter. */
-export function parseQuery<S extends z.ZodType>(query: Readonly<Record<string, string | undefined>>, schema: S): z.infer<S> {
+export function parseQuery<S extends z.ZodMiniType>(query: Readonly<Record<string, string | undefined>>, schema: S): z.infer<S> {
   return parseWith(schema, query, 'query');
 }
 
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, root: string): z.infer<S> {
-  const result = schema.safeParse(value);
+function parseWith<S extends z.ZodMiniType>(schema: S, value: unknown, root: string): z.infer<S> {
+  const result = z.safeParse(schema, value, ENGLISH);
   if (result.success) return result.data;
   throw validationProblem(result.error.issues.flatMap((issue) => fieldErrors(issue, root)));
 }

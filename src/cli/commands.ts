@@ -30,7 +30,7 @@ export const commands: readonly Command[] = [
   },
   {
     path: ['serve'],
-    summary: 'run the gateway locally (HTTP API, DynamoDB Local, local CA)',
+    summary: 'run the gateway: locally (DynamoDB Local, local CA) or with --aws (the stack\'s table, KMS CA key)',
     load: () => require('./commands/serve').serveCommand,
   },
   {

@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
 import { MeshError } from './errors';
 
 /**
@@ -46,23 +47,26 @@ export interface RouteTable {
 const HOST_ID = /^[a-z0-9](?:-?[a-z0-9])*$/;
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 
-const principalSchema = z.object({ subject: z.string().min(1), organization: z.string().min(1) });
+/** zod/mini ships no messages; these are the ones classic zod gives (its English locale). */
+const ENGLISH = { error: en().localeError };
+
+const principalSchema = z.object({ subject: z.string().check(z.minLength(1)), organization: z.string().check(z.minLength(1)) });
 const portSchema = z.object({
-  port: z.number().int().min(1).max(65535),
+  port: z.number().check(z.int(), z.minimum(1), z.maximum(65535)),
   access: z.enum(ACCESS_LEVELS),
   protocol: z.enum(UPSTREAM_PROTOCOLS),
 });
 const entrySchema = z.object({
-  hostId: z.string().regex(HOST_ID, 'must be a DNS label of lower-case letters, digits and single hyphens').max(63),
-  ip: z.string().regex(IPV4, 'must be an IPv4 address'),
+  hostId: z.string().check(z.regex(HOST_ID, 'must be a DNS label of lower-case letters, digits and single hyphens'), z.maxLength(63)),
+  ip: z.string().check(z.regex(IPV4, 'must be an IPv4 address')),
   owner: principalSchema,
   ports: z.array(portSchema),
 });
-const tableSchema = z.object({ version: z.string().min(1), routes: z.array(entrySchema) });
+const tableSchema = z.object({ version: z.string().check(z.minLength(1)), routes: z.array(entrySchema) });
 
 /** Validates a parsed JSON value as a route table; throws `MeshError` whose `field` is a JSON path such as `routes[2].ports[0].access`. */
 export function parseRouteTable(value: unknown): RouteTable {
-  const result = tableSchema.safeParse(value);
+  const result = z.safeParse(tableSchema, value, ENGLISH);
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new MeshError(formatPath(issue.path), issue.message);

@@ -1,11 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import {
   type Api,
-  type ApiLogger,
   type ApiSettings,
   createApi,
   DEFAULT_API_SETTINGS,
@@ -18,9 +15,8 @@ import {
 } from '../api';
 import { loadOrCreateAdminToken } from './admin-token';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
-import { createHttpServer } from './http-server';
+import { lineLogger, serveApi } from './api-server';
 import { loadOrCreateLocalCa } from './local-ca';
-import { startSweeper } from './sweeper';
 import { loadOrCreateTokenSigningKey } from './token-signing-key';
 
 export const DEFAULT_OVERLAY_CIDR = '10.42.0.0/16';
@@ -122,22 +118,19 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       nodeVerifier: options.nodeVerifier,
       logger: lineLogger(log),
     });
-    const server = createHttpServer(api, { maxBodyBytes: settings.maxBodyBytes });
-    await new Promise<void>((done, fail) => {
-      server.once('error', fail);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-        server.off('error', fail);
-        done();
-      });
+    const served = await serveApi({
+      api,
+      store,
+      port: options.port ?? 0,
+      host: options.host ?? '127.0.0.1',
+      maxBodyBytes: settings.maxBodyBytes,
+      clock,
+      sweepIntervalMs: options.sweepIntervalMs ?? 60_000,
+      log,
     });
-    cleanups.push(() => closeServer(server, api));
-    const sweeper = startSweeper({ store, clock, intervalMs: options.sweepIntervalMs ?? 60_000, onError: (err) => log(`sweep failed: ${err.message}`) });
-    cleanups.push(() => sweeper.stop());
-    const address = server.address() as AddressInfo;
-    const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    const url = `http://${hostPart}:${address.port}`;
+    cleanups.push(() => served.stop());
     return {
-      url,
+      url: served.url,
       adminToken: admin.token,
       adminTokenPath: admin.path,
       tokenSigningKeyPath: tokenKey.path,
@@ -162,20 +155,4 @@ async function initialiseNetwork(store: GatewayStore, ca: { toPem(): string; fin
   if (!network.caBundle.includes(ca.toPem().trim())) {
     throw new Error(`the network in the table does not trust this data dir's CA (${ca.fingerprint()}); wrong --data-dir or --table?`);
   }
-}
-
-/** Stops accepting, answers waiting long-polls (304), then closes what is left after a grace second. */
-function closeServer(server: Server, api: Api): Promise<void> {
-  return new Promise<void>((done) => {
-    server.close(() => done());
-    api.close();
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), 1000).unref();
-  });
-}
-
-function lineLogger(log: (line: string) => void): ApiLogger {
-  const line = (level: string, message: string, fields?: Record<string, unknown>) =>
-    log(JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }));
-  return { info: (m, f) => line('info', m, f), error: (m, f) => line('error', m, f) };
 }

@@ -21,6 +21,11 @@ describe('gateway configuration (cdk.json context "gateway")', () => {
     });
   });
 
+  it('accepts a proxy TLS secret by its full ARN', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:gateway/tls-AbCdEf';
+    expect(parseConfig({ domain: 'dev.example.com', proxies: { tlsSecretArn: arn } }).proxies).toEqual({ min: 2, max: 4, instanceType: 't4g.small', tlsSecretArn: arn });
+  });
+
   it('accepts the JSON text that `cdk -c gateway=...` passes', () => {
     expect(parseConfig('{"domain":"dev.example.com","caKeyBackend":"secret"}').caKeyBackend).toBe('secret');
   });
@@ -37,6 +42,8 @@ describe('gateway configuration (cdk.json context "gateway")', () => {
     [{ domain: 'dev.example.com', hostedZone: { mode: 'lookup' } }, /gateway\.hostedZone\.mode/],
     [{ domain: 'dev.example.com', vpc: { mode: 'import', vpcId: 'vpc-0123456789abcdef0', cidr: '10.0.0.0/16', availabilityZones: ['eu-west-1a'], publicSubnetIds: [], privateSubnetIds: [] } }, /gateway\.vpc\.availabilityZones: needs at least 2/],
     [{ domain: 'dev.example.com', proxies: { min: 5, max: 3 } }, /gateway\.proxies\.min: min must not exceed max/],
+    [{ domain: 'dev.example.com', proxies: { tlsSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:gateway/tls' } }, /gateway\.proxies\.tlsSecretArn: must be the full ARN of a Secrets Manager secret, with its 6-character suffix/],
+    [{ domain: 'dev.example.com', proxies: { tlsSecretArn: 'arn:aws:s3:::bucket/tls-AbCdEf' } }, /gateway\.proxies\.tlsSecretArn/],
     [{ domain: 'dev.example.com', lighthouses: { count: 0 } }, /gateway\.lighthouses\.count/],
     [{ domain: 'dev.example.com', lighthouses: { instanceType: 'micro' } }, /gateway\.lighthouses\.instanceType: must be an EC2 instance type/],
     [{ domain: 'dev.example.com', caKeyBackend: 'hsm' }, /gateway\.caKeyBackend/],

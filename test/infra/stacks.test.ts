@@ -6,6 +6,8 @@ import { ROUTES } from '../../lib/stacks/api-stack';
 import type { GatewayStacks } from '../../lib/app';
 import { buildTestApp } from './support/app';
 
+const TLS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:gateway/tls-AbCdEf';
+
 // One synth for the whole file (cdk-nag AwsSolutionsChecks included: an unacknowledged finding
 // makes app.synth() throw), then assertions on the templates.
 let stacks: GatewayStacks;
@@ -13,7 +15,7 @@ const templates: Record<string, Template> = {};
 const t = (name: keyof Omit<GatewayStacks, 'config'>) => templates[name];
 
 beforeAll(() => {
-  const built = buildTestApp({ domain: 'dev.example.com', lighthouses: { count: 2 }, proxies: { min: 2, max: 5 } });
+  const built = buildTestApp({ domain: 'dev.example.com', lighthouses: { count: 2 }, proxies: { min: 2, max: 5, tlsSecretArn: TLS_SECRET_ARN } });
   stacks = built.stacks;
   built.app.synth();
   for (const name of ['network', 'state', 'api', 'server', 'fleets'] as const) {
@@ -81,43 +83,78 @@ describe('state stack', () => {
   });
 });
 
-describe('who may use the CA key', () => {
-  /** Logical ids of the roles whose policies allow `action`, over every stack. */
-  function rolesAllowed(action: string): string[] {
+describe('who may sign with which key', () => {
+  type KeyName = 'CaKey' | 'AccessTokenKey';
+  /** The signing key a policy resource names (a GetAtt in the state stack, a weak reference elsewhere). */
+  const keyOf = (resource: unknown): KeyName | 'other' => {
+    const text = JSON.stringify(resource);
+    return /AccessTokenKey/.test(text) ? 'AccessTokenKey' : /CaKey/.test(text) ? 'CaKey' : 'other';
+  };
+
+  /** Logical ids of the roles whose policies allow `action` on `key`, over every stack. */
+  function rolesAllowed(action: string, key: KeyName): string[] {
     const found = new Set<string>();
     for (const tpl of allTemplates()) {
       for (const res of Object.values(tpl.Resources)) {
         if (res.Type !== 'AWS::IAM::Policy') continue;
-        const statements = res.Properties!.PolicyDocument.Statement as { Action: string | string[]; Effect: string }[];
-        if (!statements.some((s) => s.Effect === 'Allow' && [s.Action].flat().includes(action))) continue;
+        const statements = res.Properties!.PolicyDocument.Statement as { Action: string | string[]; Effect: string; Resource: unknown }[];
+        const allows = statements.some((s) => s.Effect === 'Allow' && [s.Action].flat().includes(action) && [s.Resource].flat().some((r) => keyOf(r) === key));
+        if (!allows) continue;
         for (const role of res.Properties!.Roles as { Ref: string }[]) found.add(role.Ref);
       }
     }
     return [...found].sort();
   }
 
-  it('only the signing functions and the server task may kms:Sign (and read the public key)', () => {
-    const signers = rolesAllowed('kms:Sign');
+  it('two Ed25519 KMS keys, retained: the CA key and a separate access token key', () => {
+    const keys = Object.entries(resources('state', 'AWS::KMS::Key'));
+    expect(keys.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['AccessTokenKey', 'CaKey']);
+    for (const [, key] of keys) {
+      expect(key).toMatchObject({ DeletionPolicy: 'Retain', Properties: { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' } });
+    }
+  });
+
+  it('the CA key: only the certificate-signing functions and the server task may kms:Sign (and read the public key)', () => {
+    const signers = rolesAllowed('kms:Sign', 'CaKey');
     expect(signers).toEqual([
       expect.stringMatching(/^CaInitRole/),
       expect.stringMatching(/^EnrollRole/),
       expect.stringMatching(/^NodeRegisterRole/),
       expect.stringMatching(/^TaskTaskRole/),
     ]);
-    expect(rolesAllowed('kms:GetPublicKey')).toEqual(signers);
+    expect(rolesAllowed('kms:GetPublicKey', 'CaKey')).toEqual(signers);
     for (const tpl of allTemplates()) {
       const policies = Object.values(tpl.Resources).filter((r) => r.Type === 'AWS::IAM::Policy');
       expect(JSON.stringify(policies)).not.toMatch(/"kms:\*"|"kms:Sign\*"/);
     }
   });
 
-  it('the non-signing functions get no KMS or CA environment at all', () => {
+  it('the access token key: only the host-admin function (POST /v1/access-tokens) may sign; the CA custom resource reads its public key', () => {
+    expect(rolesAllowed('kms:Sign', 'AccessTokenKey')).toEqual([expect.stringMatching(/^HostAdminRole/)]);
+    expect(rolesAllowed('kms:GetPublicKey', 'AccessTokenKey')).toEqual([expect.stringMatching(/^CaInitRole/), expect.stringMatching(/^HostAdminRole/)]);
+    t('state').hasResourceProperties('Custom::NebulaCa', { AccessTokenKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AccessTokenKey'), 'Arn'] } });
+  });
+
+  it('environments: CA key for the certificate signers, token key for host-admin, only the token public key for public-api', () => {
     const fns = resources('api', 'AWS::Lambda::Function');
-    for (const [id, fn] of Object.entries(fns)) {
+    const summary = Object.entries(fns).map(([id, fn]) => {
       const env = fn.Properties!.Environment.Variables as Record<string, unknown>;
-      const signs = /^(Enroll|NodeRegister)/.test(id);
-      expect([id, 'CA_KEY_ARN' in env]).toEqual([id, signs]);
-    }
+      return [id.replace(/Function[0-9A-F]{8}$/, ''), ['CA_KEY_ARN', 'TOKEN_KEY_ARN', 'TOKEN_PUBLIC_KEY'].filter((k) => k in env)];
+    });
+    expect(Object.fromEntries(summary)).toEqual({
+      Public: ['TOKEN_PUBLIC_KEY'],
+      HostAdmin: ['TOKEN_KEY_ARN'],
+      Enroll: ['CA_KEY_ARN'],
+      HostConfig: [],
+      NodeRegister: ['CA_KEY_ARN'],
+    });
+    t('api').hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          TOKEN_PUBLIC_KEY: { 'Fn::GetStackOutput': Match.objectLike({ OutputName: Match.stringLikeRegexp('CaRecordAccessTokenPublicKey') }) },
+        }),
+      },
+    });
   });
 });
 
@@ -215,8 +252,24 @@ describe('API Gateway', () => {
       'GET /v1/hosts/{id}/config': 'NONE',
       'POST /v1/hosts/{id}/renew': 'NONE',
       'POST /v1/nodes/register': 'AWS_IAM',
+      'PUT /v1/hosts/{id}/ports/{port}': 'AWS_IAM',
+      'DELETE /v1/hosts/{id}/ports/{port}': 'AWS_IAM',
+      'POST /v1/access-tokens': 'AWS_IAM',
+      'GET /v1/routes': 'NONE',
     });
-    expect(ROUTES).toHaveLength(10);
+    expect(ROUTES).toHaveLength(14);
+  });
+
+  it('sends the admin port and token routes to host-admin and the route table to host-config', () => {
+    const fnFor = (method: string, path: string) => ROUTES.find((r) => r.method === method && r.path === path)?.fn;
+    expect(fnFor('PUT', '/v1/hosts/{id}/ports/{port}')).toBe('hostAdmin');
+    expect(fnFor('DELETE', '/v1/hosts/{id}/ports/{port}')).toBe('hostAdmin');
+    expect(fnFor('POST', '/v1/access-tokens')).toBe('hostAdmin');
+    expect(fnFor('GET', '/v1/routes')).toBe('hostConfig');
+    const tpl = t('api').toJSON() as { Resources: Resources };
+    const routesResource = Object.entries(tpl.Resources).find(([, r]) => r.Type === 'AWS::ApiGateway::Resource' && r.Properties!.PathPart === 'routes')![0];
+    const method = Object.values(tpl.Resources).find((r) => r.Type === 'AWS::ApiGateway::Method' && r.Properties!.ResourceId.Ref === routesResource)!;
+    expect(JSON.stringify(method.Properties!.Integration.Uri)).toMatch(/HostConfigFunction/);
   });
 
   it('throttles every method and writes access logs', () => {
@@ -328,15 +381,46 @@ describe('fleets', () => {
     ]);
   });
 
-  it('the NLB passes TCP 443 through to the proxies with TCP health checks', () => {
+  it('the NLB passes TCP 443 through to the proxies and checks that `gateway proxy` answers HTTPS', () => {
     t('fleets').hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing', Type: 'network' });
     t('fleets').hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'TCP' });
     t('fleets').hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       Port: 443,
       Protocol: 'TCP',
-      HealthCheckProtocol: 'TCP',
+      HealthCheckProtocol: 'HTTPS',
+      HealthCheckPath: '/',
+      Matcher: { HttpCode: '200-499' },
       TargetType: 'instance',
     });
+  });
+
+  it('proxies run `gateway proxy` with the TLS secret, the token public key and their own route table', () => {
+    const templates = Object.entries(resources('fleets', 'AWS::EC2::LaunchTemplate'));
+    const userData = (prefix: string) => JSON.stringify(templates.find(([id]) => id.startsWith(prefix))![1].Properties!.LaunchTemplateData.UserData);
+    const proxy = userData('Proxies');
+    for (const needle of [
+      'nebula-gateway-proxy.service',
+      `--secret-id ${TLS_SECRET_ARN}`,
+      'jq -er .certificate',
+      'jq -er .privateKey',
+      'v1/network | jq -er .accessTokenPublicKey',
+      'http://server.nebulagateway.internal:8080/v1/routes?host=$host_id',
+      'GATEWAY_ROUTES_TOKEN=',
+      'jq -er .credential /var/lib/nebula-gateway/agent.json',
+      'gateway.js proxy --domain dev.example.com --tls-cert /run/nebula-gateway-proxy/tls.crt',
+      '--token-public-key /run/nebula-gateway-proxy/token.pub --routes ${GATEWAY_ROUTES_URL}',
+      'systemctl enable --now nebula-gateway-proxy.service',
+    ]) {
+      expect(proxy).toContain(needle);
+    }
+    expect(userData('Lighthouses')).not.toContain('gateway.js proxy');
+  });
+
+  it('the proxy role may read exactly the TLS secret; nothing else may', () => {
+    const readers = Object.values(resources('fleets', 'AWS::IAM::Policy'))
+      .flatMap((p) => (p.Properties!.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]).map((s) => ({ s, roles: p.Properties!.Roles })))
+      .filter(({ s }) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(readers).toEqual([{ s: expect.objectContaining({ Resource: TLS_SECRET_ARN }), roles: [{ Ref: expect.stringMatching(/^ProxiesRole/) }] }]);
   });
 
   it('DNS: lighthouse-N on one Elastic IP each, *.domain aliased to the NLB', () => {

@@ -1,4 +1,4 @@
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { buildTestApp } from './support/app';
 
@@ -6,6 +6,7 @@ import { buildTestApp } from './support/app';
 // x86 instances. One synth (cdk-nag included) for the describe block.
 describe('imported zone and VPC, CA key in Secrets Manager', () => {
   let templates: Record<'state' | 'api' | 'fleets', Template>;
+  let fleetAnnotations: Annotations;
   let hasNetworkStack: boolean;
 
   beforeAll(() => {
@@ -28,6 +29,7 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
     });
     app.synth();
     hasNetworkStack = stacks.network !== undefined;
+    fleetAnnotations = Annotations.fromStack(stacks.fleets);
     templates = {
       state: Template.fromStack(stacks.state),
       api: Template.fromStack(stacks.api),
@@ -47,20 +49,38 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
     });
   });
 
-  it('keeps the CA key seed in a retained secret that only the signing functions may read', () => {
+  it('keeps the CA and access token key seeds in retained secrets that only their signing functions may read', () => {
     templates.state.resourceCountIs('AWS::KMS::Key', 0);
+    templates.state.resourceCountIs('AWS::SecretsManager::Secret', 2);
     templates.state.hasResource('AWS::SecretsManager::Secret', {
       DeletionPolicy: 'Retain',
       Properties: Match.objectLike({ GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) }),
     });
-    const readers = Object.values(templates.api.findResources('AWS::IAM::Policy'))
-      .filter((p) => JSON.stringify(p).includes('secretsmanager:GetSecretValue'))
-      .map((p) => (p.Properties.Roles as { Ref: string }[])[0].Ref)
-      .sort();
-    expect(readers).toEqual([expect.stringMatching(/^EnrollRole/), expect.stringMatching(/^NodeRegisterRole/)]);
+    const readers = (key: RegExp) =>
+      Object.values(templates.api.findResources('AWS::IAM::Policy'))
+        .filter((p) =>
+          (p.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[]).some(
+            (s) => JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue') && key.test(JSON.stringify(s.Resource)),
+          ),
+        )
+        .map((p) => (p.Properties.Roles as { Ref: string }[])[0].Ref)
+        .sort();
+    expect(readers(/CaKey/)).toEqual([expect.stringMatching(/^EnrollRole/), expect.stringMatching(/^NodeRegisterRole/)]);
+    expect(readers(/AccessTokenKey/)).toEqual([expect.stringMatching(/^HostAdminRole/)]);
+    templates.api.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TOKEN_KEY_BACKEND: 'secret' }) },
+    });
     templates.api.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ CA_KEY_BACKEND: 'secret' }) },
     });
+  });
+
+  it('without proxies.tlsSecretArn: proxies run no `gateway proxy`, may read no secret, and synth warns', () => {
+    const proxyTemplate = Object.entries(templates.fleets.findResources('AWS::EC2::LaunchTemplate')).find(([id]) => id.startsWith('Proxies'))!;
+    expect(JSON.stringify(proxyTemplate[1])).toContain('nebula-gateway-agent.service');
+    expect(JSON.stringify(proxyTemplate[1])).not.toContain('nebula-gateway-proxy.service');
+    expect(JSON.stringify(templates.fleets.findResources('AWS::IAM::Policy'))).not.toContain('secretsmanager:GetSecretValue');
+    fleetAnnotations.hasWarning('*', Match.stringLikeRegexp('gateway\\.proxies\\.tlsSecretArn is not set'));
   });
 
   it('uses x86 Amazon Linux and nebula for x86 on x86 instance types', () => {

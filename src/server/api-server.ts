@@ -1,0 +1,67 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Api, ApiLogger, GatewayStore } from '../api';
+import { createHttpServer } from './http-server';
+import { startSweeper } from './sweeper';
+
+export interface ApiServerOptions {
+  readonly api: Api;
+  /** Swept for expired revocations and ended quarantines every `sweepIntervalMs`. */
+  readonly store: GatewayStore;
+  readonly port: number;
+  readonly host: string;
+  readonly maxBodyBytes: number;
+  readonly clock: () => Date;
+  readonly sweepIntervalMs: number;
+  readonly log: (line: string) => void;
+}
+
+export interface ApiServer {
+  readonly url: string;
+  /** Stops accepting requests, ends long-polls and stops the sweep. */
+  stop(): Promise<void>;
+}
+
+/** What both modes of `gateway serve` run once their dependencies exist: the HTTP server and the sweep loop. */
+export async function serveApi(options: ApiServerOptions): Promise<ApiServer> {
+  const server = createHttpServer(options.api, { maxBodyBytes: options.maxBodyBytes });
+  await new Promise<void>((done, fail) => {
+    server.once('error', fail);
+    server.listen(options.port, options.host, () => {
+      server.off('error', fail);
+      done();
+    });
+  });
+  const sweeper = startSweeper({
+    store: options.store,
+    clock: options.clock,
+    intervalMs: options.sweepIntervalMs,
+    onError: (err) => options.log(`sweep failed: ${err.message}`),
+  });
+  const address = server.address() as AddressInfo;
+  const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${hostPart}:${address.port}`,
+    async stop() {
+      await sweeper.stop();
+      await closeServer(server, options.api);
+    },
+  };
+}
+
+/** Stops accepting, answers waiting long-polls (304), then closes what is left after a grace second. */
+function closeServer(server: Server, api: Api): Promise<void> {
+  return new Promise<void>((done) => {
+    server.close(() => done());
+    api.close();
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), 1000).unref();
+  });
+}
+
+/** The API's logger as JSON lines through `log`. */
+export function lineLogger(log: (line: string) => void): ApiLogger {
+  const line = (level: string, message: string, fields?: Record<string, unknown>) =>
+    log(JSON.stringify({ time: new Date().toISOString(), level, message, ...fields }));
+  return { info: (m, f) => line('info', m, f), error: (m, f) => line('error', m, f) };
+}
