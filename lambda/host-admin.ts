@@ -1,4 +1,8 @@
 import { apiGatewayHandler } from './shared/runtime';
 
-/** Admin host routes (POST/GET /v1/hosts, GET/DELETE /v1/hosts/{id}): IAM-authorized at API Gateway. */
+/**
+ * Admin routes, IAM-authorized at API Gateway: POST/GET /v1/hosts, GET/DELETE /v1/hosts/{id},
+ * PUT/DELETE /v1/hosts/{id}/ports/{port}, POST /v1/access-tokens (the only function that signs with
+ * the access token key; it never holds the CA key).
+ */
 export const handler = apiGatewayHandler({ iamAuthorized: true });

@@ -16,5 +16,8 @@ export function capWait(request: ApiRequest): ApiRequest {
   return { ...request, query: { ...request.query, wait: String(LAMBDA_MAX_WAIT_SECONDS) } };
 }
 
-/** GET /v1/hosts/{id}/config: open at the gateway, host credential checked by the API; cannot sign. */
+/**
+ * GET /v1/hosts/{id}/config and GET /v1/routes (the proxies' route table, `?host=<proxy id>`): open at
+ * the gateway, host credential checked by the API; both long-poll; cannot sign.
+ */
 export const handler = apiGatewayHandler({ iamAuthorized: false, adapt: capWait });

@@ -1,4 +1,5 @@
 import { capWait, LAMBDA_MAX_WAIT_SECONDS } from '../../lambda/host-config';
+import { NotASigningFunctionError, tokenSignerFromEnvironment } from '../../lambda/shared/signer';
 import { toApiRequest, toRestApiResult } from '../../lambda/shared/apigw';
 import { restApiEvent } from './support/events';
 
@@ -46,5 +47,18 @@ describe('API Gateway REST (payload 1.0) adapter', () => {
     expect(at('61')).toBe('61');
     expect(at('-1')).toBe('-1');
     expect(at('abc')).toBe('abc');
+  });
+});
+
+describe('access token signer from the environment', () => {
+  it('none without variables; a verify-only signer from TOKEN_PUBLIC_KEY that refuses to sign; a clear error for a bad key', async () => {
+    expect(tokenSignerFromEnvironment({})).toBeUndefined();
+    const raw = Buffer.alloc(32, 7);
+    const verifyOnly = tokenSignerFromEnvironment({ TOKEN_PUBLIC_KEY: raw.toString('base64') })!;
+    expect(Buffer.from(await verifyOnly.publicKey())).toEqual(raw);
+    await expect(verifyOnly.sign(Buffer.from('x'))).rejects.toThrow(NotASigningFunctionError);
+    expect(() => tokenSignerFromEnvironment({ TOKEN_PUBLIC_KEY: Buffer.alloc(31).toString('base64') })).toThrow(/TOKEN_PUBLIC_KEY must be base64 of a 32-byte/);
+    expect(() => tokenSignerFromEnvironment({ TOKEN_KEY_BACKEND: 'kms' })).toThrow(/TOKEN_KEY_ARN is not set/);
+    expect(() => tokenSignerFromEnvironment({ TOKEN_KEY_BACKEND: 'hsm', TOKEN_KEY_ARN: 'arn' })).toThrow(/TOKEN_KEY_BACKEND must be kms or secret/);
   });
 });
