@@ -42,7 +42,7 @@ export function buildGateway(app: App, options: { nag?: boolean } = {}): Gateway
     table: state.table,
     caKey: state.caKey,
     accessTokenKey: state.accessTokenKey,
-    accessTokenPublicKey: state.accessTokenPublicKey,
+    accessTokenPublicKey: state.ca.accessTokenPublicKey,
     description: description('HTTP API (API Gateway + Lambda)'),
   });
   const server = new ServerStack(app, `${config.name}-Server`, {
@@ -59,9 +59,9 @@ export function buildGateway(app: App, options: { nag?: boolean } = {}): Gateway
     vpc: network?.vpc,
     createdZone: state.hostedZone,
     apiUrl: api.api.url,
-    registerRouteArn: api.registerRouteArn,
-    serverSecurityGroup: server.securityGroup,
-    serverEndpoint: server.endpoint,
+    registerRouteArn: api.api.registerRouteArn,
+    serverSecurityGroup: server.server.securityGroup,
+    serverEndpoint: server.server.endpoint,
     description: description('lighthouse and proxy fleets, DNS records'),
   });
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 export type CaKeyBackend = 'kms' | 'secret';
 
 export interface SigningKeyProps {
+  /** Where the private key lives: a KMS key, or a Secrets Manager seed. */
   readonly backend: CaKeyBackend;
   /** What the key signs, for descriptions: `CA`, `access token`. */
   readonly purpose: string;
@@ -77,9 +78,14 @@ export class SigningKey extends Construct {
   }
 }
 
+export interface CaKeyProps {
+  /** Where the private key lives: a KMS key, or a Secrets Manager seed. */
+  readonly backend: CaKeyBackend;
+}
+
 /** The CA's key: losing it means re-enrolling every host. Environment `CA_KEY_BACKEND`/`CA_KEY_ARN`. */
 export class CaKey extends SigningKey {
-  constructor(scope: Construct, id: string, props: { backend: CaKeyBackend }) {
+  constructor(scope: Construct, id: string, props: CaKeyProps) {
     super(scope, id, {
       backend: props.backend,
       purpose: 'CA',
@@ -94,7 +100,7 @@ export class CaKey extends SigningKey {
  * token minter can never sign certificates. Environment `TOKEN_KEY_BACKEND`/`TOKEN_KEY_ARN`.
  */
 export class AccessTokenKey extends SigningKey {
-  constructor(scope: Construct, id: string, props: { backend: CaKeyBackend }) {
+  constructor(scope: Construct, id: string, props: CaKeyProps) {
     super(scope, id, {
       backend: props.backend,
       purpose: 'access token',

@@ -25,8 +25,14 @@ export const FUNCTION_BUNDLING = {
 export interface GatewayFunctionProps {
   /** File name in lambda/ without extension, e.g. `enroll`. */
   readonly entry: string;
+  /** Description of the function and its role. */
   readonly description: string;
+  /**
+   * Environment variables, next to the Powertools logger settings.
+   * @default only the Powertools settings
+   */
   readonly environment?: Record<string, string>;
+  /** Retention of the function's log group. */
   readonly logRetention: RetentionDays;
   /** @default 29 seconds: API Gateway's integration limit. */
   readonly timeout?: Duration;

@@ -28,23 +28,41 @@ export const FLEET_TAGS = {
 export const NEBULA_VERSION = '1.6.1';
 
 export interface NodeFleetProps {
+  /** The gateway configuration (network name for the role name and tags). */
   readonly config: GatewayConfig;
+  /** Which nebula role the instances play. */
   readonly role: 'lighthouse' | 'proxy';
+  /** The VPC the instances run in. */
   readonly vpc: IVpc;
+  /** The subnets the instances run in. */
   readonly subnets: SubnetSelection;
+  /** The instances' security group. */
   readonly securityGroup: ISecurityGroup;
+  /** EC2 instance type; a Graviton type gets the arm64 image and binaries. */
   readonly instanceType: string;
+  /** Minimum number of instances. */
   readonly minCapacity: number;
+  /** Maximum number of instances. */
   readonly maxCapacity: number;
+  /** Whether the instances get a public IPv4 address. */
   readonly publicIp: boolean;
+  /** The API Gateway URL the agent registers through. */
   readonly apiUrl: string;
   /** The in-VPC gateway server the agent uses after registering. */
   readonly agentApiUrl: string;
   /** execute-api ARN of `POST /v1/nodes/register`, the only route the instance role may call. */
   readonly registerRouteArn: string;
+  /** The agent bundle the instances download at boot. */
   readonly agent: AgentAsset;
+  /**
+   * Elastic IPs an instance claims one of at boot (lighthouses).
+   * @default none: the instance keeps the address it launched with
+   */
   readonly elasticIpAllocationIds?: readonly string[];
-  /** Proxies: run `gateway proxy` with the certificate in this secret (the role may read exactly it). */
+  /**
+   * Proxies: run `gateway proxy` with the certificate in this secret (the role may read exactly it).
+   * @default no `gateway proxy`
+   */
   readonly proxy?: ProxyBootstrapInput;
 }
 

@@ -1,8 +1,11 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { App, CfnResource, Stack } from 'aws-cdk-lib/core';
+import { Construct } from 'constructs';
 import { TABLE_SCHEMA } from '../../src/store/schema';
 import { fleetRoleName } from '../../lib/config';
 import { EXPORTED_OUTPUTS } from '../../lib/exports';
-import { ROUTES } from '../../lib/stacks/api-stack';
+import { logicalIdAt } from '../../lib/logical-ids';
+import { ROUTES } from '../../lib/constructs/gateway-api';
 import type { GatewayStacks } from '../../lib/app';
 import { buildTestApp } from './support/app';
 
@@ -75,7 +78,7 @@ describe('state stack', () => {
 
   it('creates the CA through a custom resource backed by lambda/ca-init, and retains the hosted zone', () => {
     t('state').hasResourceProperties('Custom::NebulaCa', {
-      ServiceToken: { 'Fn::GetAtt': [Match.stringLikeRegexp('^CaInit'), 'Arn'] },
+      ServiceToken: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NetworkCaInit'), 'Arn'] },
       OverlayCidr: '100.100.0.0/16',
       CaLifetimeDays: 3650,
     });
@@ -117,10 +120,10 @@ describe('who may sign with which key', () => {
   it('the CA key: only the certificate-signing functions and the server task may kms:Sign (and read the public key)', () => {
     const signers = rolesAllowed('kms:Sign', 'CaKey');
     expect(signers).toEqual([
-      expect.stringMatching(/^CaInitRole/),
-      expect.stringMatching(/^EnrollRole/),
-      expect.stringMatching(/^NodeRegisterRole/),
-      expect.stringMatching(/^TaskTaskRole/),
+      expect.stringMatching(/^ApiEnrollRole/),
+      expect.stringMatching(/^ApiNodeRegisterRole/),
+      expect.stringMatching(/^NetworkCaInitRole/),
+      expect.stringMatching(/^ServerTaskTaskRole/),
     ]);
     expect(rolesAllowed('kms:GetPublicKey', 'CaKey')).toEqual(signers);
     for (const tpl of allTemplates()) {
@@ -130,8 +133,8 @@ describe('who may sign with which key', () => {
   });
 
   it('the access token key: only the host-admin function (POST /v1/access-tokens) may sign; the CA custom resource reads its public key', () => {
-    expect(rolesAllowed('kms:Sign', 'AccessTokenKey')).toEqual([expect.stringMatching(/^HostAdminRole/)]);
-    expect(rolesAllowed('kms:GetPublicKey', 'AccessTokenKey')).toEqual([expect.stringMatching(/^CaInitRole/), expect.stringMatching(/^HostAdminRole/)]);
+    expect(rolesAllowed('kms:Sign', 'AccessTokenKey')).toEqual([expect.stringMatching(/^ApiHostAdminRole/)]);
+    expect(rolesAllowed('kms:GetPublicKey', 'AccessTokenKey')).toEqual([expect.stringMatching(/^ApiHostAdminRole/), expect.stringMatching(/^NetworkCaInitRole/)]);
     t('state').hasResourceProperties('Custom::NebulaCa', { AccessTokenKeyArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AccessTokenKey'), 'Arn'] } });
   });
 
@@ -139,7 +142,7 @@ describe('who may sign with which key', () => {
     const fns = resources('api', 'AWS::Lambda::Function');
     const summary = Object.entries(fns).map(([id, fn]) => {
       const env = fn.Properties!.Environment.Variables as Record<string, unknown>;
-      return [id.replace(/Function[0-9A-F]{8}$/, ''), ['CA_KEY_ARN', 'TOKEN_KEY_ARN', 'TOKEN_PUBLIC_KEY'].filter((k) => k in env)];
+      return [id.replace(/^Api/, '').replace(/Function[0-9A-F]{8}$/, ''), ['CA_KEY_ARN', 'TOKEN_KEY_ARN', 'TOKEN_PUBLIC_KEY'].filter((k) => k in env)];
     });
     expect(Object.fromEntries(summary)).toEqual({
       Public: ['TOKEN_PUBLIC_KEY'],
@@ -151,7 +154,7 @@ describe('who may sign with which key', () => {
     t('api').hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
-          TOKEN_PUBLIC_KEY: { 'Fn::GetStackOutput': Match.objectLike({ OutputName: Match.stringLikeRegexp('CaRecordAccessTokenPublicKey') }) },
+          TOKEN_PUBLIC_KEY: { 'Fn::GetStackOutput': Match.objectLike({ OutputName: Match.stringLikeRegexp('NetworkCaRecord[0-9A-F]{8}AccessTokenPublicKey') }) },
         }),
       },
     });
@@ -184,7 +187,7 @@ describe('Lambda functions', () => {
     t('api').hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PublicLogs'), 'Arn'] } }),
+          Match.objectLike({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ApiPublicLogs'), 'Arn'] } }),
         ]),
       },
     });
@@ -192,7 +195,7 @@ describe('Lambda functions', () => {
 
   it('the public function may only read items; no function may Scan', () => {
     t('api').hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: Match.stringLikeRegexp('^PublicRole') }],
+      Roles: [{ Ref: Match.stringLikeRegexp('^ApiPublicRole') }],
       PolicyDocument: {
         Statement: Match.arrayWith([Match.objectLike({ Action: ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query'] })]),
       },
@@ -212,7 +215,7 @@ describe('Lambda functions', () => {
       },
     });
     t('api').hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: Match.stringLikeRegexp('^NodeRegisterRole') }],
+      Roles: [{ Ref: Match.stringLikeRegexp('^ApiNodeRegisterRole') }],
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'ec2:DescribeInstances', Resource: '*' })]) },
     });
   });
@@ -279,7 +282,7 @@ describe('API Gateway', () => {
       MethodSettings: [Match.objectLike({ HttpMethod: '*', ResourcePath: '/*', ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 })],
     });
     const stage = Object.values(resources('api', 'AWS::ApiGateway::Stage'))[0];
-    expect(JSON.stringify(stage.Properties!.AccessLogSetting.DestinationArn)).toMatch(/"AccessLogs[0-9A-F]{8}"/);
+    expect(JSON.stringify(stage.Properties!.AccessLogSetting.DestinationArn)).toMatch(/"ApiAccessLogs[0-9A-F]{8}"/);
   });
 });
 
@@ -375,7 +378,7 @@ describe('fleets', () => {
         Properties: expect.objectContaining({
           IpProtocol: 'tcp',
           ToPort: 443,
-          SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ProxyLoadBalancerSecurityGroup/), 'GroupId'] },
+          SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ProxiesLoadBalancerSecurityGroup/), 'GroupId'] },
         }),
       }),
     ]);
@@ -472,7 +475,7 @@ describe('outputs', () => {
     expect(exported.get('NebulaGateway-ProxyDomain')).toBe('dev.example.com');
     expect(exported.get('NebulaGateway-LighthouseNames')).toBe('lighthouse-1.dev.example.com,lighthouse-2.dev.example.com');
     expect(exported.get('NebulaGateway-ServerEndpoint')).toBe('http://server.nebulagateway.internal:8080');
-    expect(exported.get('NebulaGateway-CaFingerprint')).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^CaRecord/), 'Fingerprint'] });
+    expect(exported.get('NebulaGateway-CaFingerprint')).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^NetworkCaRecord/), 'Fingerprint'] });
   });
 
   it('the stateless stacks reference the state stack weakly (no Fn::ImportValue lock)', () => {
@@ -480,5 +483,44 @@ describe('outputs', () => {
       expect(JSON.stringify(t(name).toJSON())).not.toContain('Fn::ImportValue');
     }
     expect(JSON.stringify(t('api').toJSON())).toContain('Fn::GetStackOutput');
+  });
+});
+
+describe('logical ids of deployed resources', () => {
+  // As synthesized before the stacks were split into constructs: a new logical ID would replace the
+  // table or a key (data loss), or create a second record, Cloud Map name or fleet role of the same name.
+  const KEPT: Record<keyof Omit<GatewayStacks, 'config' | 'network'>, string[]> = {
+    state: ['TableCD117FA1', 'CaKeyB5ADE1BE', 'AccessTokenKeyEC302937', 'HostedZoneDB99F866'],
+    api: ['ApiF70053CD', 'ApiDeploymentStageapi01526A9D'],
+    server: ['Namespace9B63B8C8', 'ServiceCloudmapService046058A4'],
+    fleets: [
+      'LighthouseAddress1',
+      'LighthouseAddress2',
+      'LighthouseRecord17FBB73B5',
+      'LighthouseRecord2B2DEBAF2',
+      'LighthousesRole09177E1B',
+      'LighthousesGroupASGF97EACB9',
+      'ProxiesRole000BC55C',
+      'ProxiesGroupASG92A12200',
+      'ProxyLoadBalancer04A3153A',
+      'ProxyLoadBalancerHttps56D4358C',
+      'ProxyLoadBalancerHttpsProxiesGroup8D345307',
+      'ProxyWildcardRecord755975AB',
+    ],
+  };
+
+  it.each(Object.entries(KEPT))('%s stack keeps them', (name, ids) => {
+    expect(Object.keys(t(name as keyof typeof KEPT).toJSON().Resources)).toEqual(expect.arrayContaining(ids));
+  });
+
+  it('logicalIdAt computes what CDK allocates for a construct path', () => {
+    const stack = new Stack(new App(), 'Ids');
+    for (const path of ['Single', 'A/Resource', 'A/Default/B/Resource', 'Ab/b/Resource', 'x-y/Default']) {
+      const parts = path.split('/');
+      let scope: Construct = stack;
+      for (const part of parts.slice(0, -1)) scope = (scope.node.tryFindChild(part) as Construct) ?? new Construct(scope, part);
+      const resource = new CfnResource(scope, parts[parts.length - 1], { type: 'Test::Thing' });
+      expect(logicalIdAt(path)).toBe(stack.getLogicalId(resource));
+    }
   });
 });

@@ -65,8 +65,8 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
         )
         .map((p) => (p.Properties.Roles as { Ref: string }[])[0].Ref)
         .sort();
-    expect(readers(/CaKey/)).toEqual([expect.stringMatching(/^EnrollRole/), expect.stringMatching(/^NodeRegisterRole/)]);
-    expect(readers(/AccessTokenKey/)).toEqual([expect.stringMatching(/^HostAdminRole/)]);
+    expect(readers(/CaKey/)).toEqual([expect.stringMatching(/^ApiEnrollRole/), expect.stringMatching(/^ApiNodeRegisterRole/)]);
+    expect(readers(/AccessTokenKey/)).toEqual([expect.stringMatching(/^ApiHostAdminRole/)]);
     templates.api.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: Match.objectLike({ TOKEN_KEY_BACKEND: 'secret' }) },
     });

@@ -1,0 +1,229 @@
+import { Validations } from 'aws-cdk-lib/core';
+import {
+  AccessLogFormat,
+  AuthorizationType,
+  EndpointType,
+  LambdaIntegration,
+  LogGroupLogDestination,
+  RestApi,
+} from 'aws-cdk-lib/aws-apigateway';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { AccessTokenKey, CaKey } from './ca-key';
+import { GatewayFunction } from './gateway-function';
+import type { GatewayTable } from './gateway-table';
+
+/** One API Gateway route: which function serves it and whether API Gateway checks IAM (SigV4). */
+export interface RouteSpec {
+  readonly method: string;
+  readonly path: string;
+  readonly fn: ApiFunctionName;
+  readonly auth: 'IAM' | 'NONE';
+}
+
+/** The one deployment stage; part of every URL (`https://<id>.execute-api.<region>.amazonaws.com/api/`). */
+export const API_STAGE = 'api';
+
+export type ApiFunctionName = 'public' | 'hostAdmin' | 'enroll' | 'hostConfig' | 'nodeRegister';
+
+/**
+ * The v1 routes. Admin and node routes are IAM-authenticated by API Gateway; the others are open
+ * at the gateway and authenticated by the function (enrollment token, host credential) or public.
+ * `GET /v1/routes` is the proxies' (host credential, long-poll): it goes to the host-config
+ * function, which already reads hosts and marks a credential's first use, and cannot sign; so
+ * behind API Gateway only a proxy credential reads it (IAM admins are not recognised on open routes).
+ */
+export const ROUTES: readonly RouteSpec[] = [
+  { method: 'GET', path: '/healthz', fn: 'public', auth: 'NONE' },
+  { method: 'GET', path: '/v1/network', fn: 'public', auth: 'NONE' },
+  { method: 'POST', path: '/v1/enroll', fn: 'enroll', auth: 'NONE' },
+  { method: 'POST', path: '/v1/hosts', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'GET', path: '/v1/hosts', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'GET', path: '/v1/hosts/{id}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'DELETE', path: '/v1/hosts/{id}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'GET', path: '/v1/hosts/{id}/config', fn: 'hostConfig', auth: 'NONE' },
+  { method: 'POST', path: '/v1/hosts/{id}/renew', fn: 'enroll', auth: 'NONE' },
+  { method: 'POST', path: '/v1/nodes/register', fn: 'nodeRegister', auth: 'IAM' },
+  { method: 'PUT', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'DELETE', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'POST', path: '/v1/access-tokens', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'GET', path: '/v1/routes', fn: 'hostConfig', auth: 'NONE' },
+];
+
+interface FunctionSpec {
+  readonly entry: string;
+  /** Signs certificates with the CA key. */
+  readonly signs: boolean;
+  /** What it may do with the access token key: sign (mint tokens), or only publish its public key (given in the environment). */
+  readonly accessTokens?: 'sign' | 'publish';
+  readonly tableAccess: 'read' | 'readWrite';
+  readonly description: string;
+}
+
+/** Per function: its lambda/ file, which keys it may use, and what else it may do. */
+const FUNCTIONS: Record<ApiFunctionName, FunctionSpec> = {
+  public: { entry: 'public-api', signs: false, accessTokens: 'publish', tableAccess: 'read', description: 'GET /healthz and GET /v1/network' },
+  hostAdmin: {
+    entry: 'host-admin',
+    signs: false,
+    accessTokens: 'sign',
+    tableAccess: 'readWrite',
+    description: 'Admin routes (IAM): hosts, ports, access tokens (signs access tokens)',
+  },
+  enroll: { entry: 'enroll', signs: true, tableAccess: 'readWrite', description: 'POST /v1/enroll and POST /v1/hosts/{id}/renew (signs certificates)' },
+  hostConfig: { entry: 'host-config', signs: false, tableAccess: 'readWrite', description: 'GET /v1/hosts/{id}/config and GET /v1/routes (long-poll)' },
+  nodeRegister: { entry: 'node-register', signs: true, tableAccess: 'readWrite', description: 'POST /v1/nodes/register (IAM, EC2-verified; signs certificates)' },
+};
+
+/** What the node-register function checks about a registering instance (src/api/ec2-node-verifier.ts). */
+export interface NodeRegistrationProps {
+  /** Role name the lighthouse instances run as. */
+  readonly lighthouseRoleName: string;
+  /** Role name the proxy instances run as. */
+  readonly proxyRoleName: string;
+  /** Network tag `key=value` every fleet instance carries. */
+  readonly networkTag: string;
+  /** Key of the tag naming the instance's role (`lighthouse` or `proxy`). */
+  readonly roleTagKey: string;
+}
+
+export interface GatewayApiProps {
+  /** The gateway table; each function gets item-level read or read/write on it. */
+  readonly table: GatewayTable;
+  /** The CA key; only the certificate-signing functions may sign with it. */
+  readonly caKey: CaKey;
+  /** The access token key; only host-admin may sign with it. */
+  readonly accessTokenKey: AccessTokenKey;
+  /** Base64 of the access token key's raw public key, published by the public function. */
+  readonly accessTokenPublicKey: string;
+  /** Name of the REST API. */
+  readonly restApiName: string;
+  /** Lifetime of the host certificates the functions sign, in hours. */
+  readonly certificateLifetimeHours: number;
+  /** Stage throttling: steady requests per second. */
+  readonly rateLimit: number;
+  /** Stage throttling: burst. */
+  readonly burstLimit: number;
+  /** Retention of the access logs and the functions' logs. */
+  readonly logRetention: RetentionDays;
+  /** How node-register recognises the fleets' instances. */
+  readonly nodeRegistration: NodeRegistrationProps;
+}
+
+/**
+ * The HTTP API on API Gateway (REST, regional, one stage with access logs and throttling), the
+ * Lambda functions behind it with their key and table grants, and the `ROUTES` table wired to them.
+ */
+export class GatewayApi extends Construct {
+  readonly api: RestApi;
+  readonly accessLogs: LogGroup;
+  readonly functions: Record<ApiFunctionName, GatewayFunction>;
+  /** ARN a fleet role may invoke to register (only `POST /v1/nodes/register` on the deployed stage). */
+  readonly registerRouteArn: string;
+
+  constructor(scope: Construct, id: string, props: GatewayApiProps) {
+    super(scope, id);
+    const { table, caKey, accessTokenKey } = props;
+
+    this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    // `Default`: the API keeps the logical ID (and so its id and URL) it had when the stack created it directly.
+    this.api = new RestApi(this, 'Default', {
+      restApiName: props.restApiName,
+      description: 'Nebula gateway HTTP API (v1)',
+      endpointTypes: [EndpointType.REGIONAL],
+      cloudWatchRole: false,
+      deployOptions: {
+        stageName: API_STAGE,
+        accessLogDestination: new LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
+        throttlingRateLimit: props.rateLimit,
+        throttlingBurstLimit: props.burstLimit,
+        metricsEnabled: true,
+      },
+    });
+
+    const common = {
+      TABLE_NAME: table.tableName,
+      CERT_LIFETIME_HOURS: String(props.certificateLifetimeHours),
+    };
+    const make = (name: ApiFunctionName): GatewayFunction => {
+      const spec = FUNCTIONS[name];
+      const fn = new GatewayFunction(this, `${name[0].toUpperCase()}${name.slice(1)}`, {
+        entry: spec.entry,
+        description: spec.description,
+        logRetention: props.logRetention,
+        environment: {
+          ...common,
+          ...(spec.signs ? caKey.environment : {}),
+          ...(spec.accessTokens === 'sign' ? accessTokenKey.environment : {}),
+          ...(spec.accessTokens === 'publish' ? { TOKEN_PUBLIC_KEY: props.accessTokenPublicKey } : {}),
+        },
+        // Long-polls wait up to 25 s in Lambda (lambda/host-config.ts); API Gateway cuts at 29 s.
+      });
+      if (spec.tableAccess === 'read') table.grantReadItems(fn.function);
+      else table.grantReadWriteItems(fn.function);
+      if (spec.signs) caKey.grantSign(fn.function);
+      if (spec.accessTokens === 'sign') accessTokenKey.grantSign(fn.function);
+      return fn;
+    };
+    this.functions = {
+      public: make('public'),
+      hostAdmin: make('hostAdmin'),
+      enroll: make('enroll'),
+      hostConfig: make('hostConfig'),
+      nodeRegister: make('nodeRegister'),
+    };
+
+    const register = this.functions.nodeRegister.function;
+    const { nodeRegistration } = props;
+    register.addEnvironment('LIGHTHOUSE_ROLE_NAME', nodeRegistration.lighthouseRoleName);
+    register.addEnvironment('PROXY_ROLE_NAME', nodeRegistration.proxyRoleName);
+    register.addEnvironment('FLEET_TAG_NETWORK', nodeRegistration.networkTag);
+    register.addEnvironment('FLEET_TAG_ROLE', nodeRegistration.roleTagKey);
+    // DescribeInstances supports no resource-level permissions; it only reads.
+    register.addToRolePolicy(new PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
+    Validations.of(this.functions.nodeRegister.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ec2:DescribeInstances has no resource-level permissions; it is read-only and used to verify registering instances.',
+    });
+
+    const integrations = new Map<ApiFunctionName, LambdaIntegration>();
+    for (const route of ROUTES) {
+      const resource = this.api.root.resourceForPath(route.path);
+      if (!integrations.has(route.fn)) integrations.set(route.fn, new LambdaIntegration(this.functions[route.fn].function));
+      resource.addMethod(route.method, integrations.get(route.fn), {
+        authorizationType: route.auth === 'IAM' ? AuthorizationType.IAM : AuthorizationType.NONE,
+      });
+    }
+    this.registerRouteArn = this.api.arnForExecuteApi('POST', '/v1/nodes/register', API_STAGE);
+
+    Validations.of(this).acknowledge(
+      {
+        id: 'AwsSolutions-APIG2',
+        reason: 'Each function validates its input with zod and answers RFC 9457 problems naming the field; an API Gateway validator would answer in another format.',
+      },
+      {
+        id: 'AwsSolutions-APIG3',
+        reason: 'Stage throttling limits abuse; a WAF web ACL is an account-wide choice left to the operator.',
+      },
+      {
+        id: 'AwsSolutions-APIG4',
+        reason: 'Routes without IAM auth are public by design (/healthz, /v1/network) or authenticated in the function by an enrollment token or host credential.',
+      },
+      {
+        id: 'AwsSolutions-APIG6',
+        reason: 'Access logs are on; execution logging needs an account-wide API Gateway CloudWatch role that this app does not own.',
+      },
+      {
+        id: 'AwsSolutions-COG4',
+        reason: 'Admin and node routes use IAM (SigV4) authorization instead of Cognito; the rest authenticate tokens in the function.',
+      },
+    );
+  }
+
+  /** The stage's invoke URL (`https://<id>.execute-api.<region>.amazonaws.com/api/`). */
+  get url(): string {
+    return this.api.url;
+  }
+}

@@ -1,0 +1,136 @@
+import { Duration, Validations } from 'aws-cdk-lib/core';
+import { type IVpc, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import {
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  CpuArchitecture,
+  FargateService,
+  FargateTaskDefinition,
+  LogDrivers,
+  OperatingSystemFamily,
+} from 'aws-cdk-lib/aws-ecs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { DnsRecordType, PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
+import { Construct } from 'constructs';
+import { REPO_ROOT } from '../paths';
+import type { CaKey } from './ca-key';
+import type { GatewayTable } from './gateway-table';
+
+/** The port the server container listens on. */
+export const SERVER_PORT = 8080;
+
+export interface GatewayServerProps {
+  /** The VPC whose private subnets run the tasks. */
+  readonly vpc: IVpc;
+  /** The gateway table; the task role gets item-level read/write on it. */
+  readonly table: GatewayTable;
+  /** The CA key the server signs certificates with. */
+  readonly caKey: CaKey;
+  /** Cloud Map private DNS namespace, e.g. `nebulagateway.internal`. */
+  readonly namespaceName: string;
+  /** Lifetime of the host certificates the server signs, in hours. */
+  readonly certificateLifetimeHours: number;
+  /** Fargate task CPU units. */
+  readonly cpu: number;
+  /** Fargate task memory in MiB. */
+  readonly memoryMiB: number;
+  /** Number of tasks. */
+  readonly desiredCount: number;
+  /** Retention of the container's log group. */
+  readonly logRetention: RetentionDays;
+}
+
+/**
+ * The gateway server on ECS Fargate in the private subnets (`gateway serve --aws`, configured by
+ * the environment below): the same API inside the VPC plus the expiry sweep, which runs here in
+ * the server's loop. Reachable at `http://server.<namespace>:8080` through Cloud Map (private
+ * DNS), not a load balancer: one or a few tasks, in-VPC callers only, and ECS keeps the DNS
+ * records to healthy tasks. Its security group admits nobody until a caller adds a rule.
+ */
+export class GatewayServer extends Construct {
+  readonly cluster: Cluster;
+  readonly namespace: PrivateDnsNamespace;
+  readonly taskDefinition: FargateTaskDefinition;
+  readonly securityGroup: SecurityGroup;
+  readonly service: FargateService;
+  /** `http://server.<namespace>:8080` */
+  readonly endpoint: string;
+
+  constructor(scope: Construct, id: string, props: GatewayServerProps) {
+    super(scope, id);
+    const { vpc, table, caKey } = props;
+
+    this.cluster = new Cluster(this, 'Cluster', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
+    this.namespace = new PrivateDnsNamespace(this, 'Namespace', {
+      name: props.namespaceName,
+      vpc,
+      description: 'Nebula gateway in-VPC service names',
+    });
+
+    const task = new FargateTaskDefinition(this, 'Task', {
+      cpu: props.cpu,
+      memoryLimitMiB: props.memoryMiB,
+      runtimePlatform: { cpuArchitecture: CpuArchitecture.ARM64, operatingSystemFamily: OperatingSystemFamily.LINUX },
+    });
+    this.taskDefinition = task;
+    table.grantReadWriteItems(task.taskRole);
+    caKey.grantSign(task.taskRole);
+
+    task.addContainer('Server', {
+      image: ContainerImage.fromAsset(REPO_ROOT, { file: 'Dockerfile', platform: Platform.LINUX_ARM64 }),
+      command: ['serve', '--aws', '--host', '0.0.0.0'],
+      portMappings: [{ containerPort: SERVER_PORT }],
+      environment: {
+        PORT: String(SERVER_PORT),
+        TABLE_NAME: table.tableName,
+        CERT_LIFETIME_HOURS: String(props.certificateLifetimeHours),
+        ...caKey.environment,
+      },
+      readonlyRootFilesystem: true,
+      logging: LogDrivers.awsLogs({
+        streamPrefix: 'server',
+        logGroup: new LogGroup(this, 'Logs', { retention: props.logRetention }),
+      }),
+      healthCheck: {
+        command: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${SERVER_PORT}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        retries: 3,
+        startPeriod: Duration.seconds(30),
+      },
+    });
+
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc,
+      description: 'gateway server: ingress only from the fleets (rules added by the fleets stack)',
+      allowAllOutbound: true,
+    });
+    this.service = new FargateService(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: task,
+      desiredCount: props.desiredCount,
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+      circuitBreaker: { enable: true, rollback: true },
+      vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+      assignPublicIp: false,
+      securityGroups: [this.securityGroup],
+      cloudMapOptions: { name: 'server', cloudMapNamespace: this.namespace, dnsRecordType: DnsRecordType.A, dnsTtl: Duration.seconds(10) },
+    });
+
+    Validations.of(task).acknowledge(
+      {
+        id: 'AwsSolutions-ECS2',
+        reason: 'The environment holds only the port, table name, certificate lifetime and the CA key ARN: no secrets.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'The execution role needs ecr:GetAuthorizationToken, which has no resource-level permissions (granted by CDK for the image asset).',
+      },
+    );
+
+    this.endpoint = `http://server.${this.namespace.namespaceName}:${SERVER_PORT}`;
+  }
+}

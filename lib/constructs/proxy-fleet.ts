@@ -1,0 +1,115 @@
+import { Annotations, Duration, Validations } from 'aws-cdk-lib/core';
+import { type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { type NetworkListener, NetworkLoadBalancer, type NetworkTargetGroup, Protocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { ARecord, type IHostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
+import { LoadBalancerTarget } from 'aws-cdk-lib/aws-route53-targets';
+import { Construct } from 'constructs';
+import type { GatewayConfig } from '../config';
+import type { AgentAsset } from './agent-asset';
+import { NodeFleet } from './node-fleet';
+
+export interface ProxyFleetProps {
+  /** The gateway configuration (name, domain, `proxies.min`, `max`, `instanceType`, `tlsSecretArn`). */
+  readonly config: GatewayConfig;
+  /** The VPC: proxies in its private subnets, the load balancer in its public ones. */
+  readonly vpc: IVpc;
+  /** The zone that gets the `*.<domain>` alias to the load balancer. */
+  readonly zone: IHostedZone;
+  /** The agent bundle the instances download at boot. */
+  readonly agent: AgentAsset;
+  /** The API Gateway URL the agent registers through. */
+  readonly apiUrl: string;
+  /** The in-VPC gateway server the agent uses after registering. */
+  readonly agentApiUrl: string;
+  /** execute-api ARN of `POST /v1/nodes/register`. */
+  readonly registerRouteArn: string;
+}
+
+/**
+ * The proxies: private instances behind an internet-facing NLB that passes TCP 443 through (TLS
+ * ends at `gateway proxy`), `*.<domain>` aliased to it. Security groups: HTTPS from anywhere to
+ * the NLB, and from the NLB only to the proxies.
+ */
+export class ProxyFleet extends Construct {
+  readonly fleet: NodeFleet;
+  readonly loadBalancer: NetworkLoadBalancer;
+  readonly listener: NetworkListener;
+  readonly targetGroup: NetworkTargetGroup;
+  readonly loadBalancerSecurityGroup: SecurityGroup;
+  readonly securityGroup: SecurityGroup;
+  readonly wildcardRecord: ARecord;
+
+  constructor(scope: Construct, id: string, props: ProxyFleetProps) {
+    super(scope, id);
+    const { config, vpc } = props;
+
+    const nlbSg = new SecurityGroup(this, 'LoadBalancerSecurityGroup', { vpc, description: 'proxy NLB: HTTPS from anywhere', allowAllOutbound: false });
+    nlbSg.addIngressRule(Peer.anyIpv4(), Port.tcp(443), 'HTTPS from browsers');
+    Validations.of(nlbSg).acknowledge({ id: 'AwsSolutions-EC23', reason: 'The proxies serve public HTTPS URLs (TCP 443 only).' });
+    const proxySg = new SecurityGroup(this, 'SecurityGroup', { vpc, description: 'proxies: TCP 443 from the NLB only', allowAllOutbound: true });
+    proxySg.addIngressRule(nlbSg, Port.tcp(443), 'HTTPS passed through by the NLB');
+    nlbSg.addEgressRule(proxySg, Port.tcp(443), 'to the proxies');
+    this.loadBalancerSecurityGroup = nlbSg;
+    this.securityGroup = proxySg;
+
+    // `Default`: the fleet keeps the logical IDs it had at the stack's top level (its role has a fixed name).
+    this.fleet = new NodeFleet(this, 'Default', {
+      config,
+      role: 'proxy',
+      vpc,
+      subnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroup: proxySg,
+      instanceType: config.proxies.instanceType,
+      minCapacity: config.proxies.min,
+      maxCapacity: config.proxies.max,
+      publicIp: false,
+      apiUrl: props.apiUrl,
+      agentApiUrl: props.agentApiUrl,
+      registerRouteArn: props.registerRouteArn,
+      agent: props.agent,
+      proxy: config.proxies.tlsSecretArn ? { domain: config.domain, tlsSecretArn: config.proxies.tlsSecretArn } : undefined,
+    });
+    if (!config.proxies.tlsSecretArn) {
+      Annotations.of(this).addWarningV2(
+        'nebula-gateway:no-proxy-certificate',
+        'gateway.proxies.tlsSecretArn is not set: the proxies join the mesh but run no `gateway proxy`, so https://*.' +
+          `${config.domain} is not served and the NLB health checks fail. Set it to a Secrets Manager secret holding ` +
+          '{"certificate": "<PEM chain for *.<domain>>", "privateKey": "<PEM key>"}.',
+      );
+    }
+
+    this.loadBalancer = new NetworkLoadBalancer(this, 'LoadBalancer', {
+      vpc,
+      internetFacing: true,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      securityGroups: [nlbSg],
+      crossZoneEnabled: true,
+    });
+    this.listener = this.loadBalancer.addListener('Https', { port: 443, protocol: Protocol.TCP });
+    this.targetGroup = this.listener.addTargets('Proxies', {
+      port: 443,
+      protocol: Protocol.TCP,
+      targets: [this.fleet.group],
+      // An HTTPS request proves TLS ends and `gateway proxy` answers; it has no route for the
+      // target's address, so a live proxy answers 4xx (its own page), never 5xx.
+      healthCheck: {
+        protocol: Protocol.HTTPS,
+        path: '/',
+        healthyHttpCodes: '200-499',
+        interval: Duration.seconds(10),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
+      deregistrationDelay: Duration.seconds(30),
+    });
+    Validations.of(this.loadBalancer).acknowledge({
+      id: 'AwsSolutions-ELB2',
+      reason: 'NLB access logs cover TLS listeners only; this listener passes TCP through and TLS ends at the proxies.',
+    });
+    this.wildcardRecord = new ARecord(this, 'WildcardRecord', {
+      zone: props.zone,
+      recordName: `*.${config.domain}`,
+      target: RecordTarget.fromAlias(new LoadBalancerTarget(this.loadBalancer)),
+    });
+  }
+}
