@@ -8,7 +8,6 @@ import { SERVER_PORT } from '../constructs/gateway-server';
 import { LighthouseFleet } from '../constructs/lighthouse-fleet';
 import { ProxyFleet } from '../constructs/proxy-fleet';
 import { exportName } from '../exports';
-import { keepLogicalId } from '../logical-ids';
 import { vpcFor } from './network-stack';
 
 export interface FleetsStackProps extends StackProps {
@@ -48,15 +47,6 @@ export class FleetsStack extends Stack {
     this.lighthouses = new LighthouseFleet(this, 'Lighthouses', common);
     this.proxies = new ProxyFleet(this, 'Proxies', common);
     this.lighthouseNames = this.lighthouses.names;
-
-    // These were created here before the fleet constructs existed. Route 53 refuses a second record
-    // set of the same name, and a new Elastic IP or NLB would change the fleets' public addresses.
-    this.lighthouses.addresses.forEach((eip, i) => keepLogicalId(eip, `LighthouseAddress${i + 1}`));
-    this.lighthouses.records.forEach((record, i) => keepLogicalId(record, `LighthouseRecord${i + 1}/Resource`));
-    keepLogicalId(this.proxies.wildcardRecord, 'ProxyWildcardRecord/Resource');
-    keepLogicalId(this.proxies.loadBalancer, 'ProxyLoadBalancer/Resource');
-    keepLogicalId(this.proxies.listener, 'ProxyLoadBalancer/Https/Resource');
-    keepLogicalId(this.proxies.targetGroup, 'ProxyLoadBalancer/Https/ProxiesGroup/Resource');
 
     // The server accepts the fleets only; the rules live here so this stack can come and go.
     for (const [name, sg] of [['Lighthouses', this.lighthouses.securityGroup], ['Proxies', this.proxies.securityGroup]] as const) {

@@ -7,7 +7,6 @@ import type { CaKey } from '../constructs/ca-key';
 import { GatewayServer } from '../constructs/gateway-server';
 import type { GatewayTable } from '../constructs/gateway-table';
 import { exportName } from '../exports';
-import { keepLogicalId } from '../logical-ids';
 import { vpcFor } from './network-stack';
 
 export interface ServerStackProps extends StackProps {
@@ -37,9 +36,6 @@ export class ServerStack extends Stack {
       desiredCount: config.server.desiredCount,
       logRetention: config.logRetentionDays as RetentionDays,
     });
-    // Created here before GatewayServer existed; Cloud Map refuses a second namespace or service of the same name.
-    keepLogicalId(this.server.namespace, 'Namespace/Resource');
-    keepLogicalId(this.server.service.cloudMapService!, 'Service/CloudmapService/Resource');
 
     new CfnOutput(this, 'ServerEndpoint', { value: this.server.endpoint, exportName: exportName(config, 'ServerEndpoint') });
   }
