@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DEFAULT_NETWORK_POLICY, Ipv4Cidr } from '../src/mesh';
+import { Ipv4Cidr } from '../src/mesh/cidr';
+import { DEFAULT_NETWORK_POLICY } from '../src/mesh/firewall';
 import { createCA, NebulaCertificate, parseCertificateBundle } from '../src/pki';
 import type { Signer } from '../src/pki/signer';
 import { GatewayStore } from '../src/store';

@@ -1,3 +1,4 @@
+import { HOST_ADMIN_ROUTES } from '../src/api/route-groups/host-admin';
 import { apiGatewayHandler } from './shared/runtime';
 
 /**
@@ -5,4 +6,4 @@ import { apiGatewayHandler } from './shared/runtime';
  * PUT/DELETE /v1/hosts/{id}/ports/{port}, POST /v1/access-tokens (the only function that signs with
  * the access token key; it never holds the CA key).
  */
-export const handler = apiGatewayHandler({ iamAuthorized: true });
+export const handler = apiGatewayHandler({ routes: HOST_ADMIN_ROUTES, iamAuthorized: true });

@@ -1,4 +1,5 @@
 import type { ApiRequest } from '../src/api/http';
+import { HOST_CONFIG_ROUTES } from '../src/api/route-groups/host-config';
 import { apiGatewayHandler } from './shared/runtime';
 
 /** API Gateway ends a request after 29 s: a long-poll here waits at most this long, then answers 304. */
@@ -20,4 +21,4 @@ export function capWait(request: ApiRequest): ApiRequest {
  * GET /v1/hosts/{id}/config and GET /v1/routes (the proxies' route table, `?host=<proxy id>`): open at
  * the gateway, host credential checked by the API; both long-poll; cannot sign.
  */
-export const handler = apiGatewayHandler({ iamAuthorized: false, adapt: capWait });
+export const handler = apiGatewayHandler({ routes: HOST_CONFIG_ROUTES, iamAuthorized: false, adapt: capWait });

@@ -1,6 +1,7 @@
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2NodeVerifier } from '../src/api/ec2-node-verifier';
 import { ApiProblem, problemResponse } from '../src/api';
+import { NODE_REGISTER_ROUTES } from '../src/api/route-groups/node-register';
 import { type RestApiEvent, type RestApiResult, toRestApiResult } from './shared/apigw';
 import { apiGatewayHandler } from './shared/runtime';
 
@@ -47,6 +48,7 @@ function verifierFromEnvironment(env: NodeJS.ProcessEnv): Ec2NodeVerifier {
 
 /** POST /v1/nodes/register: IAM-authorized at API Gateway; the caller's instance checked with EC2; signs. */
 export const handler = apiGatewayHandler({
+  routes: NODE_REGISTER_ROUTES,
   iamAuthorized: true,
   guard: fleetRoleGuard(process.env),
   nodeVerifier: () => verifierFromEnvironment(process.env),

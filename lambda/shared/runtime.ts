@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type ApiDependencies, type ApiLogger, createApi, type NodeVerifier } from '../../src/api';
+import { type ApiDependencies, type ApiLogger, type ApiRoute, createApi, type NodeVerifier } from '../../src/api';
 import { GatewayStore } from '../../src/store';
 import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } from './apigw';
 import { logger } from './logger';
@@ -26,6 +26,8 @@ export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier
 }
 
 export interface HandlerOptions {
+  /** The routes this function serves (its share of lib/constructs/gateway-api.ts ROUTES); any other answers 404/405. */
+  readonly routes: readonly ApiRoute[];
   /** Whether API Gateway checks IAM on this function's routes (see toApiRequest). */
   readonly iamAuthorized: boolean;
   readonly nodeVerifier?: () => NodeVerifier;
@@ -41,7 +43,7 @@ export function apiGatewayHandler(options: HandlerOptions): (event: RestApiEvent
   return async (event) => {
     const refused = options.guard?.(event);
     if (refused) return refused;
-    api ??= createApi(dependenciesFromEnvironment(process.env, options.nodeVerifier?.()));
+    api ??= createApi(dependenciesFromEnvironment(process.env, options.nodeVerifier?.()), options.routes);
     const request = toApiRequest(event, { iamAuthorized: options.iamAuthorized });
     const response = await api(options.adapt ? options.adapt(request) : request);
     logger.info('request', { method: request.method, path: request.path, status: response.status, requestId: event.requestContext.requestId });

@@ -2,7 +2,7 @@ import { encodePem, type NebulaCertificate, parseIpv4Prefix, parseX25519PublicKe
 import type { Signer } from '../pki/signer';
 import type { GatewayStore, HostRecord, IssuedCertificate } from '../store';
 import type { ChangeFeed } from './change-feed';
-import { groupsOf } from './host-config';
+import { groupsOf } from './host-view';
 import type { NetworkView, NetworkViewCache } from './network-view';
 import type { RouteTableCache } from './route-table';
 import { ApiProblem, validationProblem } from './problem';

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
-import { certificateGroups, DEFAULT_KEY_PATH, renderNebulaConfig } from '../mesh';
+import { DEFAULT_KEY_PATH, renderNebulaConfig } from '../mesh/config';
 import type { HostRecord } from '../store';
+import { etagOf } from './etag';
 import { blocklistAt, type NetworkView } from './network-view';
 
 /** The body of `GET /v1/hosts/{id}/config` and of renew. */
@@ -42,43 +42,4 @@ export function renderHostConfig(host: HostRecord, view: NetworkView, now: Date)
   };
   const json = JSON.stringify(body);
   return { body, json, etag: etagOf(json), nextExpiry: blocklist.nextExpiry };
-}
-
-export function etagOf(text: string): string {
-  return `"${createHash('sha256').update(text).digest('base64url')}"`;
-}
-
-/** Whether an `If-None-Match` header value matches `etag` (weak comparison, lists and `*`). */
-export function ifNoneMatchMatches(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  return header.split(',').some((tag) => {
-    const t = tag.trim();
-    return t === '*' || t.replace(/^W\//, '') === etag;
-  });
-}
-
-/** A host's certificate groups: its role first, then its free groups. */
-export function groupsOf(host: Pick<HostRecord, 'role' | 'groups'>): string[] {
-  return certificateGroups(host.role, host.groups);
-}
-
-/** A host as the API shows it: no hashes, no certificate body. */
-export function publicHost(host: HostRecord) {
-  return {
-    id: host.id,
-    name: host.name,
-    role: host.role,
-    ip: host.ip,
-    groups: host.groups,
-    status: host.status,
-    createdAt: host.createdAt,
-    ...(host.endpoints ? { endpoints: host.endpoints } : {}),
-    ...(host.enrolledAt ? { enrolledAt: host.enrolledAt } : {}),
-    ...(host.certificateFingerprint ? { certificateFingerprint: host.certificateFingerprint } : {}),
-    ...(host.certificateExpiresAt ? { certificateExpiresAt: host.certificateExpiresAt } : {}),
-    ...(host.revokedAt ? { revokedAt: host.revokedAt } : {}),
-    ...(host.instanceId ? { instanceId: host.instanceId } : {}),
-    ...(host.owner ? { owner: host.owner } : {}),
-    ...(host.role === 'environment' ? { ports: host.ports ?? [] } : {}),
-  };
 }

@@ -1,5 +1,5 @@
 import { createPublicKey } from 'node:crypto';
-import { MeshError } from '../mesh';
+import { MeshError } from '../mesh/errors';
 import { NetworkNotInitialisedError, StateConflictError } from '../store';
 import { ChangeFeed } from './change-feed';
 import type { ApiContext } from './context';
@@ -7,12 +7,13 @@ import type { ApiHandler, ApiRequest, ApiResponse } from './http';
 import { NetworkViewCache } from './network-view';
 import { ApiProblem, problemResponse, validationProblem } from './problem';
 import { RouteTableCache } from './route-table';
-import { route } from './router';
+import { type ApiRoute, route } from './router';
 import { type ApiDependencies, DEFAULT_API_SETTINGS } from './settings';
 
 export type { ApiHandler, ApiRequest, ApiResponse, IamIdentity } from './http';
 export { ApiProblem, problemResponse, type ProblemDetails, type FieldError } from './problem';
 export { ChangeFeed } from './change-feed';
+export type { ApiRoute, RouteHandler } from './router';
 export { type ApiDependencies, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS } from './settings';
 export { ADMIN_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX, hashSecret, newSecret, newHostId } from './secrets';
 
@@ -28,8 +29,11 @@ export function payloadTooLarge(maxBytes: number): ApiResponse {
   );
 }
 
-/** The v1 API, independent of transport: ApiRequest in, ApiResponse out. Never throws. */
-export function createApi(deps: ApiDependencies): Api {
+/**
+ * The v1 API serving `routes`, independent of transport: ApiRequest in, ApiResponse out. Never throws.
+ * The routes are data (see route-groups/) so a Lambda bundle carries only the handlers it serves.
+ */
+export function createApi(deps: ApiDependencies, routes: readonly ApiRoute[]): Api {
   const settings = { ...DEFAULT_API_SETTINGS, ...deps.settings };
   const clock = deps.clock ?? (() => new Date());
   const ctx: ApiContext = {
@@ -50,7 +54,7 @@ export function createApi(deps: ApiDependencies): Api {
   const handle = async (request: ApiRequest): Promise<ApiResponse> => {
     try {
       if (request.body.length > settings.maxBodyBytes) return payloadTooLarge(settings.maxBodyBytes);
-      const { handler, params } = route(request);
+      const { handler, params } = route(routes, request);
       const response = await handler(ctx, request, ...params);
       return request.method === 'HEAD' ? { ...response, body: '' } : response;
     } catch (err) {
@@ -104,4 +108,5 @@ export {
   parseGoDuration,
   type Signer,
 } from '../pki';
-export { Ipv4Cidr, DEFAULT_NETWORK_POLICY, type NetworkPolicy } from '../mesh';
+export { Ipv4Cidr } from '../mesh/cidr';
+export { DEFAULT_NETWORK_POLICY, type NetworkPolicy } from '../mesh/firewall';

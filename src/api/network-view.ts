@@ -1,4 +1,5 @@
-import { Ipv4Cidr, type NetworkPolicy } from '../mesh';
+import { Ipv4Cidr } from '../mesh/cidr';
+import type { NetworkPolicy } from '../mesh/firewall';
 import { type NebulaCertificate, parseCertificateBundle } from '../pki';
 import type { Signer } from '../pki/signer';
 import { type GatewayStore, type LighthouseRecord, NetworkNotInitialisedError, type RevocationRecord } from '../store';

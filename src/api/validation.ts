@@ -1,6 +1,7 @@
 import { en } from 'zod/locales';
 import * as z from 'zod/mini';
-import { MeshError, ROLES } from '../mesh';
+import { MeshError } from '../mesh/errors';
+import { ROLES } from '../mesh/roles';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../mesh/access-token';
 import { ACCESS_LEVELS, UPSTREAM_PROTOCOLS } from '../mesh/routes';
 import { ApiProblem, type FieldError, validationProblem } from './problem';

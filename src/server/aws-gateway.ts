@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type ApiSettings, createApi, DEFAULT_API_SETTINGS, GatewayStore, type NodeVerifier, type Signer } from '../api';
+import { ALL_ROUTES } from '../api/route-groups/all';
 import { lineLogger, serveApi } from './api-server';
 
 export interface AwsGatewayOptions {
@@ -59,15 +60,18 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<Runni
       ...(options.certificateLifetimeSeconds !== undefined ? { certificateLifetimeSeconds: options.certificateLifetimeSeconds } : {}),
       ...(options.enrollmentTokenTtlSeconds !== undefined ? { enrollmentTokenTtlSeconds: options.enrollmentTokenTtlSeconds } : {}),
     };
-    const api = createApi({
-      store,
-      signer: options.signer,
-      tokenSigner: options.tokenSigner,
-      settings,
-      clock,
-      nodeVerifier: options.nodeVerifier,
-      logger: lineLogger(log),
-    });
+    const api = createApi(
+      {
+        store,
+        signer: options.signer,
+        tokenSigner: options.tokenSigner,
+        settings,
+        clock,
+        nodeVerifier: options.nodeVerifier,
+        logger: lineLogger(log),
+      },
+      ALL_ROUTES,
+    );
     const served = await serveApi({
       api,
       store,

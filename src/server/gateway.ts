@@ -13,6 +13,7 @@ import {
   Ipv4Cidr,
   type NodeVerifier,
 } from '../api';
+import { ALL_ROUTES } from '../api/route-groups/all';
 import { loadOrCreateAdminToken } from './admin-token';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { lineLogger, serveApi } from './api-server';
@@ -108,16 +109,19 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       ...(options.certificateLifetimeSeconds !== undefined ? { certificateLifetimeSeconds: options.certificateLifetimeSeconds } : {}),
       ...(options.enrollmentTokenTtlSeconds !== undefined ? { enrollmentTokenTtlSeconds: options.enrollmentTokenTtlSeconds } : {}),
     };
-    const api: Api = createApi({
-      store,
-      signer: ca.signer,
-      tokenSigner: tokenKey.signer,
-      adminTokenHash: hashSecret(admin.token),
-      settings,
-      clock,
-      nodeVerifier: options.nodeVerifier,
-      logger: lineLogger(log),
-    });
+    const api: Api = createApi(
+      {
+        store,
+        signer: ca.signer,
+        tokenSigner: tokenKey.signer,
+        adminTokenHash: hashSecret(admin.token),
+        settings,
+        clock,
+        nodeVerifier: options.nodeVerifier,
+        logger: lineLogger(log),
+      },
+      ALL_ROUTES,
+    );
     const served = await serveApi({
       api,
       store,

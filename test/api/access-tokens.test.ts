@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApi, GatewayStore, hashSecret } from '../../src/api';
+import { ALL_ROUTES } from '../../src/api/route-groups/all';
 import { loadAccessTokenPublicKey, MAX_ACCESS_TOKEN_TTL_SECONDS, verifyAccessToken } from '../../src/mesh/access-token';
 import { encodeEd25519PrivateKeyPem, generateEd25519KeyPair, LocalSigner, NebulaCertificate } from '../../src/pki';
 import { loadOrCreateTokenSigningKey } from '../../src/server/token-signing-key';
@@ -87,7 +88,7 @@ describe('access tokens', () => {
   test('without a token signer the route answers 501 and the network shows no key', async () => {
     const client = testDynamoClient();
     const store = new GatewayStore({ client, tableName: gw.tableName });
-    const api = createApi({ store, signer: new LocalSigner(generateEd25519KeyPair().privateKey), adminTokenHash: hashSecret('gwa_admin') });
+    const api = createApi({ store, signer: new LocalSigner(generateEd25519KeyPair().privateKey), adminTokenHash: hashSecret('gwa_admin') }, ALL_ROUTES);
     const request = (method: string, path: string, body?: unknown) => ({
       method,
       path,

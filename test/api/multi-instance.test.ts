@@ -1,4 +1,5 @@
 import { createApi, type Api, type ApiRequest, hashSecret } from '../../src/api';
+import { ALL_ROUTES } from '../../src/api/route-groups/all';
 import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { createCA, encodeX25519PublicKeyPem, generateEd25519KeyPair, generateX25519KeyPair, LocalSigner } from '../../src/pki';
 import { ensureTable, GatewayStore } from '../../src/store';
@@ -31,8 +32,8 @@ describe('two API instances on one table (as Lambda and the server would be)', (
     await store.initNetwork({ cidr: '10.50.0.0/24', caBundle: ca.toPem(), policy: { ...DEFAULT_NETWORK_POLICY }, createdAt: new Date().toISOString() });
     // Separate instances share nothing in memory: only the table.
     const deps = () => ({ store: new GatewayStore({ client, tableName }), signer, adminTokenHash: hashSecret(ADMIN), settings: { versionPollIntervalMs: 200 } });
-    a = createApi(deps());
-    b = createApi(deps());
+    a = createApi(deps(), ALL_ROUTES);
+    b = createApi(deps(), ALL_ROUTES);
   });
 
   afterAll(async () => {

@@ -10,6 +10,7 @@ import { serverBundleOptions } from '../../lib/bundles';
 import { applyCaRequest } from '../../lambda/ca-init';
 import { logger } from '../../lambda/shared/logger';
 import { createApi } from '../../src/api';
+import { ALL_ROUTES } from '../../src/api/route-groups/all';
 import { main } from '../../src/cli/main';
 import { CAPool, encodeX25519PublicKeyPem, generateX25519KeyPair, NebulaCertificate, parseCertificateBundle, type Signer } from '../../src/pki';
 import { KmsSigner } from '../../src/pki/kms-signer';
@@ -115,7 +116,7 @@ describe('gateway serve --aws', () => {
 
       // The host is created the way the stack does it: an IAM caller through API Gateway's host-admin function.
       const refuses: Signer = { publicKey: () => Promise.reject(new Error('no key')), sign: () => Promise.reject(new Error('no key')) };
-      const admin = createApi({ store: new GatewayStore({ client: dynamo, tableName: TABLE }), signer: refuses });
+      const admin = createApi({ store: new GatewayStore({ client: dynamo, tableName: TABLE }), signer: refuses }, ALL_ROUTES);
       const created = await admin({
         method: 'POST',
         path: '/v1/hosts',

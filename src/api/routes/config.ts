@@ -1,7 +1,8 @@
 import { type HostRecord, StateConflictError } from '../../store';
 import { requireHost } from '../auth';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
-import { ifNoneMatchMatches, type RenderedConfig, renderHostConfig } from '../host-config';
+import { ifNoneMatchMatches } from '../etag';
+import { type RenderedConfig, renderHostConfig } from '../host-config';
 import type { ApiRequest, ApiResponse } from '../http';
 import { ApiProblem, conflict, jsonResponse } from '../problem';
 import { configQuery, parseJsonBody, parseQuery, renewBody } from '../validation';

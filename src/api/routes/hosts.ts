@@ -1,8 +1,9 @@
-import { certificateGroups, parseEndpoint, formatEndpoint } from '../../mesh';
+import { formatEndpoint, parseEndpoint } from '../../mesh/endpoint';
+import { certificateGroups } from '../../mesh/roles';
 import { AddressTakenError, InvalidCursorError, NetworkFullError, type HostRecord } from '../../store';
 import { requireAdmin } from '../auth';
 import type { ApiContext } from '../context';
-import { publicHost } from '../host-config';
+import { publicHost } from '../host-view';
 import type { ApiRequest, ApiResponse } from '../http';
 import { ApiProblem, conflict, jsonResponse, notFound, validationProblem } from '../problem';
 import { ENROLLMENT_TOKEN_PREFIX, hashSecret, newHostId, newSecret } from '../secrets';

@@ -1,4 +1,4 @@
-import { DEFAULT_LIGHTHOUSE_PORT } from '../../mesh';
+import { DEFAULT_LIGHTHOUSE_PORT } from '../../mesh/config';
 import { type HostRecord, StateConflictError } from '../../store';
 import { instanceIdOf, requireAdmin } from '../auth';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';

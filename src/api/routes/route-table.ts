@@ -1,7 +1,7 @@
 import { ADMIN_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX } from '../secrets';
 import { bearerToken, requireAdmin, requireHost } from '../auth';
 import type { ApiContext } from '../context';
-import { ifNoneMatchMatches } from '../host-config';
+import { ifNoneMatchMatches } from '../etag';
 import type { ApiRequest, ApiResponse } from '../http';
 import { ApiProblem, unauthorized, validationProblem } from '../problem';
 import { parseQuery, routesQuery } from '../validation';

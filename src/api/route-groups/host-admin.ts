@@ -1,0 +1,15 @@
+import { apiRoute } from '../router';
+import { createAccessToken } from '../routes/access-tokens';
+import { createHost, getHost, listHosts, revokeHost } from '../routes/hosts';
+import { deletePort, putPort } from '../routes/ports';
+
+/** Admin routes: hosts, their published ports, and the proxies' access tokens. */
+export const HOST_ADMIN_ROUTES = [
+  apiRoute('POST', '/v1/hosts', createHost),
+  apiRoute('GET', '/v1/hosts', listHosts),
+  apiRoute('GET', '/v1/hosts/{id}', getHost),
+  apiRoute('DELETE', '/v1/hosts/{id}', revokeHost),
+  apiRoute('PUT', '/v1/hosts/{id}/ports/{port}', putPort),
+  apiRoute('DELETE', '/v1/hosts/{id}/ports/{port}', deletePort),
+  apiRoute('POST', '/v1/access-tokens', createAccessToken),
+];
