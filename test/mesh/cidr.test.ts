@@ -1,14 +1,5 @@
-import { Ipv4Cidr, MeshError, parseIpv4 } from '../../src/mesh';
-
-function meshError(fn: () => unknown): MeshError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MeshError) return error;
-    throw error;
-  }
-  throw new Error('expected a MeshError');
-}
+import { Ipv4Cidr, parseIpv4 } from '../../src/mesh';
+import { meshError } from './mesh-error';
 
 /** Every host address of a network, by index, checked against the properties allocation relies on. */
 function checkAllIndexes(cidr: Ipv4Cidr): Set<string> {

@@ -1,8 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { DEFAULT_KEY_PATH, type LighthouseAddress, MeshError, type NebulaConfigInput, ROLES, type Role, renderNebulaConfig } from '../../src/mesh';
+import { DEFAULT_KEY_PATH, type LighthouseAddress, type NebulaConfigInput, ROLES, type Role, renderNebulaConfig } from '../../src/mesh';
 import { type HostFiles, NebulaCertFixture, nebulaAvailable, nebulaTest } from './nebula-tools';
+import { meshError } from './mesh-error';
 
 /** Every key nebula 1.6.1 reads (from its `c.Get*` calls); anything else would be silently ignored. */
 const NEBULA_16_KEYS = new Set([
@@ -25,16 +26,6 @@ function keyPaths(value: unknown, prefix = ''): string[] {
     const path = prefix ? `${prefix}.${key}` : key;
     return [path, ...keyPaths(child, path)];
   });
-}
-
-function meshError(fn: () => unknown): MeshError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MeshError) return error;
-    throw error;
-  }
-  throw new Error('expected a MeshError');
 }
 
 const LIGHTHOUSES: LighthouseAddress[] = [

@@ -1,14 +1,5 @@
-import { MeshError, formatIpv4, parseEndpoint, parseIpv4 } from '../../src/mesh';
-
-function meshError(fn: () => unknown): MeshError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MeshError) return error;
-    throw error;
-  }
-  throw new Error('expected a MeshError');
-}
+import { formatIpv4, parseEndpoint, parseIpv4 } from '../../src/mesh';
+import { meshError } from './mesh-error';
 
 describe('parseIpv4', () => {
   it('parses dotted quads to unsigned 32-bit numbers and back', () => {

@@ -1,14 +1,5 @@
-import { MAX_FREE_GROUPS, MeshError, ROLES, certificateGroups, isRole, parseGroupName, parseRole } from '../../src/mesh';
-
-function meshError(fn: () => unknown): MeshError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof MeshError) return error;
-    throw error;
-  }
-  throw new Error('expected a MeshError');
-}
+import { MAX_FREE_GROUPS, ROLES, certificateGroups, isRole, parseGroupName, parseRole } from '../../src/mesh';
+import { meshError } from './mesh-error';
 
 describe('roles', () => {
   it('are the three certificate roles', () => {
