@@ -18,7 +18,8 @@ import { GatewayMesh, type MeshNode } from '../test/e2e/harness/gateway-mesh';
 import { makeCa, makeRawNode, startRawNebula } from '../test/e2e/harness/nebula-cert-mesh';
 import { type Namespace, Underlay } from '../test/e2e/harness/netns';
 import { ping, waitFor } from '../test/e2e/harness/overlay';
-import { missingMeshPrerequisites } from '../test/e2e/harness/prerequisites';
+import { MESH_PREREQUISITES } from '../test/e2e/harness/prerequisites';
+import { missingPrerequisites } from '../test/support/prerequisites';
 
 const BASELINE_RUNS = 5;
 const AGENT_RUNS = 4;
@@ -102,7 +103,7 @@ async function agentRuns(underlay: Underlay, work: string): Promise<{ firstPacke
 }
 
 async function main(): Promise<void> {
-  const missing = missingMeshPrerequisites();
+  const missing = missingPrerequisites(MESH_PREREQUISITES);
   if (missing.length > 0) {
     console.error(`mesh bench needs ${missing.join(', ')}`);
     process.exitCode = 1;

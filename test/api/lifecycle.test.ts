@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { encodeX25519PrivateKeyPem, encodeX25519PublicKeyPem, generateX25519KeyPair, NebulaCertificate } from '../../src/pki';
 import { NodeVerificationError } from '../../src/api/ec2-node-verifier';
-import { haveBinary } from '../support/binaries';
+import { havePrerequisites } from '../support/prerequisites';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
 
 const HOUR = 3600_000;
-const nebulaInstalled = haveBinary('nebula') && haveBinary('nebula-cert');
+const nebulaInstalled = havePrerequisites(['nebula', 'nebula-cert']);
 
 /** A host key pair made the way the agent makes it: the private key never leaves the test. */
 function hostKeys() {

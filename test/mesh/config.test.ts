@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { DEFAULT_KEY_PATH, type LighthouseAddress, type NebulaConfigInput, ROLES, type Role, renderNebulaConfig } from '../../src/mesh';
-import { type HostFiles, NebulaCertFixture, nebulaAvailable, nebulaTest } from './nebula-tools';
+import { describeNeeding } from '../support/prerequisites';
+import { type HostFiles, NebulaCertFixture, nebulaTest } from './nebula-tools';
 import { meshError } from './mesh-error';
 
 /** Every key nebula 1.6.1 reads (from its `c.Get*` calls); anything else would be silently ignored. */
@@ -36,10 +37,7 @@ const HOST_IPS: Record<Role, string> = { lighthouse: '10.42.0.1/16', proxy: '10.
 const FINGERPRINT_A = 'a'.repeat(64);
 const FINGERPRINT_B = '0123456789abcdef'.repeat(4);
 
-const haveNebula = nebulaAvailable();
-const describeNebula = haveNebula ? describe : describe.skip;
-
-describeNebula('renderNebulaConfig (checked by nebula 1.6 itself)', () => {
+describeNeeding(['nebula', 'nebula-cert'])('renderNebulaConfig (checked by nebula 1.6 itself)', () => {
   let pki: NebulaCertFixture;
   const hosts = {} as Record<Role, HostFiles>;
 

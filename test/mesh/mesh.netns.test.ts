@@ -5,31 +5,17 @@
  * effect on reload (SIGHUP), and that a blocklisted certificate loses its tunnels (revocation).
  * Needs root: under CI=true a missing capability fails the run.
  */
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type NetworkPolicy, type Role, renderNebulaConfig } from '../../src/mesh';
-import { type HostFiles, NebulaCertFixture, nebulaAvailable } from './nebula-tools';
+import { havePrerequisites } from '../support/prerequisites';
+import { type HostFiles, NebulaCertFixture } from './nebula-tools';
 
 const run = promisify(execFile);
 
-function canUseNetns(): boolean {
-  const problem =
-    process.getuid?.() !== 0
-      ? 'root'
-      : spawnSync('ip', ['-V']).status !== 0
-        ? 'iproute2 (ip)'
-        : spawnSync('ping', ['-V']).status !== 0
-          ? 'iputils-ping'
-          : undefined;
-  if (problem === undefined) return true;
-  if (process.env.CI === 'true') throw new Error(`mesh test needs ${problem}`);
-  console.warn(`skipping the netns mesh test: needs ${problem}`);
-  return false;
-}
-
-const enabled = nebulaAvailable() && canUseNetns();
+const enabled = havePrerequisites(['root', 'nebula', 'nebula-cert', 'ip', 'ping']);
 
 interface Node {
   role: Role;

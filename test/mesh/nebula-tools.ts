@@ -1,22 +1,10 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
-
-/**
- * Whether nebula and nebula-cert are installed. Under CI=true a missing binary is an error, so a
- * CI run can never pass by skipping; elsewhere the caller skips and says what is missing.
- */
-export function nebulaAvailable(): boolean {
-  const missing = ['nebula', 'nebula-cert'].filter((bin) => spawnSync(bin, ['-version']).status !== 0);
-  if (missing.length === 0) return true;
-  if (process.env.CI === 'true') throw new Error(`${missing.join(' and ')} missing: install Debian's nebula 1.6.1 package`);
-  console.warn(`skipping: ${missing.join(' and ')} not installed (Debian package nebula 1.6.1)`);
-  return false;
-}
 
 export interface HostFiles {
   cert: string;

@@ -3,30 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CertificateDetails, LocalSigner, NebulaCertificate } from '../../src/pki';
+import { describeNeeding } from '../support/prerequisites';
 
 /** Shared by the PKI tests: the real nebula-cert, temp dirs, a seeded PRNG, forged certificates. */
 
-export function nebulaCertAvailable(): boolean {
-  const probe = spawnSync('nebula-cert', ['-version'], { encoding: 'utf8' });
-  return probe.status === 0 && /1\.6\.1/.test(probe.stdout);
-}
-
-/**
- * `describe` when nebula-cert 1.6.1 is installed. Without it: under CI=true a failing test
- * (CI must have it), elsewhere a skip that says what is missing.
- */
+/** `describe` for tests that run the real nebula-cert 1.6.1 (CI fails without it, elsewhere skips). */
 export function describeWithNebulaCert(name: string, body: () => void): void {
-  if (nebulaCertAvailable()) return describe(name, body);
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it('needs nebula-cert 1.6.1 on PATH', () => {
-        throw new Error('nebula-cert 1.6.1 is not installed (apt-get install nebula); CI must run these tests');
-      });
-    });
-    return;
-  }
-  console.warn(`skipping "${name}": nebula-cert 1.6.1 is not installed (apt-get install nebula)`);
-  describe.skip(`${name} (skipped: nebula-cert 1.6.1 not installed)`, body);
+  describeNeeding(['nebula-cert'])(name, body);
 }
 
 export interface Run {

@@ -16,7 +16,7 @@ import { CAPool, encodeX25519PublicKeyPem, generateX25519KeyPair, NebulaCertific
 import { KmsSigner } from '../../src/pki/kms-signer';
 import { AwsGatewayError, freePort, startAwsGateway } from '../../src/server';
 import { ensureTable, GatewayStore } from '../../src/store';
-import { haveBinary } from '../support/binaries';
+import { havePrerequisites } from '../support/prerequisites';
 import { dropTable, testDynamoClient, uniqueTableName } from '../support/dynamodb';
 import { apiClient } from '../support/gateway';
 
@@ -142,7 +142,7 @@ describe('gateway serve --aws', () => {
       expect(lifetimeMs).toBeGreaterThanOrEqual(2 * 3600 * 1000);
       expect(lifetimeMs).toBeLessThan(3 * 3600 * 1000);
       expect(() => CAPool.fromPem(network.body.ca).verify(certificate)).not.toThrow();
-      if (haveBinary('nebula-cert')) {
+      if (havePrerequisites(['nebula-cert'])) {
         const dir = mkdtempSync(join(tmpdir(), 'aws-mode-'));
         try {
           writeFileSync(join(dir, 'ca.crt'), network.body.ca);
