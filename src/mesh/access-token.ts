@@ -67,35 +67,80 @@ export function looksLikeAccessToken(token: string): boolean {
   return header?.typ === ACCESS_TOKEN_TYPE;
 }
 
-/** Verifies a token offline; throws `AccessTokenError` saying why it is not acceptable. */
+/** Claims a token may carry; any other claim makes it unacceptable (the proxy and the minter are one code base). */
+const KNOWN_CLAIMS = new Set(['sub', 'org', 'aud', 'iat', 'exp', 'nbf']);
+
+/**
+ * Verifies a token offline; throws `AccessTokenError` saying why it is not acceptable.
+ * Strict on purpose, so that one token has exactly one spelling (tokens are cache keys):
+ * every part is canonical unpadded base64url; the header is exactly `{alg: EdDSA, typ}` (no
+ * `kid`, `jku`, `jwk`, `x5u`, `x5c` or `crit`: there is one key and it is configured, never
+ * named by the token); claims are `sub`, `org`, `aud` (the proxy), integer `iat` and `exp`
+ * (a lifetime of at most MAX_ACCESS_TOKEN_TTL_SECONDS) and an optional integer `nbf`.
+ * `clockSkewSeconds` tolerates a minting clock that runs ahead (`iat`/`nbf` in the future);
+ * expiry is never extended.
+ */
 export function verifyAccessToken(
   token: string,
   publicKey: KeyObject,
   options: { now?: Date; clockSkewSeconds?: number } = {},
 ): VerifiedAccessToken {
   const parts = token.split('.');
-  if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
-    throw new AccessTokenError('malformed', 'not a compact JWS');
+  if (parts.length !== 3 || !parts.every(isCanonicalBase64url)) {
+    throw new AccessTokenError('malformed', 'not a compact JWS of canonical base64url parts');
   }
   const header = decodeJson(parts[0]);
-  if (header?.alg !== 'EdDSA' || header.typ !== ACCESS_TOKEN_TYPE || header.crit !== undefined) {
+  if (!header || !hasExactly(header, HEADER_PARAMS) || header.alg !== 'EdDSA' || header.typ !== ACCESS_TOKEN_TYPE) {
     throw new AccessTokenError('malformed', 'not a gateway access token header');
   }
   const signature = Buffer.from(parts[2], 'base64url');
+  if (signature.length !== 64) throw new AccessTokenError('malformed', 'an Ed25519 signature has 64 bytes');
   const signed = verify(null, Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii'), publicKey, signature);
   if (!signed) throw new AccessTokenError('bad-signature', 'signature does not verify');
   const claims = decodeJson(parts[1]);
-  const { sub, org, aud, iat, exp } = claims ?? {};
-  if (typeof sub !== 'string' || !sub || typeof org !== 'string' || !org || typeof exp !== 'number' || typeof iat !== 'number') {
-    throw new AccessTokenError('malformed', 'claims need sub, org, iat and exp');
+  if (!claims || Object.keys(claims).some((k) => !KNOWN_CLAIMS.has(k))) {
+    throw new AccessTokenError('malformed', 'claims are sub, org, aud, iat, exp and optionally nbf');
+  }
+  const { sub, org, aud, iat, exp, nbf } = claims;
+  if (typeof sub !== 'string' || !sub || typeof org !== 'string' || !org || !isSeconds(exp) || !isSeconds(iat) || (nbf !== undefined && !isSeconds(nbf))) {
+    throw new AccessTokenError('malformed', 'claims need sub, org, integer iat and exp (and nbf, if any)');
   }
   if (aud !== ACCESS_TOKEN_AUDIENCE) throw new AccessTokenError('wrong-audience', 'token is not for the proxy');
+  if (exp <= iat || exp - iat > MAX_ACCESS_TOKEN_TTL_SECONDS) {
+    throw new AccessTokenError('malformed', `lifetime (exp - iat) must be 1 to ${MAX_ACCESS_TOKEN_TTL_SECONDS} seconds`);
+  }
   const now = (options.now ?? new Date()).getTime() / 1000;
   const skew = options.clockSkewSeconds ?? 30;
-  if (now >= exp + skew) throw new AccessTokenError('expired', 'token has expired');
-  if (now + skew < iat) throw new AccessTokenError('not-yet-valid', 'token is not valid yet');
+  if (now >= exp) throw new AccessTokenError('expired', 'token has expired');
+  if (now + skew < iat || (nbf !== undefined && now + skew < nbf)) throw new AccessTokenError('not-yet-valid', 'token is not valid yet');
   return { principal: { subject: sub, organization: org }, expiresAt: new Date(exp * 1000) };
 }
+
+const HEADER_PARAMS = ['alg', 'typ'];
+
+function hasExactly(object: Record<string, unknown>, keys: readonly string[]): boolean {
+  const own = Object.keys(object);
+  return own.length === keys.length && keys.every((k) => Object.hasOwn(object, k));
+}
+
+function isSeconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Unpadded base64url whose unused trailing bits are zero: the one spelling of its bytes
+ * (Node's decoder ignores those bits, so 4 or 16 strings would otherwise decode alike).
+ */
+function isCanonicalBase64url(part: string): boolean {
+  if (!/^[A-Za-z0-9_-]+$/.test(part)) return false;
+  const rest = part.length % 4;
+  if (rest === 1) return false;
+  if (rest === 0) return true;
+  const last = BASE64URL.indexOf(part[part.length - 1]);
+  return (last & (rest === 2 ? 0x0f : 0x03)) === 0;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
  * Reads the proxy's verification key: a `PUBLIC KEY` PEM (SPKI), or a raw 32-byte Ed25519 key as
