@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -15,6 +15,7 @@ import {
 } from '../api';
 import { ALL_ROUTES } from '../api/route-groups/all';
 import { loadOrCreateAdminToken } from './admin-token';
+import { embeddedDynamoDbClient, endpointDynamoDbClient } from './dynamodb-client';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { lineLogger, serveApi } from './api-server';
 import { loadOrCreateLocalCa } from './local-ca';
@@ -35,7 +36,10 @@ export interface GatewayOptions {
   readonly overlayCidr?: string;
   readonly certificateLifetimeSeconds?: number;
   readonly enrollmentTokenTtlSeconds?: number;
-  /** Use this DynamoDB instead of starting DynamoDB Local (credentials from the environment). */
+  /**
+   * Use this DynamoDB instead of starting DynamoDB Local. Region and credentials as the SDK finds
+   * them; where none are configured, local-only ones (see endpointDynamoDbClient).
+   */
   readonly dynamodbEndpoint?: string;
   /** @default 'nebula-gateway' */
   readonly tableName?: string;
@@ -83,18 +87,13 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   try {
     let client: DynamoDBClient;
     if (options.dynamodbEndpoint) {
-      client = new DynamoDBClient({ endpoint: options.dynamodbEndpoint });
+      client = await endpointDynamoDbClient(options.dynamodbEndpoint);
     } else {
       const dbPath = join(dataDir, 'dynamodb');
       await mkdir(dbPath, { recursive: true, mode: 0o700 });
       const ddb: DynamoDbLocal = await startDynamoDbLocal({ dbPath });
       cleanups.push(() => ddb.stop());
-      // DynamoDB Local keeps one database per access key and region: fixed ones find the same data again.
-      client = new DynamoDBClient({
-        endpoint: ddb.endpoint,
-        region: 'us-east-1',
-        credentials: { accessKeyId: 'gatewaylocal', secretAccessKey: 'gatewaylocal' },
-      });
+      client = embeddedDynamoDbClient(ddb.endpoint);
     }
     cleanups.push(async () => client.destroy());
     await ensureTable(client, tableName);

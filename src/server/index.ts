@@ -2,3 +2,4 @@ export { startGateway, type GatewayOptions, type RunningGateway, DEFAULT_OVERLAY
 export { startAwsGateway, type AwsGatewayOptions, type RunningAwsGateway, AwsGatewayError } from './aws-gateway';
 export { createHttpServer } from './http-server';
 export { startDynamoDbLocal, findDynamoDbLocalJar, freePort, type DynamoDbLocal, type DynamoDbLocalOptions } from './dynamodb-local';
+export { LOCAL_DYNAMODB_REGION } from './dynamodb-client';

@@ -1,6 +1,6 @@
 import { Ipv4Cidr, MeshError } from '../../mesh';
 import { parseGoDuration } from '../../pki';
-import { DEFAULT_DATA_DIR, DEFAULT_OVERLAY_CIDR, DEFAULT_TABLE_NAME, startAwsGateway, startGateway } from '../../server';
+import { DEFAULT_DATA_DIR, DEFAULT_OVERLAY_CIDR, DEFAULT_TABLE_NAME, LOCAL_DYNAMODB_REGION, startAwsGateway, startGateway } from '../../server';
 import { type CliIO, type CommandImpl, parseFlags, UsageError } from '../command';
 import { type AwsKeyReference, awsSigner, parseAwsKeyReference } from './aws-keys';
 
@@ -16,10 +16,15 @@ with the stack's DynamoDB table and the CA key in KMS or Secrets Manager.
   --overlay-cidr CIDR      overlay network, fixed on first start (default ${DEFAULT_OVERLAY_CIDR})
   --cert-lifetime DUR      host certificate lifetime, e.g. 24h, 90m (default 24h)
   --token-ttl DUR          enrollment token lifetime (default 1h)
-  --dynamodb-endpoint URL  use this DynamoDB instead of starting DynamoDB Local
+  --dynamodb-endpoint URL  use this DynamoDB instead of starting DynamoDB Local. Region and
+                           credentials: yours where configured (AWS_REGION, AWS_DEFAULT_REGION,
+                           keys or AWS_PROFILE in the environment, a profile in ~/.aws); where
+                           none are, region ${LOCAL_DYNAMODB_REGION} and local-only credentials for
+                           this client (enough for DynamoDB Local; instance roles are not asked)
   --table NAME             table name (default ${DEFAULT_TABLE_NAME})
 
 The admin token is written to <data-dir>/admin-token (mode 0600) unless GATEWAY_ADMIN_TOKEN is set.
+The embedded DynamoDB Local listens on 127.0.0.1 only, with telemetry off.
 
 AWS mode (the container's command: gateway serve --aws --host 0.0.0.0):
   --aws                    use the stack's table and CA key; nothing is written to disk
