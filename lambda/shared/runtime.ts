@@ -5,24 +5,30 @@ import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } 
 import { logger } from './logger';
 import { signerFromEnvironment, tokenSignerFromEnvironment } from './signer';
 
-const apiLogger: ApiLogger = {
+/** The API's logger over the function's Powertools logger. */
+export const apiLogger: ApiLogger = {
   info: (message, fields) => logger.info(message, { ...fields }),
   error: (message, fields) => logger.error(message, { ...fields }),
 };
 
 /** The API's dependencies from the function's environment; built once per execution environment. */
 export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier?: NodeVerifier): ApiDependencies {
-  const tableName = env.TABLE_NAME;
-  if (!tableName) throw new Error('TABLE_NAME is not set');
   const lifetimeHours = Number(env.CERT_LIFETIME_HOURS ?? '24');
   return {
-    store: new GatewayStore({ client: new DynamoDBClient({}), tableName }),
+    store: storeFromEnvironment(env),
     signer: signerFromEnvironment(env),
     tokenSigner: tokenSignerFromEnvironment(env),
     nodeVerifier,
     settings: { certificateLifetimeSeconds: lifetimeHours * 3600 },
     logger: apiLogger,
   };
+}
+
+/** The gateway's table (TABLE_NAME), through the function's own DynamoDB client. */
+export function storeFromEnvironment(env: NodeJS.ProcessEnv): GatewayStore {
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('TABLE_NAME is not set');
+  return new GatewayStore({ client: new DynamoDBClient({}), tableName });
 }
 
 export interface HandlerOptions {

@@ -4,8 +4,9 @@ import { AddressTakenError, InvalidCursorError, NetworkFullError, type HostRecor
 import { requireAdmin } from '../auth';
 import type { ApiContext } from '../context';
 import { publicHost } from '../host-view';
+import { revokeHostById } from '../revocation';
 import type { ApiRequest, ApiResponse } from '../http';
-import { ApiProblem, conflict, jsonResponse, notFound, validationProblem } from '../problem';
+import { conflict, jsonResponse, notFound, validationProblem } from '../problem';
 import { ENROLLMENT_TOKEN_PREFIX, hashSecret, newHostId, newSecret } from '../secrets';
 import { createHostBody, listHostsQuery, meshField, parseJsonBody, parseQuery } from '../validation';
 
@@ -82,11 +83,9 @@ export async function getHost(ctx: ApiContext, request: ApiRequest, hostId: stri
  */
 export async function revokeHost(ctx: ApiContext, request: ApiRequest, hostId: string): Promise<ApiResponse> {
   requireAdmin(ctx, request);
-  const host = await ctx.store.revokeHost({ hostId, now: ctx.clock(), minQuarantineMs: ctx.settings.minQuarantineSeconds * 1000 });
+  const host = await revokeHostById(ctx, hostId);
   if (!host) throw notFound(`no host ${hostId}`);
-  if (host.status !== 'revoked') throw new ApiProblem(500, 'internal', 'Internal error', 'revocation did not complete');
   ctx.views.invalidate();
   ctx.feed.notifyNetwork();
-  ctx.logger?.info('host revoked', { hostId: host.id });
   return jsonResponse(200, { host: publicHost(host) });
 }
