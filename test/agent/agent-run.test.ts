@@ -4,11 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EXIT_HOST_REJECTED, createLogger, enrollHost, runAgent } from '../../src/agent';
+import { describeNeeding } from '../support/prerequisites';
 import { StubApi } from './support/stub-api';
 
-const hasNebula = spawnSync('nebula', ['-version']).status === 0;
-if (!hasNebula && process.env.CI === 'true') throw new Error('nebula is required under CI=true (apt-get install nebula)');
-if (!hasNebula) console.warn('skipping agent run tests: nebula not found');
 
 interface Event {
   event: string;
@@ -57,7 +55,7 @@ const nebulaPid = (dir: string) => Number(readFileSync(join(dir, 'nebula.pid'), 
  * The agent against a steerable stand-in API (test/agent/support/stub-api.ts) and real nebula
  * with the tun device disabled. Scenario steps share one enrolled directory, in order.
  */
-(hasNebula ? describe : describe.skip)('gateway agent against a steerable API', () => {
+describeNeeding(['nebula'])('gateway agent against a steerable API', () => {
   let stub: StubApi;
   let dir: string;
   const log = recorder();

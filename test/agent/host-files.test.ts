@@ -8,11 +8,9 @@ import { CertificateFactsError, readCertificateFacts } from '../../src/agent/cer
 import { generateHostKeyPair, publicKeyPemFor } from '../../src/agent/keys';
 import { localizeConfig } from '../../src/agent/local-config';
 import { createLogger } from '../../src/agent/logger';
+import { describeNeeding } from '../support/prerequisites';
 
-const hasNebulaCert = spawnSync('nebula-cert', ['-version']).status === 0;
-if (!hasNebulaCert && process.env.CI === 'true') throw new Error('nebula-cert is required under CI=true (apt-get install nebula)');
-const withNebulaCert = hasNebulaCert ? describe : describe.skip;
-if (!hasNebulaCert) console.warn('skipping nebula-cert interoperability tests: nebula-cert not found');
+const withNebulaCert = describeNeeding(['nebula-cert']);
 
 let dir: string;
 beforeAll(() => {
