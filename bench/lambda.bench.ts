@@ -75,6 +75,7 @@ const SUBJECTS: Subject[] = [
     },
   },
   { name: 'ca-init', entry: 'lambda/ca-init.ts' },
+  { name: 'node-lifecycle', entry: 'lambda/node-lifecycle.ts' },
 ];
 
 function x25519Pem(): string {
@@ -166,6 +167,7 @@ async function main(): Promise<void> {
       PROXY_ROLE_NAME: 'NebulaGateway-proxy-node',
       FLEET_TAG_NETWORK: 'nebula-gateway:network=NebulaGateway',
       FLEET_TAG_ROLE: 'nebula-gateway:role',
+      GATEWAY_ADMIN_ROLE_ARNS: 'arn:aws:iam::111122223333:role/Admin',
     };
     const signingEnv = { ...env, CA_KEY_BACKEND: 'kms', CA_KEY_ARN: 'arn:aws:kms:us-east-1:111122223333:key/bench' };
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'testkey', AWS_SECRET_ACCESS_KEY: 'testsecret', AWS_REGION: 'us-east-1' });
@@ -200,7 +202,7 @@ async function main(): Promise<void> {
     const rows = SUBJECTS.map((subject) => {
       const kb = statSync(bundles.get(subject.name)!).size / 1024;
       const size = [subject.name, kb.toFixed(1), kb < 300 ? 'ok' : 'OVER'];
-      if (!subject.request) return [...size, 'n/a (runs once per deploy)', '', '', ''];
+      if (!subject.request) return [...size, 'n/a (once per deploy or instance termination)', '', '', ''];
       const cpuMs = median(cpus.get(subject.name)!);
       const ratio = cpuMs / baselineCpuMs;
       return [

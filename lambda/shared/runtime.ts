@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type ApiDependencies, type ApiLogger, type ApiRoute, createApi, type NodeVerifier } from '../../src/api';
+import { type ApiDependencies, type ApiLogger, type ApiRoute, createApi, type NodeVerifier, parseAdminRoleArns } from '../../src/api';
 import { GatewayStore } from '../../src/store';
 import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } from './apigw';
 import { logger } from './logger';
@@ -11,11 +11,15 @@ export const apiLogger: ApiLogger = {
   error: (message, fields) => logger.error(message, { ...fields }),
 };
 
+/** Comma-separated IAM role ARNs whose callers are admins (set on host-admin); unset or empty: no IAM caller is admin. */
+export const ADMIN_ROLE_ARNS_VARIABLE = 'GATEWAY_ADMIN_ROLE_ARNS';
+
 /** The API's dependencies from the function's environment; built once per execution environment. */
 export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier?: NodeVerifier): ApiDependencies {
   const lifetimeHours = Number(env.CERT_LIFETIME_HOURS ?? '24');
   return {
     store: storeFromEnvironment(env),
+    adminRoles: parseAdminRoleArns(env[ADMIN_ROLE_ARNS_VARIABLE], ADMIN_ROLE_ARNS_VARIABLE),
     signer: signerFromEnvironment(env),
     tokenSigner: tokenSignerFromEnvironment(env),
     nodeVerifier,

@@ -1,4 +1,5 @@
 import type { HostRecord } from '../store';
+import { isAdminPrincipal } from './admin-roles';
 import type { ApiContext } from './context';
 import type { ApiRequest } from './http';
 import { ApiProblem, unauthorized } from './problem';
@@ -13,11 +14,15 @@ export function bearerToken(request: ApiRequest): string | undefined {
 }
 
 /**
- * Admin routes: API Gateway's IAM authentication (request.iam) in AWS; in local mode the admin
- * token, compared with its stored hash in constant time.
+ * Admin routes: in AWS, a caller API Gateway authenticated with IAM (request.iam) whose ARN is one
+ * of the configured admin roles or a session of one (`admin-roles.ts`; none configured: no IAM
+ * caller is admin); in local mode the admin token, compared with its stored hash in constant time.
  */
 export function requireAdmin(ctx: ApiContext, request: ApiRequest): void {
-  if (request.iam) return;
+  if (request.iam) {
+    if (isAdminPrincipal(request.iam.arn, ctx.adminRoles ?? [])) return;
+    throw new ApiProblem(403, 'not-an-admin', 'Forbidden', `${request.iam.arn} is not one of the gateway's admin roles or a session of one`);
+  }
   const token = bearerToken(request);
   if (token === undefined) throw unauthorized('this route needs the admin token: Authorization: Bearer gwa_...');
   if (!token.startsWith(ADMIN_TOKEN_PREFIX) || !secretMatches(token, ctx.adminTokenHash)) {

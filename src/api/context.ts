@@ -1,6 +1,7 @@
 import { encodePem, type NebulaCertificate, parseIpv4Prefix, parseX25519PublicKeyPem, PkiError, signCertificate, X25519_PUBLIC_KEY_BANNER } from '../pki';
 import type { Signer } from '../pki/signer';
 import type { GatewayStore, HostRecord, IssuedCertificate } from '../store';
+import type { AdminRole } from './admin-roles';
 import type { ChangeFeed } from './change-feed';
 import { groupsOf } from './host-view';
 import type { NetworkView, NetworkViewCache } from './network-view';
@@ -17,6 +18,7 @@ export interface ApiContext {
   readonly settings: ApiSettings;
   readonly clock: () => Date;
   readonly adminTokenHash?: string;
+  readonly adminRoles?: readonly AdminRole[];
   readonly nodeVerifier?: NodeVerifier;
   readonly logger?: ApiLogger;
   readonly tokenSigner?: Signer;

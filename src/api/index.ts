@@ -15,6 +15,7 @@ export { ApiProblem, problemResponse, type ProblemDetails, type FieldError } fro
 export { ChangeFeed } from './change-feed';
 export type { ApiRoute, RouteHandler } from './router';
 export { type ApiDependencies, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS } from './settings';
+export { type AdminRole, AdminRoleConfigError, isAdminPrincipal, parseAdminRoleArns } from './admin-roles';
 export { ADMIN_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX, hashSecret, newSecret, newHostId } from './secrets';
 
 /** An ApiHandler that can also be shut down (wakes long-polls, stops polling). */
@@ -44,6 +45,7 @@ export function createApi(deps: ApiDependencies, routes: readonly ApiRoute[]): A
     settings,
     clock,
     adminTokenHash: deps.adminTokenHash,
+    adminRoles: deps.adminRoles,
     nodeVerifier: deps.nodeVerifier,
     logger: deps.logger,
     tokenSigner: deps.tokenSigner,

@@ -1,5 +1,6 @@
 import type { Signer } from '../pki/signer';
 import type { GatewayStore } from '../store';
+import type { AdminRole } from './admin-roles';
 import type { ChangeFeed } from './change-feed';
 
 /** Tunables of the API; every one has a default. */
@@ -43,8 +44,10 @@ export interface ApiDependencies {
   readonly store: GatewayStore;
   /** Holds the CA key; its public key picks the signing CA out of the network's CA bundle. */
   readonly signer: Signer;
-  /** SHA-256 (hex) of the admin token (local mode). Without it, only `request.iam` is admin. */
+  /** SHA-256 (hex) of the admin token (local mode). Without it, only an admin role's `request.iam` is admin. */
   readonly adminTokenHash?: string;
+  /** The IAM roles whose callers (`request.iam`) are admins; none: no IAM caller is. */
+  readonly adminRoles?: readonly AdminRole[];
   readonly nodeVerifier?: NodeVerifier;
   /**
    * Signs the proxies' access tokens: an Ed25519 key that is not the CA's (a local file, or a

@@ -1,4 +1,4 @@
-import { createApi, type Api, type ApiRequest, hashSecret } from '../../src/api';
+import { createApi, type Api, type ApiRequest, hashSecret, parseAdminRoleArns } from '../../src/api';
 import { ALL_ROUTES } from '../../src/api/route-groups/all';
 import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { createCA, encodeX25519PublicKeyPem, generateEd25519KeyPair, generateX25519KeyPair, LocalSigner } from '../../src/pki';
@@ -31,7 +31,13 @@ describe('two API instances on one table (as Lambda and the server would be)', (
     const ca = await createCA({ signer, name: 'multi', duration: '24h' });
     await store.initNetwork({ cidr: '10.50.0.0/24', caBundle: ca.toPem(), policy: { ...DEFAULT_NETWORK_POLICY }, createdAt: new Date().toISOString() });
     // Separate instances share nothing in memory: only the table.
-    const deps = () => ({ store: new GatewayStore({ client, tableName }), signer, adminTokenHash: hashSecret(ADMIN), settings: { versionPollIntervalMs: 200 } });
+    const deps = () => ({
+      store: new GatewayStore({ client, tableName }),
+      signer,
+      adminTokenHash: hashSecret(ADMIN),
+      adminRoles: parseAdminRoleArns('arn:aws:iam::123456789012:role/Admin', 'adminRoles'),
+      settings: { versionPollIntervalMs: 200 },
+    });
     a = createApi(deps(), ALL_ROUTES);
     b = createApi(deps(), ALL_ROUTES);
   });
@@ -76,7 +82,7 @@ describe('two API instances on one table (as Lambda and the server would be)', (
     expect((await waiting).status).toBe(304);
   });
 
-  test('request.iam counts as admin; a body over the limit is 413 before anything else', async () => {
+  test('request.iam of an admin role counts as admin; a body over the limit is 413 before anything else', async () => {
     const iam = { arn: 'arn:aws:sts::123456789012:assumed-role/Admin/session', accountId: '123456789012' };
     const created = await a({ ...request('POST', '/v1/hosts', { body: { name: 'via-iam', role: 'proxy' } }), iam });
     expect(created.status).toBe(201);

@@ -61,6 +61,7 @@ beforeAll(async () => {
     PROXY_ROLE_NAME: PROXY_ROLE,
     FLEET_TAG_NETWORK: 'nebula-gateway:network=NebulaGateway',
     FLEET_TAG_ROLE: 'nebula-gateway:role',
+    GATEWAY_ADMIN_ROLE_ARNS: `arn:aws:iam::${ACCOUNT}:role/PlatformAdmin`,
   });
   logger.setLogLevel('SILENT');
   kms.on(GetPublicKeyCommand).resolves({

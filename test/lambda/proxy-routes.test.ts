@@ -36,7 +36,7 @@ const json = (result: RestApiResult) => JSON.parse(result.body) as Record<string
 const KEY_VARIABLES = ['CA_KEY_BACKEND', 'CA_KEY_ARN', 'TOKEN_KEY_BACKEND', 'TOKEN_KEY_ARN', 'TOKEN_PUBLIC_KEY'];
 let tokenPublicKeyBase64 = '';
 const functions: Record<string, { handler: (event: RestApiEvent) => Promise<RestApiResult>; env: () => Record<string, string> }> = {
-  hostAdmin: { handler: hostAdmin.handler, env: () => ({ TOKEN_KEY_BACKEND: 'kms', TOKEN_KEY_ARN }) },
+  hostAdmin: { handler: hostAdmin.handler, env: () => ({ TOKEN_KEY_BACKEND: 'kms', TOKEN_KEY_ARN, GATEWAY_ADMIN_ROLE_ARNS: 'arn:aws:iam::111122223333:role/PlatformAdmin' }) },
   enroll: { handler: enroll.handler, env: () => ({ CA_KEY_BACKEND: 'kms', CA_KEY_ARN }) },
   hostConfig: { handler: hostConfig.handler, env: () => ({}) },
   publicApi: { handler: publicApi.handler, env: () => ({ TOKEN_PUBLIC_KEY: tokenPublicKeyBase64 }) },

@@ -33,7 +33,7 @@ export function restApiEvent(input: EventInput): RestApiEvent {
     ...input.headers,
   };
   const text = input.body === undefined ? null : typeof input.body === 'string' ? input.body : JSON.stringify(input.body);
-  const iamAccount = input.iamArn ? /:sts::(\d{12}):/.exec(input.iamArn)?.[1] ?? null : null;
+  const iamAccount = input.iamArn ? /:(?:sts|iam)::(\d{12}):/.exec(input.iamArn)?.[1] ?? null : null;
   const event = {
     resource: input.resource,
     path,
