@@ -30,6 +30,7 @@ export function renderHostConfig(host: HostRecord, view: NetworkView, now: Date)
     certificate: host.certificate,
     keyPath: DEFAULT_KEY_PATH,
     lighthouses: view.lighthouses.filter((l) => l.hostId !== host.id).map((l) => ({ ip: l.ip, endpoints: [...l.endpoints] })),
+    endpoints: host.endpoints,
     blocklist: blocklist.fingerprints,
     policy: view.policy,
   });

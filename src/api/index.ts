@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { MeshError } from '../mesh/errors';
+import { printable } from '../mesh/ipv4';
 import { NetworkNotInitialisedError, StateConflictError } from '../store';
 import { ChangeFeed } from './change-feed';
 import type { ApiContext } from './context';
@@ -94,7 +95,8 @@ function toProblem(err: unknown, ctx: ApiContext, request: ApiRequest): ApiProbl
   if (err instanceof MeshError) return validationProblem([{ field: err.field, message: err.message.replace(`${err.field}: `, '') }]);
   if (err instanceof StateConflictError) return new ApiProblem(409, 'conflict', 'Conflict', err.message);
   if (err instanceof NetworkNotInitialisedError) return new ApiProblem(503, 'not-initialised', 'Not initialised', err.message);
-  ctx.logger?.error('request failed', { method: request.method, path: request.path, error: (err as Error)?.message ?? String(err) });
+  // The path is the client's: logged shortened and without control characters.
+  ctx.logger?.error('request failed', { method: printable(request.method), path: printable(request.path), error: (err as Error)?.message ?? String(err) });
   return new ApiProblem(500, 'internal', 'Internal error', 'the gateway failed to handle the request; see its logs');
 }
 

@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import { ipv4Network, type NebulaCertificate, parseCertificateBundle, PkiError } from '../pki';
 import { Ipv4Cidr } from './cidr';
-import { formatEndpoint, parseEndpoint } from './endpoint';
+import { endpointsPort, formatEndpoint, parseEndpoint } from './endpoint';
 import { MeshError } from './errors';
 import { firewallFor, type FirewallRule, type NetworkPolicy, parseNetworkPolicy } from './firewall';
 import { formatIpv4, parseIpv4 } from './ipv4';
@@ -37,7 +37,15 @@ export interface NebulaConfigInput {
   /** Fingerprints (lowercase hex SHA-256) of revoked certificates. */
   blocklist: string[];
   policy: NetworkPolicy;
-  /** UDP port; lighthouses default to 4242 and need a fixed one, others default to 0 (any). */
+  /**
+   * The host's own public endpoints `host:port` (lighthouses only): hosts dial them, so a
+   * lighthouse listens on the port they name (they must all name one port).
+   */
+  endpoints?: readonly string[];
+  /**
+   * UDP port; a lighthouse needs a fixed one: its endpoints' port, else 4242. Others default to 0
+   * (any). A lighthouse's listenPort must agree with its endpoints.
+   */
   listenPort?: number;
   tunDevice?: string;
   logFormat?: LogFormat;
@@ -72,7 +80,7 @@ export function renderNebulaConfig(input: NebulaConfigInput): string {
   const blocklist = checkBlocklist(input.blocklist);
   const policy = parseNetworkPolicy(input.policy);
   const lighthouses = checkLighthouses(input.lighthouses, network);
-  const listenPort = checkInteger(input.listenPort ?? (isLighthouse ? DEFAULT_LIGHTHOUSE_PORT : 0), 'listenPort', isLighthouse ? 1 : 0, 65535);
+  const listenPort = checkListenPort(input, isLighthouse);
   const tunDevice = input.tunDevice ?? DEFAULT_TUN_DEVICE;
   if (typeof tunDevice !== 'string' || !TUN_DEVICE.test(tunDevice)) {
     throw new MeshError('tunDevice', 'must be 1..15 characters a-z, A-Z, 0-9, _ or -, starting with a letter');
@@ -169,6 +177,21 @@ function checkLighthouses(value: unknown, network: Ipv4Cidr): LighthouseAddress[
     return { address, ip: formatIpv4(address), endpoints: [...new Set(parsed)].sort() };
   });
   return checked.sort((a, b) => a.address - b.address).map(({ ip, endpoints }) => ({ ip, endpoints }));
+}
+
+/** A lighthouse listens where its endpoints point; others on the given port or any. */
+function checkListenPort(input: NebulaConfigInput, isLighthouse: boolean): number {
+  if (input.endpoints !== undefined && !Array.isArray(input.endpoints)) throw new MeshError('endpoints', "must be a list of 'host:port' strings");
+  if (!isLighthouse) {
+    if (input.endpoints !== undefined && input.endpoints.length > 0) throw new MeshError('endpoints', 'only lighthouses have public endpoints');
+    return checkInteger(input.listenPort ?? 0, 'listenPort', 0, 65535);
+  }
+  const endpointPort = endpointsPort(input.endpoints ?? []);
+  const port = checkInteger(input.listenPort ?? endpointPort ?? DEFAULT_LIGHTHOUSE_PORT, 'listenPort', 1, 65535);
+  if (endpointPort !== undefined && port !== endpointPort) {
+    throw new MeshError('listenPort', `is ${port} but the lighthouse's endpoints name port ${endpointPort}; hosts would dial a port nobody listens on`);
+  }
+  return port;
 }
 
 function checkInteger(value: unknown, field: string, min: number, max: number): number {

@@ -45,3 +45,16 @@ export function parseEndpoint(text: unknown, field = 'endpoint'): Endpoint {
 export function formatEndpoint(endpoint: Endpoint): string {
   return `${endpoint.host}:${endpoint.port}`;
 }
+
+/**
+ * The one UDP port a lighthouse's endpoints name, which its nebula must listen on (hosts dial the
+ * endpoints); undefined without endpoints. Endpoints naming different ports are refused: one nebula
+ * listens on one port, so all but one of them would be dead.
+ */
+export function endpointsPort(endpoints: readonly unknown[], field = 'endpoints'): number | undefined {
+  const ports = [...new Set(endpoints.map((endpoint, i) => parseEndpoint(endpoint, `${field}[${i}]`).port))];
+  if (ports.length > 1) {
+    throw new MeshError(field, `name different ports (${ports.join(', ')}); a lighthouse's nebula listens on one port, so every endpoint must name it`);
+  }
+  return ports[0];
+}

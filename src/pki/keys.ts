@@ -112,9 +112,44 @@ function parseKeyPem(text: string, banner: string, length: number, what: string)
   return new Uint8Array(bytes);
 }
 
-/** The 32 raw bytes of a `NEBULA X25519 PUBLIC KEY` PEM (what a host sends to be signed). */
+/** The field prime of Curve25519, 2^255 - 19. */
+const P25519 = (1n << 255n) - 19n;
+
+/**
+ * The u-coordinates of every point of small order on Curve25519 and its twist (RFC 7748 section 7;
+ * the list libsodium refuses): 0 (order 2), 1 (order 4), p - 1 (order 4 on the twist) and the two
+ * points of order 8. X25519 with any of them gives the all-zero shared secret whatever the private
+ * key, so such a "public key" has no private key behind it and would make every session key known.
+ */
+const SMALL_ORDER_U = new Set<bigint>([
+  0n,
+  1n,
+  P25519 - 1n,
+  325606250916557431795983626356110631294008115727848805560023387167927233504n,
+  39382357235489614581723060781553021112529911719440698176882885853963445705823n,
+]);
+
+/**
+ * Whether a raw X25519 public key is a small-order point, in any of its encodings: X25519 ignores
+ * the top bit and reduces u modulo p (RFC 7748 section 5), so `u + p` and the top bit set name the
+ * same point.
+ */
+export function isSmallOrderX25519(publicKey: Uint8Array): boolean {
+  requireLength(publicKey, 32, 'X25519 public key');
+  const u = BigInt(`0x${Buffer.from(publicKey).reverse().toString('hex')}`) & ((1n << 255n) - 1n);
+  return SMALL_ORDER_U.has(u % P25519);
+}
+
+/**
+ * The 32 raw bytes of a `NEBULA X25519 PUBLIC KEY` PEM (what a host sends to be signed); a
+ * small-order point (see isSmallOrderX25519) is refused.
+ */
 export function parseX25519PublicKeyPem(text: string): Uint8Array {
-  return parseKeyPem(text, X25519_PUBLIC_KEY_BANNER, 32, 'X25519 public key');
+  const key = parseKeyPem(text, X25519_PUBLIC_KEY_BANNER, 32, 'X25519 public key');
+  if (isSmallOrderX25519(key)) {
+    throw new PkiError('invalid-key', 'is a small-order X25519 point (such as all zeros): no private key matches it and every shared secret would be zero; generate a key pair');
+  }
+  return key;
 }
 
 export function parseX25519PrivateKeyPem(text: string): Uint8Array {

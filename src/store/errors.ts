@@ -31,3 +31,11 @@ export class NetworkNotInitialisedError extends StoreError {
     super(`table ${table} holds no network record; start the gateway once to initialise it`);
   }
 }
+
+/** The public key is (or was) another host's: one key, one host, for good. */
+export class PublicKeyTakenError extends StoreError {
+  override readonly name = 'PublicKeyTakenError';
+  constructor() {
+    super('this public key is enrolled by another host (keys are never reused, not even after a revocation); generate a new key pair');
+  }
+}

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { StoreError } from './errors';
 import { HOSTS_GSI_PK, hostIndexKey, iso, keys, ttlOf } from './keys';
 import type { HostRecord, IssuedCertificate } from './records';
@@ -31,6 +32,23 @@ export function leaseItem(ip: string, hostId: string, at: Date): Item {
 /** A certificate issued to a host: kept (TTL) until it expires, so a revocation can blocklist it. */
 export function certificateItem(hostId: string, cert: IssuedCertificate): Item {
   return { ...keys.certificate(hostId, cert.notAfter, cert.fingerprint), fingerprint: cert.fingerprint, notAfter: iso(cert.notAfter), ttl: ttlOf(cert.notAfter) };
+}
+
+/**
+ * The claim of a public key (canonical `NEBULA X25519 PUBLIC KEY` PEM) by a host, as a conditional
+ * Put for the transaction that records a certificate for it: it succeeds when the key is new or
+ * already the same host's. Keyed by a hash of the PEM, so the key index holds no key material.
+ */
+export function publicKeyClaim(tableName: string, hostId: string, publicKeyPem: string, at: Date) {
+  const hash = createHash('sha256').update(publicKeyPem).digest('hex');
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { ...keys.publicKey(hash), hostId, claimedAt: iso(at) },
+      ConditionExpression: 'attribute_not_exists(pk) OR hostId = :hostId',
+      ExpressionAttributeValues: { ':hostId': hostId },
+    },
+  };
 }
 
 const HOST_FIELDS = [

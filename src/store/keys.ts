@@ -18,6 +18,7 @@
  * | revoked certificate | `REVOKED` | `<notAfter>#<fingerprint>` |
  * | EC2 instance registered as a node | `INSTANCE#<instanceId>` | `INSTANCE` |
  * | route of an environment with ports (overlay IP, owner, ports) | `ROUTES` | `HOST#<hostId>` |
+ * | public key claimed by a host (never released, not even by a revocation) | `PUBKEY#<sha256 of the PEM>` | `PUBKEY` |
  *
  * The proxies' route table is one key-condition Query of the `ROUTES` partition: a host's route
  * item exists while it is not revoked and has at least one port, written in the same transaction
@@ -56,6 +57,7 @@ export const keys = {
   revocation: (notAfter: Date, fingerprint: string): ItemKey => ({ pk: REVOKED_PK, sk: `${iso(notAfter)}#${fingerprint}` }),
   instance: (instanceId: string): ItemKey => ({ pk: `INSTANCE#${instanceId}`, sk: 'INSTANCE' }),
   route: (hostId: string): ItemKey => ({ pk: ROUTES_PK, sk: `HOST#${hostId}` }),
+  publicKey: (pemHash: string): ItemKey => ({ pk: `PUBKEY#${pemHash}`, sk: 'PUBKEY' }),
 };
 
 /** gsi1 attributes of a host: one partition, sorted by role then id, so `?role=` is a prefix. */

@@ -3,14 +3,14 @@ import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Role } from '../mesh';
 import type { PortRoute, RouteEntry } from '../mesh/routes';
 import { createHost, type CreatedHost, type CreateHostInput } from './allocation';
-import { StateConflictError } from './errors';
-import { certificateItem, decodeCursor, encodeCursor, toHost } from './items';
+import { PublicKeyTakenError, StateConflictError } from './errors';
+import { certificateItem, decodeCursor, encodeCursor, publicKeyClaim, toHost } from './items';
 import { HOSTS_GSI_PK, iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
 import { listRoutes, replacePorts } from './routes';
 import { type Item, TableAccess, type TransactItem } from './table-access';
-import { cancellationOf, isConditionFailure } from './transactions';
+import { cancellationOf, failedCondition, isConditionFailure } from './transactions';
 
 export interface HostPage {
   readonly hosts: HostRecord[];
@@ -111,7 +111,10 @@ export class GatewayStore {
     return { hash, hostId: item.hostId as string, expiresAt: item.expiresAt as string, publicKey: item.publicKey as string | undefined };
   }
 
-  /** First enrollment: binds the token to the public key and activates the host, atomically. */
+  /**
+   * First enrollment: binds the token to the public key, claims the key for the host and activates
+   * it, atomically; PublicKeyTakenError when the key is another host's.
+   */
   async completeEnrollment(input: { host: HostRecord; tokenHash: string; credentialHash: string; certificate: IssuedCertificate; now: Date }): Promise<HostRecord> {
     const { host, tokenHash, certificate: cert, now } = input;
     try {
@@ -147,9 +150,12 @@ export class GatewayStore {
           },
         },
         this.table.put(certificateItem(host.id, cert)),
+        publicKeyClaim(this.tableName, host.id, cert.publicKey, now),
       ]);
     } catch (err) {
-      if (cancellationOf(err)) throw new StateConflictError('the enrollment token was used or the host changed meanwhile');
+      const cancellation = cancellationOf(err);
+      if (cancellation && failedCondition(cancellation, 3)) throw new PublicKeyTakenError();
+      if (cancellation) throw new StateConflictError('the enrollment token was used or the host changed meanwhile');
       throw err;
     }
     return { ...host, ...certificateFields(cert), status: 'active', credentialHash: input.credentialHash, enrolledAt: iso(now) };
@@ -201,11 +207,13 @@ export class GatewayStore {
   /**
    * Records a newly signed certificate as the host's current one (renewal, node re-registration).
    * With `credentialHash`, the host's credential is replaced too; with `endpoints`, its lighthouse
-   * entry. Fails if the host was revoked or its credential changed since `expectedCredentialHash`.
+   * entry. Fails if the host was revoked or its credential changed since `expectedCredentialHash`
+   * (StateConflictError), or if the key is another host's (PublicKeyTakenError).
    */
   async recordCertificate(input: {
     host: HostRecord;
     certificate: IssuedCertificate;
+    now: Date;
     expectedCredentialHash?: string;
     credentialHash?: string;
     endpoints?: readonly string[];
@@ -234,6 +242,7 @@ export class GatewayStore {
         },
       },
       this.table.put(certificateItem(host.id, cert)),
+      publicKeyClaim(this.tableName, host.id, cert.publicKey, input.now),
     ];
     if (input.endpoints) {
       items.push(this.table.put({ ...keys.lighthouse(host.id), hostId: host.id, ip: host.ip, endpoints: [...input.endpoints] }));
@@ -242,7 +251,9 @@ export class GatewayStore {
     try {
       await this.table.transact(items);
     } catch (err) {
-      if (cancellationOf(err)) throw new StateConflictError(`host ${host.id} was revoked or its credential changed meanwhile`);
+      const cancellation = cancellationOf(err);
+      if (cancellation && failedCondition(cancellation, 2)) throw new PublicKeyTakenError();
+      if (cancellation) throw new StateConflictError(`host ${host.id} was revoked or its credential changed meanwhile`);
       throw err;
     }
     const { credentialUsedAt, ...rest } = host;

@@ -147,6 +147,14 @@ describeNeeding(['nebula', 'nebula-cert'])('renderNebulaConfig (checked by nebul
       expect(parse(renderNebulaConfig(input('lighthouse', { listenPort: 4243 }))).listen.port).toBe(4243);
     });
 
+    it("a lighthouse listens on the port its own endpoints name (hosts dial those), and nebula accepts it", async () => {
+      const yaml = renderNebulaConfig(input('lighthouse', { endpoints: ['198.18.0.1:4243', 'lh1.example.com:4243'] }));
+      expect(parse(yaml).listen).toEqual({ host: '0.0.0.0', port: 4243 });
+      expect(await check('lighthouse-4243', yaml)).toEqual({ ok: true, output: expect.any(String) });
+      expect(parse(renderNebulaConfig(input('lighthouse', { endpoints: ['198.18.0.1:51820'], listenPort: 51820 }))).listen.port).toBe(51820);
+      expect(parse(renderNebulaConfig(input('lighthouse', { endpoints: [] }))).listen.port).toBe(4242);
+    });
+
     it.each(['environment', 'proxy'] as const)('role %s: lighthouses, static hosts, relays, any port', (role) => {
       const config = parse(renderNebulaConfig(input(role)));
       expect(config.lighthouse).toEqual({ am_lighthouse: false, interval: 60, hosts: ['10.42.0.1', '10.42.0.2'] });
@@ -227,6 +235,21 @@ describeNeeding(['nebula', 'nebula-cert'])('renderNebulaConfig (checked by nebul
       const error = meshError(() => renderNebulaConfig(input('environment', overrides)));
       expect(error.field).toBe(field);
       expect(error.message).toMatch(message);
+    });
+
+    it.each<[string, Partial<NebulaConfigInput>, string, RegExp]>([
+      ['endpoints on two ports', { endpoints: ['198.18.0.1:4242', 'lh1.example.com:4243'] }, 'endpoints', /name different ports \(4242, 4243\)/],
+      ['listenPort against the endpoints', { endpoints: ['198.18.0.1:4243'], listenPort: 4242 }, 'listenPort', /is 4242 but the lighthouse's endpoints name port 4243/],
+      ['a bad endpoint', { endpoints: ['198.18.0.1:4243', 'lh:0'] }, 'endpoints[1]', /invalid port/],
+      ['endpoints type', { endpoints: '198.18.0.1:4243' as never }, 'endpoints', /must be a list/],
+    ])("a lighthouse's own endpoints: %s", (_, overrides, field, message) => {
+      const error = meshError(() => renderNebulaConfig(input('lighthouse', overrides)));
+      expect([error.field, error.message]).toEqual([field, expect.stringMatching(message)]);
+    });
+
+    it('only a lighthouse has endpoints of its own', () => {
+      const error = meshError(() => renderNebulaConfig(input('environment', { endpoints: ['198.18.0.1:4242'] })));
+      expect([error.field, error.message]).toEqual(['endpoints', expect.stringMatching(/only lighthouses/)]);
     });
 
     it('a lighthouse needs a fixed port', () => {

@@ -22,6 +22,7 @@ import {
   parseX25519PublicKeyPem,
   x25519PublicKeyFromPrivate,
 } from '../../src/pki';
+import { isSmallOrderX25519 } from '../../src/pki/keys';
 
 describe('PEM', () => {
   it("writes Go's layout: 64-character base64 lines, newline after END", () => {
@@ -149,5 +150,60 @@ describe('Go durations', () => {
 
   it.each(['', '1', 'h', '1d', '1 h', '.h', '1h-30m', '99999999999h'])('refuses %j', (text) => {
     expect(() => parseGoDuration(text)).toThrow(expect.objectContaining({ name: 'PkiError', code: 'invalid-input' }));
+  });
+});
+
+/**
+ * Small-order X25519 points, as published: libsodium's blacklist (crypto_scalarmult/curve25519/
+ * ref10/x25519_ref10.c, `has_small_order`), which lists the u-coordinates of RFC 7748 section 7's
+ * concern — 0, 1, the two points of order 8, p-1, and the non-canonical p and p+1 — little-endian.
+ * libsodium ignores the top bit (as X25519 does), so each also appears with bit 255 set.
+ */
+const SMALL_ORDER_LITERATURE = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+const withTopBit = (hex: string) => hex.slice(0, 62) + (parseInt(hex.slice(62), 16) | 0x80).toString(16).padStart(2, '0');
+const SMALL_ORDER_ENCODINGS = [...SMALL_ORDER_LITERATURE, ...SMALL_ORDER_LITERATURE.map(withTopBit)];
+
+describe('small-order X25519 public keys', () => {
+  const pem = (hex: string) => encodePem('NEBULA X25519 PUBLIC KEY', Buffer.from(hex, 'hex'));
+
+  it('the list has 14 distinct encodings, and each really is small-order: tweetnacl gives the all-zero secret for any private key', () => {
+    expect(new Set(SMALL_ORDER_ENCODINGS).size).toBe(14);
+    for (const hex of SMALL_ORDER_ENCODINGS) {
+      for (let i = 0; i < 3; i++) {
+        const shared = nacl.scalarMult(nacl.randomBytes(32), new Uint8Array(Buffer.from(hex, 'hex')));
+        expect({ hex, shared: Buffer.from(shared).toString('hex') }).toEqual({ hex, shared: '0'.repeat(64) });
+      }
+    }
+  });
+
+  it.each(SMALL_ORDER_ENCODINGS)('refuses %s', (hex) => {
+    expect(isSmallOrderX25519(Buffer.from(hex, 'hex'))).toBe(true);
+    expect(() => parseX25519PublicKeyPem(pem(hex))).toThrow(expect.objectContaining({ name: 'PkiError', code: 'invalid-key', message: expect.stringMatching(/small-order/) }));
+  });
+
+  it('accepts real keys and the neighbours of the small-order values (2, p-2, p+2, p+18)', () => {
+    const neighbours = [
+      '0200000000000000000000000000000000000000000000000000000000000000',
+      'ebffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ];
+    for (const hex of neighbours) {
+      expect(isSmallOrderX25519(Buffer.from(hex, 'hex'))).toBe(false);
+      expect(Buffer.from(parseX25519PublicKeyPem(pem(hex))).toString('hex')).toBe(hex);
+    }
+    for (let i = 0; i < 200; i++) {
+      const key = generateX25519KeyPair().publicKey;
+      expect(isSmallOrderX25519(key)).toBe(false);
+      expect(parseX25519PublicKeyPem(encodeX25519PublicKeyPem(key))).toEqual(key);
+    }
   });
 });

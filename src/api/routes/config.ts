@@ -1,4 +1,4 @@
-import { type HostRecord, StateConflictError } from '../../store';
+import { type HostRecord, PublicKeyTakenError, StateConflictError } from '../../store';
 import { requireHost } from '../auth';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
 import { ifNoneMatchMatches } from '../etag';
@@ -44,8 +44,9 @@ export async function renew(ctx: ApiContext, request: ApiRequest, hostId: string
   const certificate = await issueCertificate(ctx, view, host, key);
   let renewed;
   try {
-    renewed = await ctx.store.recordCertificate({ host, certificate, expectedCredentialHash: host.credentialHash });
+    renewed = await ctx.store.recordCertificate({ host, certificate, expectedCredentialHash: host.credentialHash, now: ctx.clock() });
   } catch (err) {
+    if (err instanceof PublicKeyTakenError) throw conflict('public-key-taken', err.message, 'publicKey');
     if (err instanceof StateConflictError) throw new ApiProblem(401, 'unauthorized', 'Not authenticated', err.message);
     throw err;
   }

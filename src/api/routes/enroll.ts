@@ -1,4 +1,4 @@
-import { StateConflictError, type HostRecord } from '../../store';
+import { PublicKeyTakenError, StateConflictError, type HostRecord } from '../../store';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
 import { renderHostConfig } from '../host-config';
 import type { ApiRequest, ApiResponse } from '../http';
@@ -32,6 +32,7 @@ export async function enroll(ctx: ApiContext, request: ApiRequest): Promise<ApiR
     try {
       enrolled = await ctx.store.completeEnrollment({ host, tokenHash, credentialHash: hashSecret(credential), certificate, now });
     } catch (err) {
+      if (err instanceof PublicKeyTakenError) throw conflict('public-key-taken', err.message, 'publicKey');
       if (!(err instanceof StateConflictError)) throw err;
       // A concurrent request with the same token won; it counts as the first enrollment.
       enrolled = await retry(ctx, host.id, tokenHash, publicKey.pem, credential);

@@ -1,4 +1,4 @@
-import { formatEndpoint, parseEndpoint } from '../../mesh/endpoint';
+import { endpointsPort, formatEndpoint, parseEndpoint } from '../../mesh/endpoint';
 import { certificateGroups } from '../../mesh/roles';
 import { AddressTakenError, InvalidCursorError, NetworkFullError, type HostRecord } from '../../store';
 import { requireAdmin } from '../auth';
@@ -22,6 +22,7 @@ export async function createHost(ctx: ApiContext, request: ApiRequest): Promise<
     throw validationProblem([{ field: 'owner', message: 'only environments have an owner' }]);
   }
   const endpoints = input.endpoints?.map((e, i) => meshField(() => formatEndpoint(parseEndpoint(e, `endpoints[${i}]`))));
+  if (endpoints) meshField(() => endpointsPort(endpoints));
   const view = await ctx.views.current();
   if (input.ip !== undefined) {
     const ip = input.ip;

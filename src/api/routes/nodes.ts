@@ -1,5 +1,5 @@
 import { DEFAULT_LIGHTHOUSE_PORT } from '../../mesh/config';
-import { type HostRecord, StateConflictError } from '../../store';
+import { type HostRecord, PublicKeyTakenError, StateConflictError } from '../../store';
 import { instanceIdOf, requireAdmin } from '../auth';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
 import { renderHostConfig } from '../host-config';
@@ -63,8 +63,9 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
     registered =
       host.status === 'pending' && host.tokenHash
         ? await ctx.store.completeEnrollment({ host, tokenHash: host.tokenHash, credentialHash, certificate, now })
-        : await ctx.store.recordCertificate({ host, certificate, credentialHash, endpoints });
+        : await ctx.store.recordCertificate({ host, certificate, credentialHash, endpoints, now });
   } catch (err) {
+    if (err instanceof PublicKeyTakenError) throw conflict('public-key-taken', err.message, 'publicKey');
     if (err instanceof StateConflictError) throw conflict('concurrent-registration', `instance ${instanceId} is registering concurrently; retry`);
     throw err;
   }
