@@ -1,5 +1,6 @@
+import { STATUS_CODES } from 'node:http';
 import { looksLikeAccessToken } from '../mesh/access-token';
-import type { RawHeaders } from './http1';
+import type { RawHeaders, ResponseHead } from './http1';
 
 /**
  * Where a request carries its gateway access token, and the request without it. The token is
@@ -27,42 +28,65 @@ export interface ScrubbedRequest {
 /** Separates the gateway token from a request; allocates only when there is one to remove. */
 export function scrubRequest(target: string, headers: RawHeaders): ScrubbedRequest {
   let out: RawHeaders | undefined;
-  const candidates: [string, TokenSource][] = [];
+  let token: string | undefined;
+  let source: TokenSource | undefined;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
     const value = headers[i + 1];
     let keep: string | undefined = value;
     if (name.length === 15 && name.toLowerCase() === TOKEN_HEADER) {
-      candidates.push([value, 'header']);
+      if (outranks(value, 'header', source)) {
+        token = value;
+        source = 'header';
+      }
       keep = undefined;
     } else if (name.length === 13 && name.toLowerCase() === 'authorization') {
       const m = /^bearer[ \t]+(\S+)$/i.exec(value);
       if (m && looksLikeAccessToken(m[1])) {
-        candidates.push([m[1], 'authorization']);
+        if (outranks(m[1], 'authorization', source)) {
+          token = m[1];
+          source = 'authorization';
+        }
         keep = undefined;
       }
     } else if (name.length === 6 && name.toLowerCase() === 'cookie' && value.includes(TOKEN_COOKIE)) {
       const kept: string[] = [];
       for (const pair of value.split(';')) {
         const trimmed = pair.trim();
-        if (trimmed.startsWith(`${TOKEN_COOKIE}=`)) candidates.push([trimmed.slice(TOKEN_COOKIE.length + 1), 'cookie']);
-        else if (trimmed) kept.push(trimmed);
+        if (!trimmed.startsWith(`${TOKEN_COOKIE}=`)) {
+          if (trimmed) kept.push(trimmed);
+          continue;
+        }
+        const cookie = trimmed.slice(TOKEN_COOKIE.length + 1);
+        if (outranks(cookie, 'cookie', source)) {
+          token = cookie;
+          source = 'cookie';
+        }
       }
       keep = kept.length > 0 ? kept.join('; ') : undefined;
     }
     if (keep !== value && out === undefined) out = headers.slice(0, i);
     if (out !== undefined && keep !== undefined) out.push(name, keep);
   }
-  const query = stripQueryToken(target);
-  if (query.token !== undefined) candidates.push([query.token, 'query']);
-  let best: [string, TokenSource] | undefined;
-  for (const c of candidates) {
-    if (c[0] !== '' && (!best || TOKEN_PRECEDENCE[c[1]] < TOKEN_PRECEDENCE[best[1]])) best = c;
+  let forwardTarget = target;
+  const q = target.indexOf('?');
+  if (q >= 0 && target.includes(TOKEN_QUERY, q)) {
+    const query = stripQueryToken(target);
+    forwardTarget = query.target;
+    if (query.token !== undefined && outranks(query.token, 'query', source)) {
+      token = query.token;
+      source = 'query';
+    }
   }
-  return { token: best?.[0], source: best?.[1], target: query.target, headers: out ?? headers };
+  return { token, source, target: forwardTarget, headers: out ?? headers };
 }
 
 const TOKEN_PRECEDENCE: Record<TokenSource, number> = { header: 0, authorization: 1, query: 2, cookie: 3 };
+
+/** Whether a non-empty `candidate` from `from` takes the place of the token found so far (the first of the best source wins). */
+function outranks(candidate: string, from: TokenSource, found: TokenSource | undefined): boolean {
+  return candidate !== '' && (found === undefined || TOKEN_PRECEDENCE[from] < TOKEN_PRECEDENCE[found]);
+}
 
 /** Removes every `gateway_token` parameter from a request target; returns the first one's value. */
 export function stripQueryToken(target: string): { target: string; token: string | undefined } {
@@ -92,16 +116,57 @@ function safeDecode(text: string): string {
 }
 
 /** The Set-Cookie value that keeps `token` for this host name until it expires. */
-export function tokenCookie(token: string, expiresAt: Date, now: Date): string {
-  const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - now.getTime()) / 1000));
+export function tokenCookie(token: string, expiresAt: Date, nowMs: number): string {
+  const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - nowMs) / 1000));
   return `${TOKEN_COOKIE}=${token}; Max-Age=${maxAge}; Path=/; HttpOnly; Secure; SameSite=Lax`;
 }
 
-/** A CORS preflight: answered by the application itself, without a token (browsers send none). */
+/** The Set-Cookie value that removes the token cookie (sign-out). */
+export const CLEAR_TOKEN_COOKIE = `${TOKEN_COOKIE}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax`;
+
+/** The request headers the access rules read, found in one pass when a rule needs them. */
+export interface BrowserHeaders {
+  origin: string | undefined;
+  secFetchSite: string | undefined;
+  accessControlRequestMethod: boolean;
+}
+
+export function browserHeaders(headers: RawHeaders): BrowserHeaders {
+  const found: BrowserHeaders = { origin: undefined, secFetchSite: undefined, accessControlRequestMethod: false };
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = headers[i].length;
+    if (n !== 6 && n !== 14 && n !== 29) continue;
+    const lower = headers[i].toLowerCase();
+    // A repeated Origin or Sec-Fetch-Site is not something a browser sends: read as "unknown".
+    if (lower === 'origin') found.origin = found.origin === undefined ? headers[i + 1] : '';
+    else if (lower === 'sec-fetch-site') found.secFetchSite = found.secFetchSite === undefined ? headers[i + 1] : '';
+    else if (lower === 'access-control-request-method') found.accessControlRequestMethod = true;
+  }
+  return found;
+}
+
+/**
+ * A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` and an `Origin`, as browsers
+ * send it (without credentials). It may reach a private application anonymously, bodiless, and
+ * only the status and CORS headers of its answer go back (`preflightResponseHead`).
+ */
 export function isPreflight(method: string, headers: RawHeaders): boolean {
   if (method !== 'OPTIONS') return false;
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i].length === 29 && headers[i].toLowerCase() === 'access-control-request-method') return true;
+  const found = browserHeaders(headers);
+  return found.accessControlRequestMethod && found.origin !== undefined;
+}
+
+/**
+ * The head an anonymous client gets for a preflight: the status and the environment's
+ * `Access-Control-*` and `Vary` headers, nothing else (no body, cookies, or reason text of the
+ * application's choosing).
+ */
+export function preflightResponseHead(head: ResponseHead, close: boolean): string {
+  let out = `HTTP/1.1 ${head.status} ${STATUS_CODES[head.status] ?? ''}\r\n`;
+  for (let i = 0; i < head.headers.length; i += 2) {
+    const lower = head.headers[i].toLowerCase();
+    if (lower.startsWith('access-control-') || lower === 'vary') out += `${head.headers[i]}: ${head.headers[i + 1]}\r\n`;
   }
-  return false;
+  if (head.status !== 204 && head.status !== 304) out += 'Content-Length: 0\r\n';
+  return `${out}${close ? 'Connection: close\r\n' : ''}\r\n`;
 }

@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
 import { AccessTokenError, type VerifiedAccessToken } from '../mesh/access-token';
-import { isAllowed, parseProxyHostName, type Principal, type RouteIndex } from '../mesh/routes';
-import { isPreflight, scrubRequest, tokenCookie } from './access';
+import { parseProxyHostName, type Principal, type RouteIndex } from '../mesh/routes';
+import { preflightResponseHead, scrubRequest } from './access';
 import { type AccessLog, isoNow } from './access-log';
+import { decide } from './decision';
 import { buildRequestHead, buildResponseHead, responseHeadIsPortable } from './forward-heads';
 import {
   BodyTracker,
@@ -15,7 +16,7 @@ import {
   responseFraming,
   wantsClose,
 } from './http1';
-import { htmlResponse, redirectResponse } from './pages';
+import { htmlResponse, redirectResponse, refusalResponse, signOutResponse } from './pages';
 import type { UpstreamConnection, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream-pool';
 
 /** What every client connection shares: configuration, routes, token checks, pool and log. */
@@ -63,6 +64,12 @@ class Exchange {
   port!: number;
   upstreamHead!: string;
   retried = false;
+  /** An upgrade was forwarded: only then may the environment answer 101. */
+  upgrade = false;
+  /** An anonymous CORS preflight: only the status and CORS headers of the answer go back, no body. */
+  preflight = false;
+  /** When a tunnel opened by this request must end (its token expires), in ms since the epoch; 0: never. */
+  tunnelEndsAt = 0;
   constructor(
     readonly head: RequestHead,
     readonly host: string,
@@ -83,6 +90,8 @@ export class ClientConnection implements UpstreamOwner {
   private exchange: Exchange | undefined;
   private closeAfter = false;
   private paused = false;
+  /** Ends a tunnel when the token that opened it expires (one timer per tunnel, nothing per frame). */
+  private tunnelExpiry: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -222,27 +231,37 @@ export class ClientConnection implements UpstreamOwner {
         tokenProblem = err;
       }
     }
-    if (scrubbed.source === 'query' && verified && (head.method === 'GET' || head.method === 'HEAD')) {
-      // One-time URL token: keep it in a host-only cookie and take it out of the address bar.
-      const cookie = tokenCookie(scrubbed.token!, verified.expiresAt, new Date());
-      this.respondRaw(ex, 302, redirectResponse(scrubbed.target, cookie, this.closeAfter || hasBody), 'token-cookie', hasBody);
+    let upgrade = head.upgrade && head.connection.includes('upgrade');
+    const facts = {
+      method: head.method,
+      target: scrubbed.target,
+      headers: head.headers,
+      upgrade,
+      hasBody,
+      token: scrubbed.token,
+      tokenSource: scrubbed.source,
+      verified,
+      tokenProblem: tokenProblem?.code,
+    };
+    const decision = decide(facts, route, this.ctx.domain, Date.now());
+    if (decision.kind === 'forward') {
+      if (decision.untilTokenExpires && upgrade) ex.tunnelEndsAt = verified!.expiresAt.getTime();
+    } else if (decision.kind === 'forward-preflight') {
+      ex.preflight = true;
+      upgrade = false;
+    } else {
+      const page = { host: stripPortOf(host), head: head.method === 'HEAD', close: hasBody || this.closeAfter };
+      if (decision.kind === 'redirect') {
+        // One-time URL token: keep it in a host-only cookie and take it out of the address bar.
+        this.respondRaw(ex, 302, redirectResponse(decision.location, decision.setCookie, page.close), 'token-cookie', hasBody);
+      } else if (decision.kind === 'sign-out') {
+        this.respondRaw(ex, 200, signOutResponse(page), 'sign-out', hasBody);
+      } else {
+        this.respondRaw(ex, decision.status, refusalResponse(decision, page), decision.reason, hasBody);
+      }
       return;
     }
-    if (route.port.access !== 'public' && !isPreflight(head.method, head.headers)) {
-      if (!verified) {
-        const message = tokenProblem
-          ? `Your access token was not accepted (${tokenProblem.code}). Get a new link or token and try again.`
-          : 'This address needs an access token. Open it with a link from your development environment dashboard.';
-        this.respondLocally(ex, 401, message, tokenProblem ? `token-${tokenProblem.code}` : 'no-token', hasBody);
-        return;
-      }
-      if (!isAllowed(route.port.access, route.entry.owner, verified.principal)) {
-        const who = route.port.access === 'private' ? "the environment's owner" : `members of ${route.entry.owner.organization}`;
-        this.respondLocally(ex, 403, `This address is open to ${who} only.`, 'forbidden', hasBody);
-        return;
-      }
-    }
-    const upgrade = head.upgrade && head.connection.includes('upgrade');
+    ex.upgrade = upgrade;
     ex.upstreamHead = buildRequestHead(head.method, scrubbed.target, scrubbed.headers, head.connection, {
       minor: head.minor,
       clientIp: this.clientIp,
@@ -317,7 +336,7 @@ export class ClientConnection implements UpstreamOwner {
         return;
       }
       if (head.status === 101) {
-        if (!ex.head.connection.includes('upgrade')) {
+        if (!ex.upgrade) {
           this.upstreamFailed(ex, 502, 'The environment switched protocols unasked.', 'bad-response');
           return;
         }
@@ -325,8 +344,8 @@ export class ClientConnection implements UpstreamOwner {
         return;
       }
       if (head.status < 200) {
-        // 100 Continue, 103 Early Hints: pass on, then read the final head.
-        this.writeToClient(up, buf.subarray(0, end));
+        // 100 Continue, 103 Early Hints: pass on (not to an anonymous preflight), then read the final head.
+        if (!ex.preflight) this.writeToClient(up, buf.subarray(0, end));
         if (end === buf.length) return;
         buf = buf.subarray(end);
         continue;
@@ -342,7 +361,11 @@ export class ClientConnection implements UpstreamOwner {
       ex.responseBody = new BodyTracker(framing);
       if (framing.kind === 'close' || wantsClose(head)) ex.spoiled = true;
       if (framing.kind === 'close') this.closeAfter = true;
-      const rebuilt = !this.closeAfter && responseHeadIsPortable(head) ? undefined : buildResponseHead(head, this.closeAfter);
+      const rebuilt = ex.preflight
+        ? preflightResponseHead(head, this.closeAfter)
+        : !this.closeAfter && responseHeadIsPortable(head)
+          ? undefined
+          : buildResponseHead(head, this.closeAfter);
       this.relayResponseStart(ex, up, buf, end, rebuilt);
       return;
     }
@@ -361,7 +384,9 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     let out: Buffer;
-    if (rebuilt === undefined) {
+    if (ex.preflight) {
+      out = Buffer.from(rebuilt!, 'latin1'); // the body stays behind
+    } else if (rebuilt === undefined) {
       out = end === buf.length ? buf : buf.subarray(0, end);
     } else {
       out = Buffer.allocUnsafe(rebuilt.length + end - headEnd);
@@ -382,7 +407,7 @@ export class ClientConnection implements UpstreamOwner {
       this.destroy();
       return;
     }
-    if (end > start && !this.writeToClient(up, start === 0 && end === buf.length ? buf : buf.subarray(start, end))) up.socket.pause();
+    if (end > start && !ex.preflight && !this.writeToClient(up, start === 0 && end === buf.length ? buf : buf.subarray(start, end))) up.socket.pause();
     if (end < buf.length) ex.spoiled = true;
     if (ex.responseBody!.done) this.finishExchange(ex);
   }
@@ -404,6 +429,13 @@ export class ClientConnection implements UpstreamOwner {
     this.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
     up.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
     this.logExchange(ex);
+    if (ex.tunnelEndsAt !== 0) {
+      // HTTP/1.1 gives a tunnel no way to present a fresh token: the client reconnects with one.
+      this.tunnelExpiry = setTimeout(() => {
+        this.logExchange(ex, 'token-expired');
+        this.destroy();
+      }, Math.max(0, ex.tunnelEndsAt - Date.now()));
+    }
     if (this.buf) {
       const pending = this.buf;
       this.buf = undefined;
@@ -558,6 +590,7 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   private onClientClose(): void {
+    clearTimeout(this.tunnelExpiry);
     const ex = this.exchange;
     const wasOpen = this.state !== State.Closed;
     this.state = State.Closed;
