@@ -33,6 +33,11 @@ export const createHostBody = z.strictObject({
   owner: z.optional(z.strictObject(principalFields)),
 });
 
+/** `PATCH /v1/hosts/{id}`: what may change after creation (today the owner). */
+export const updateHostBody = z.strictObject({
+  owner: z.strictObject(principalFields),
+});
+
 export const portBody = z.strictObject({
   access: z.enum(ACCESS_LEVELS),
   protocol: z.optional(z.enum(UPSTREAM_PROTOCOLS)),

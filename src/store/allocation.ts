@@ -1,7 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Ipv4Cidr, Role } from '../mesh';
 import type { Principal } from '../mesh/routes';
-import { AddressTakenError, NetworkFullError, StateConflictError } from './errors';
+import { AddressTakenError, HostNameTakenError, NetworkFullError, StateConflictError } from './errors';
 import { CLAIMABLE_LEASE, claimableLeaseValues, hostItem, leaseClaimable, leaseItem } from './items';
 import { iso, type ItemKey, keys, POOL_PK, ttlOf } from './keys';
 import type { HostRecord } from './records';
@@ -46,16 +46,39 @@ const POOL_PICK_AMONG = 8;
  * number of hosts.
  */
 export async function createHost(table: TableAccess, input: CreateHostInput): Promise<CreatedHost> {
+  // Checked first so that a refused name takes no address number; the transaction decides races.
+  if (await table.get(keys.hostName(input.host.name))) throw new HostNameTakenError(input.host.name);
   if (input.requestedIp !== undefined) return createWithAddress(table, input, input.requestedIp);
   let attempts = 0;
   for (;;) {
     const index = await nextCounterIndex(table);
     if (index >= input.cidr.usableCount) break;
     attempts++;
-    const host = await tryCreate(table, input, input.cidr.addressAt(index));
+    const ip = input.cidr.addressAt(index);
+    let host: HostRecord | undefined;
+    try {
+      host = await tryCreate(table, input, ip);
+    } catch (err) {
+      // Lost a race for the name: the never-used address this request numbered goes to the pool, not to waste.
+      if (err instanceof HostNameTakenError) await releaseUnused(table, ip, input.now);
+      throw err;
+    }
     if (host) return { host, attempts };
   }
   return createFromPool(table, input, attempts);
+}
+
+/** Puts a never-leased address in the pool (free now), unless it was leased directly meanwhile. */
+async function releaseUnused(table: TableAccess, ip: string, now: Date): Promise<void> {
+  const pool = { pk: POOL_PK, sk: `${iso(now)}#${ip}` };
+  try {
+    await table.transact([
+      table.put({ ...keys.lease(ip), ip, state: 'free', queuePk: pool.pk, queueSk: pool.sk }, 'attribute_not_exists(pk)'),
+      table.put({ ...pool, ip, availableAt: iso(now) }),
+    ]);
+  } catch (err) {
+    if (!cancellationOf(err)) throw err;
+  }
 }
 
 async function createWithAddress(table: TableAccess, input: CreateHostInput, ip: string): Promise<CreatedHost> {
@@ -93,8 +116,8 @@ async function createFromPool(table: TableAccess, input: CreateHostInput, previo
 }
 
 /**
- * One transaction: host, lease, token (+ lighthouse, instance, queue removal). Undefined when
- * the address turned out to be taken.
+ * One transaction: host, lease, token, name claim (+ lighthouse, instance, queue removal).
+ * Undefined when the address turned out to be taken.
  */
 async function tryCreate(
   table: TableAccess,
@@ -128,6 +151,8 @@ async function tryCreate(
       },
     },
     table.put({ ...keys.token(token.hash), hostId: h.id, expiresAt: iso(token.expiresAt), ttl: ttlOf(token.expiresAt) }, 'attribute_not_exists(pk)'),
+    // The name's claim: released by the host's revocation (revocation.ts).
+    table.put({ ...keys.hostName(h.name), hostId: h.id, name: h.name }, 'attribute_not_exists(pk)'),
   ];
   const queueIndex = items.length;
   if (queued) {
@@ -148,6 +173,7 @@ async function tryCreate(
     if (failedCondition(c, 0)) throw new StateConflictError(`host id ${h.id} already exists`);
     if (failedCondition(c, 2)) throw new StateConflictError('enrollment token collision');
     if (h.instanceId && failedCondition(c, instanceIndex)) throw new StateConflictError(`instance ${h.instanceId} is already registered`);
+    if (failedCondition(c, 3)) throw new HostNameTakenError(h.name);
     if (failedCondition(c, 1)) {
       // Taken meanwhile; a pool entry pointing at a held lease is stale, drop it.
       if (queued?.mustExist) await table.batchDelete([queued.key]);

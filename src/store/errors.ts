@@ -39,3 +39,11 @@ export class PublicKeyTakenError extends StoreError {
     super('this public key is enrolled by another host (keys are never reused, not even after a revocation); generate a new key pair');
   }
 }
+
+/** Another host that is not revoked has this name (compared case-insensitively). */
+export class HostNameTakenError extends StoreError {
+  override readonly name = 'HostNameTakenError';
+  constructor(readonly hostName: string) {
+    super(`another host that is not revoked is named ${hostName} (names are unique among active and pending hosts, ignoring case; a revoked host's name is free again)`);
+  }
+}

@@ -14,4 +14,4 @@ export type {
   RevocationRecord,
   IssuedCertificate,
 } from './records';
-export { StoreError, NetworkFullError, AddressTakenError, StateConflictError, NetworkNotInitialisedError, PublicKeyTakenError } from './errors';
+export { StoreError, NetworkFullError, AddressTakenError, StateConflictError, NetworkNotInitialisedError, PublicKeyTakenError, HostNameTakenError } from './errors';

@@ -19,6 +19,7 @@
  * | EC2 instance registered as a node | `INSTANCE#<instanceId>` | `INSTANCE` |
  * | route of an environment with ports (overlay IP, owner, ports) | `ROUTES` | `HOST#<hostId>` |
  * | public key claimed by a host (never released, not even by a revocation) | `PUBKEY#<sha256 of the PEM>` | `PUBKEY` |
+ * | host name held by a host that is not revoked (names are unique, case-insensitively) | `NAME#<lowercased name>` | `NAME` |
  *
  * The proxies' route table is one key-condition Query of the `ROUTES` partition: a host's route
  * item exists while it is not revoked and has at least one port, written in the same transaction
@@ -58,6 +59,7 @@ export const keys = {
   instance: (instanceId: string): ItemKey => ({ pk: `INSTANCE#${instanceId}`, sk: 'INSTANCE' }),
   route: (hostId: string): ItemKey => ({ pk: ROUTES_PK, sk: `HOST#${hostId}` }),
   publicKey: (pemHash: string): ItemKey => ({ pk: `PUBKEY#${pemHash}`, sk: 'PUBKEY' }),
+  hostName: (name: string): ItemKey => ({ pk: `NAME#${name.toLowerCase()}`, sk: 'NAME' }),
 };
 
 /** gsi1 attributes of a host: one partition, sorted by role then id, so `?role=` is a prefix. */

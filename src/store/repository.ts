@@ -1,14 +1,14 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Role } from '../mesh';
-import type { PortRoute, RouteEntry } from '../mesh/routes';
+import type { PortRoute, Principal, RouteEntry } from '../mesh/routes';
 import { createHost, type CreatedHost, type CreateHostInput } from './allocation';
 import { PublicKeyTakenError, StateConflictError } from './errors';
 import { certificateItem, decodeCursor, encodeCursor, publicKeyClaim, toHost } from './items';
 import { HOSTS_GSI_PK, iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
-import { listRoutes, replacePorts } from './routes';
+import { listRoutes, replacePorts, setOwner } from './routes';
 import { type Item, TableAccess, type TransactItem } from './table-access';
 import { cancellationOf, failedCondition, isConditionFailure } from './transactions';
 
@@ -283,6 +283,14 @@ export class GatewayStore {
    */
   replacePorts(host: HostRecord, ports: readonly PortRoute[]): Promise<HostRecord> {
     return replacePorts(this.table, host, ports);
+  }
+
+  /**
+   * Sets `host`'s owner as read (its `portsRevision`, shared with the ports), with its route item
+   * and the route table version; StateConflictError when the host was revoked or changed meanwhile.
+   */
+  setOwner(host: HostRecord, owner: Principal): Promise<HostRecord> {
+    return setOwner(this.table, host, owner);
   }
 
   // ---- revocation and housekeeping -------------------------------------------------------

@@ -10,9 +10,9 @@ const MAX_REVOCATIONS_IN_TRANSACTION = 90;
 /**
  * Revokes a host: every unexpired certificate it was issued is blocklisted until it expires,
  * its address is quarantined at least until then, its token and credential die, its published
- * ports leave the route table, and the network's config version moves so every other host's
- * config changes. Idempotent: revoking a
- * revoked host returns it unchanged.
+ * ports leave the route table, its name is free again (its public keys are not: see
+ * items.ts publicKeyClaim), and the network's config version moves so every other host's config
+ * changes. Idempotent: revoking a revoked host returns it unchanged.
  */
 export async function revokeHost(
   table: TableAccess,
@@ -61,6 +61,13 @@ export async function revokeHost(
   if (host.tokenHash) items.push({ Delete: { TableName: table.tableName, Key: keys.token(host.tokenHash) } });
   if (host.role === 'lighthouse') items.push({ Delete: { TableName: table.tableName, Key: keys.lighthouse(host.id) } });
   if (host.instanceId) items.push({ Delete: { TableName: table.tableName, Key: keys.instance(host.instanceId) } });
+  // The name is free again; only this host's claim (hosts stored before names were claimed have none).
+  const nameClaim = await table.get(keys.hostName(host.name));
+  if (nameClaim?.hostId === host.id) {
+    items.push({
+      Delete: { TableName: table.tableName, Key: keys.hostName(host.name), ConditionExpression: 'hostId = :host', ExpressionAttributeValues: { ':host': host.id } },
+    });
+  }
   // Unconditional: a port published after the host was read still leaves with it.
   if (host.role === 'environment') {
     items.push({ Delete: { TableName: table.tableName, Key: keys.route(host.id) } });

@@ -71,6 +71,9 @@ describe('bad input: a 4xx problem naming the field, and nothing written', () =>
     await refused(400, 'groups[0]', createHost({ name: 'ok', role: 'environment', groups: ['proxy'] }));
     await refused(400, 'endpoints[0]', createHost({ name: 'ok', role: 'lighthouse', endpoints: ['198.18.0.1:99999'] }));
     await refused(400, 'endpoints', createHost({ name: 'ok', role: 'environment', endpoints: ['198.18.0.1:4242'] }));
+    // One nebula listens on one port: endpoints naming two would leave one dead.
+    const ports = await refused(400, 'endpoints', createHost({ name: 'ok', role: 'lighthouse', endpoints: ['198.18.0.1:4242', 'lh.example.com:4243'] }));
+    expect(ports.body.detail).toMatch(/different ports \(4242, 4243\)/);
     await refused(400, 'body', () => call('POST', '/v1/hosts', { token: admin(), body: ['not', 'an', 'object'] }));
   });
 
@@ -98,6 +101,30 @@ describe('bad input: a 4xx problem naming the field, and nothing written', () =>
     expect((await call('POST', '/v1/enroll', { body: { token, publicKey: publicKey() } })).status).toBe(200);
     // Renew with a bad key.
     await refused(400, 'publicKey', () => call('POST', `/v1/hosts/${hostA.id}/renew`, { token: hostA.credential, body: { publicKey: 'nope' } }));
+  });
+
+  test('small-order X25519 public keys (all zeros and every other), on enroll and renew', async () => {
+    const created = await call('POST', '/v1/hosts', { token: admin(), body: { name: 'weak-keys', role: 'environment' } });
+    const token = created.body.enrollment.token;
+    const base = [
+      '0000000000000000000000000000000000000000000000000000000000000000',
+      '0100000000000000000000000000000000000000000000000000000000000000',
+      'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+      '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+      'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+      'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+    ];
+    const all = [...base, ...base.map((hex) => hex.slice(0, 62) + (parseInt(hex.slice(62), 16) | 0x80).toString(16))];
+    expect(new Set(all).size).toBe(14);
+    for (const hex of all) {
+      const key = encodePem(X25519_PUBLIC_KEY_BANNER, Buffer.from(hex, 'hex'));
+      const res = await refused(400, 'publicKey', () => call('POST', '/v1/enroll', { body: { token, publicKey: key } }));
+      expect(res.body.detail).toMatch(/small-order/);
+      await refused(400, 'publicKey', () => call('POST', `/v1/hosts/${hostA.id}/renew`, { token: hostA.credential, body: { publicKey: key } }));
+    }
+    // The token was not spent by any of that.
+    expect((await call('POST', '/v1/enroll', { body: { token, publicKey: publicKey() } })).status).toBe(200);
   });
 
   test('replayed, unknown and foreign tokens', async () => {

@@ -9,7 +9,7 @@ import { buildSync } from 'esbuild';
 import { serverBundleOptions } from '../../lib/bundles';
 import { applyCaRequest } from '../../lambda/ca-init';
 import { logger } from '../../lambda/shared/logger';
-import { createApi } from '../../src/api';
+import { createApi, parseAdminRoleArns } from '../../src/api';
 import { ALL_ROUTES } from '../../src/api/route-groups/all';
 import { main } from '../../src/cli/main';
 import { CAPool, encodeX25519PublicKeyPem, generateX25519KeyPair, NebulaCertificate, parseCertificateBundle, type Signer } from '../../src/pki';
@@ -117,7 +117,8 @@ describe('gateway serve --aws', () => {
 
       // The host is created the way the stack does it: an IAM caller through API Gateway's host-admin function.
       const refuses: Signer = { publicKey: () => Promise.reject(new Error('no key')), sign: () => Promise.reject(new Error('no key')) };
-      const admin = createApi({ store: new GatewayStore({ client: dynamo, tableName: TABLE }), signer: refuses }, ALL_ROUTES);
+      const adminRoles = parseAdminRoleArns('arn:aws:iam::111122223333:role/platform', 'GATEWAY_ADMIN_ROLE_ARNS');
+      const admin = createApi({ store: new GatewayStore({ client: dynamo, tableName: TABLE }), signer: refuses, adminRoles }, ALL_ROUTES);
       const created = await admin({
         method: 'POST',
         path: '/v1/hosts',

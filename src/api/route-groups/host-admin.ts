@@ -1,6 +1,6 @@
 import { apiRoute } from '../router';
 import { createAccessToken } from '../routes/access-tokens';
-import { createHost, getHost, listHosts, revokeHost } from '../routes/hosts';
+import { createHost, getHost, listHosts, revokeHost, updateHost } from '../routes/hosts';
 import { deletePort, putPort } from '../routes/ports';
 
 /** Admin routes: hosts, their published ports, and the proxies' access tokens. */
@@ -8,6 +8,7 @@ export const HOST_ADMIN_ROUTES = [
   apiRoute('POST', '/v1/hosts', createHost),
   apiRoute('GET', '/v1/hosts', listHosts),
   apiRoute('GET', '/v1/hosts/{id}', getHost),
+  apiRoute('PATCH', '/v1/hosts/{id}', updateHost),
   apiRoute('DELETE', '/v1/hosts/{id}', revokeHost),
   apiRoute('PUT', '/v1/hosts/{id}/ports/{port}', putPort),
   apiRoute('DELETE', '/v1/hosts/{id}/ports/{port}', deletePort),

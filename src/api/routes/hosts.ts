@@ -1,16 +1,19 @@
 import { endpointsPort, formatEndpoint, parseEndpoint } from '../../mesh/endpoint';
 import { certificateGroups } from '../../mesh/roles';
-import { AddressTakenError, InvalidCursorError, NetworkFullError, type HostRecord } from '../../store';
+import { AddressTakenError, HostNameTakenError, InvalidCursorError, NetworkFullError, StateConflictError, type HostRecord } from '../../store';
 import { requireAdmin } from '../auth';
 import type { ApiContext } from '../context';
 import { publicHost } from '../host-view';
 import { revokeHostById } from '../revocation';
 import type { ApiRequest, ApiResponse } from '../http';
-import { conflict, jsonResponse, notFound, validationProblem } from '../problem';
+import { ApiProblem, conflict, jsonResponse, notFound, validationProblem } from '../problem';
 import { ENROLLMENT_TOKEN_PREFIX, hashSecret, newHostId, newSecret } from '../secrets';
-import { createHostBody, listHostsQuery, meshField, parseJsonBody, parseQuery } from '../validation';
+import { createHostBody, listHostsQuery, meshField, parseJsonBody, parseQuery, updateHostBody } from '../validation';
 
-/** `POST /v1/hosts`: a host, its address and its one-time enrollment token, in one transaction. */
+/**
+ * `POST /v1/hosts`: a host, its address, its name and its one-time enrollment token, in one
+ * transaction. Names are unique among hosts that are not revoked (409 naming `name`).
+ */
 export async function createHost(ctx: ApiContext, request: ApiRequest): Promise<ApiResponse> {
   requireAdmin(ctx, request);
   const input = parseJsonBody(request.body, createHostBody);
@@ -45,6 +48,7 @@ export async function createHost(ctx: ApiContext, request: ApiRequest): Promise<
     }));
   } catch (err) {
     if (err instanceof AddressTakenError) throw conflict('address-taken', err.message, 'ip');
+    if (err instanceof HostNameTakenError) throw conflict('name-taken', err.message, 'name');
     if (err instanceof NetworkFullError) throw conflict('network-full', err.message);
     throw err;
   }
@@ -89,4 +93,38 @@ export async function revokeHost(ctx: ApiContext, request: ApiRequest, hostId: s
   ctx.views.invalidate();
   ctx.feed.notifyNetwork();
   return jsonResponse(200, { host: publicHost(host) });
+}
+
+/** Read-modify-write rounds before an owner change gives up to concurrent changes (409). */
+const MAX_UPDATE_ATTEMPTS = 5;
+
+/**
+ * `PATCH /v1/hosts/{id} {owner}`: sets an environment's owner, which the proxies' `private` and
+ * `organization` access compare with. Conditional on the host's routing revision (shared with its
+ * ports), retried on a concurrent change; setting the owner it already has writes nothing.
+ */
+export async function updateHost(ctx: ApiContext, request: ApiRequest, hostId: string): Promise<ApiResponse> {
+  requireAdmin(ctx, request);
+  const input = parseJsonBody(request.body, updateHostBody);
+  for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+    const host = await ctx.store.getHost(hostId);
+    if (!host) throw notFound(`no host ${hostId}`);
+    if (host.status === 'revoked') throw new ApiProblem(409, 'host-revoked', 'Conflict', `host ${hostId} is revoked`);
+    if (host.role !== 'environment') throw validationProblem([{ field: 'owner', message: `only environments have an owner; host ${hostId} is a ${host.role}` }]);
+    if (host.owner?.subject === input.owner.subject && host.owner.organization === input.owner.organization) {
+      return jsonResponse(200, { host: publicHost(host) });
+    }
+    let updated: HostRecord;
+    try {
+      updated = await ctx.store.setOwner(host, input.owner);
+    } catch (err) {
+      if (err instanceof StateConflictError) continue;
+      throw err;
+    }
+    ctx.routes.invalidate();
+    ctx.routesFeed.notifyNetwork();
+    ctx.logger?.info('host owner set', { hostId, subject: input.owner.subject, organization: input.owner.organization });
+    return jsonResponse(200, { host: publicHost(updated) });
+  }
+  throw conflict('concurrent-change', `host ${hostId} kept changing concurrently; try again`);
 }

@@ -1,5 +1,5 @@
 import { DEFAULT_LIGHTHOUSE_PORT } from '../../mesh/config';
-import { type HostRecord, PublicKeyTakenError, StateConflictError } from '../../store';
+import { HostNameTakenError, type HostRecord, PublicKeyTakenError, StateConflictError } from '../../store';
 import { instanceIdOf, requireAdmin } from '../auth';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
 import { renderHostConfig } from '../host-config';
@@ -51,6 +51,7 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
         now,
       }));
     } catch (err) {
+      if (err instanceof HostNameTakenError) throw conflict('name-taken', err.message, 'instanceId');
       if (!(err instanceof StateConflictError)) throw err;
       host = await existingHost(ctx, instanceId);
       if (!host) throw err;
