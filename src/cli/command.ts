@@ -39,9 +39,18 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * the same flag. Unknown flags, missing values and stray positionals are `UsageError`s.
  */
 export function parseFlags<O extends Options>(argv: string[], options: O) {
+  return parseCommandLine(argv, options, false).values;
+}
+
+/** parseFlags for commands that also take arguments (`gateway hosts show ID`); the caller checks how many. */
+export function parseFlagsAndArguments<O extends Options>(argv: string[], options: O) {
+  return parseCommandLine(argv, options, true);
+}
+
+function parseCommandLine<O extends Options>(argv: string[], options: O, allowPositionals: boolean) {
   const normalized = argv.map((arg) => (/^-[^-]{2,}/.test(arg) ? `-${arg}` : arg));
   try {
-    return parseArgs({ args: normalized, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: normalized, options, strict: true, allowPositionals });
   } catch (err) {
     throw new UsageError(describeParseError(err as Error));
   }

@@ -44,6 +44,41 @@ export const commands: readonly Command[] = [
     load: () => require('./commands/agent').agentRunCommand,
   },
   {
+    path: ['hosts', 'create'],
+    summary: 'create a host; prints its one-time enrollment token (--api URL with --iam or an admin token)',
+    load: () => require('./commands/hosts').hostsCreateCommand,
+  },
+  {
+    path: ['hosts', 'list'],
+    summary: 'list hosts, optionally of one role',
+    load: () => require('./commands/hosts').hostsListCommand,
+  },
+  {
+    path: ['hosts', 'show'],
+    summary: 'show one host',
+    load: () => require('./commands/hosts').hostsShowCommand,
+  },
+  {
+    path: ['hosts', 'delete'],
+    summary: 'revoke a host (blocklisted on every node)',
+    load: () => require('./commands/hosts').hostsDeleteCommand,
+  },
+  {
+    path: ['ports', 'set'],
+    summary: "publish an environment's port on the proxies (private, organization or public)",
+    load: () => require('./commands/ports').portsSetCommand,
+  },
+  {
+    path: ['ports', 'delete'],
+    summary: "withdraw an environment's port from the proxies",
+    load: () => require('./commands/ports').portsDeleteCommand,
+  },
+  {
+    path: ['tokens', 'create'],
+    summary: 'mint an access token for the proxies (subject, organization, lifetime)',
+    load: () => require('./commands/tokens').tokensCreateCommand,
+  },
+  {
     path: ['proxy'],
     summary: 'run the HTTPS proxy to environments (<port>--<hostId>.<domain>)',
     load: () => require('./commands/proxy').proxyCommand,
