@@ -526,7 +526,7 @@ export class ClientConnection implements UpstreamOwner {
 
   private respondLocally(ex: Exchange | undefined, status: number, message: string, reason: string, close: boolean): void {
     const isHead = ex?.head.method === 'HEAD';
-    this.respondRaw(ex, status, htmlResponse(status, message, { close: close || this.closeAfter, head: isHead }), reason, close);
+    this.respondRaw(ex, status, htmlResponse(status, message, { close: close || this.closeAfter, head: isHead, reason }), reason, close);
   }
 
   private respondRaw(ex: Exchange | undefined, status: number, response: string, reason: string, close: boolean): void {

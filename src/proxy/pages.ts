@@ -54,10 +54,10 @@ function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {
 const STYLE =
   'body{font:16px/1.55 system-ui,-apple-system,"Segoe UI",sans-serif;max-width:40rem;margin:3.5rem auto;padding:0 1.25rem;color:#1f2328;background:#fff}' +
   'h1{font-size:1.45rem;margin:0 0 1rem}h1 small{display:block;font-size:.85rem;font-weight:600;color:#6e7781;letter-spacing:.04em;margin-bottom:.3rem}' +
-  'p,li{color:#424a53}ul{padding-left:1.2rem}li{margin:.4rem 0}code{font:.9em ui-monospace,SFMono-Regular,Menlo,monospace;background:#f3f4f6;padding:.1em .35em;border-radius:4px;word-break:break-all}' +
+  'p,li{color:#424a53}ul{padding-left:1.2rem}li{margin:.4rem 0}code{font:.9em ui-monospace,SFMono-Regular,Menlo,monospace;background:#f3f4f6;padding:.1em .35em;border-radius:4px;overflow-wrap:anywhere}a{color:#0969da}' +
   'b{color:#1f2328}button{font:inherit;padding:.45rem 1rem;border:1px solid #b6bcc4;border-radius:6px;background:#f6f8fa;cursor:pointer}' +
   'footer{margin-top:2.5rem;font-size:.8rem;color:#8c959f}' +
-  '@media (prefers-color-scheme:dark){body{background:#0d1117;color:#e6edf3}p,li{color:#c9d1d9}b{color:#e6edf3}code{background:#21262d}button{background:#21262d;color:#e6edf3;border-color:#3d444d}}';
+  '@media (prefers-color-scheme:dark){body{background:#0d1117;color:#e6edf3}p,li{color:#c9d1d9}b{color:#e6edf3}code{background:#21262d}button{background:#21262d;color:#e6edf3;border-color:#3d444d}a{color:#4493f8}}';
 
 /** The pages' Content-Security-Policy: nothing but this style sheet; forms only to the same host. */
 export const PAGE_CSP =
@@ -68,7 +68,7 @@ const STYLE_ELEMENT = new Html(`<style>${STYLE}</style>`);
 
 function document(status: number, heading: string, body: Html): string {
   return `${
-    html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${heading}</title><meta name="viewport" content="width=device-width,initial-scale=1">${STYLE_ELEMENT}</head><body><main><h1><small>${status} ${reasonPhrase(status)}</small>${heading}</h1>${body}</main><footer>nebula-gateway proxy</footer></body></html>`.text
+    html`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${heading}</title><meta name="viewport" content="width=device-width,initial-scale=1">${STYLE_ELEMENT}</head><body><main><h1>${status >= 400 ? html`<small>${status} ${reasonPhrase(status)}</small>` : html``}${heading}</h1>${body}</main><footer>nebula-gateway proxy</footer></body></html>`.text
   }\n`;
 }
 
@@ -129,7 +129,7 @@ export interface PageRequest {
 const TOKEN_PROBLEMS: Record<AccessTokenErrorCode, string> = {
   malformed: 'it is not a gateway access token',
   'bad-signature': 'it was not signed by this gateway',
-  expired: 'it has expired',
+  expired: 'it has expired (tokens last at most 24 hours)',
   'not-yet-valid': 'it is not valid yet (is the clock of the machine that minted it right?)',
   'wrong-audience': 'it was not minted for this proxy',
 };
