@@ -146,18 +146,7 @@ export function browserHeaders(headers: RawHeaders): BrowserHeaders {
 }
 
 /**
- * A CORS preflight: `OPTIONS` with `Access-Control-Request-Method` and an `Origin`, as browsers
- * send it (without credentials). It may reach a private application anonymously, bodiless, and
- * only the status and CORS headers of its answer go back (`preflightResponseHead`).
- */
-export function isPreflight(method: string, headers: RawHeaders): boolean {
-  if (method !== 'OPTIONS') return false;
-  const found = browserHeaders(headers);
-  return found.accessControlRequestMethod && found.origin !== undefined;
-}
-
-/**
- * The head an anonymous client gets for a preflight: the status and the environment's
+ * The head an anonymous client gets for a CORS preflight (see `decide`): the status and the environment's
  * `Access-Control-*` and `Vary` headers, nothing else (no body, cookies, or reason text of the
  * application's choosing).
  */
