@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { EXIT_HOST_REJECTED, createLogger, enrollHost, runAgent } from '../../src/agent';
 import { describeNeeding } from '../support/prerequisites';
+import { waitUntil } from '../support/wait';
 import { StubApi } from './support/stub-api';
 
 
@@ -19,11 +20,8 @@ function recorder() {
   const events = () => lines.map((l) => JSON.parse(l) as Event);
   const logger = createLogger('json', { write: (l: string) => lines.push(l) });
   const waitForEvent = async (name: string, count = 1, timeoutMs = 20_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (events().filter((e) => e.event === name).length < count) {
-      if (Date.now() > deadline) throw new Error(`no ${name} event within ${timeoutMs} ms; saw ${events().map((e) => e.event).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const seen = () => events().map((e) => e.event);
+    await waitUntil(`${name} event #${count} (the events so far)`, seen, (names) => names.filter((n) => n === name).length >= count, { timeoutMs });
     return events().filter((e) => e.event === name)[count - 1];
   };
   return { lines, events, logger, waitForEvent };
@@ -39,14 +37,10 @@ function alive(pid: number | undefined): boolean {
   }
 }
 
-/** Waits (with a deadline) until nebula's JSON log in `dir` has `count` lines with message `msg`. */
+/** Waits until nebula's JSON log in `dir` has `count` lines with message `msg`; on timeout, reports the log's last lines. */
 async function nebulaLogged(dir: string, msg: string, count = 1): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  const seen = () => readFileSync(join(dir, 'nebula.log'), 'utf8').split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).length;
-  while (seen() < count) {
-    if (Date.now() > deadline) throw new Error(`nebula did not log "${msg}" ${count} times`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const lines = () => readFileSync(join(dir, 'nebula.log'), 'utf8').split('\n').filter(Boolean);
+  await waitUntil(`nebula to log "${msg}" ${count} times (its log's last lines)`, () => lines().slice(-8), () => lines().filter((l) => l.includes(`"msg":"${msg}"`)).length >= count, { timeoutMs: 10_000 });
 }
 
 const nebulaPid = (dir: string) => Number(readFileSync(join(dir, 'nebula.pid'), 'utf8'));
