@@ -129,6 +129,15 @@ describe('token mode against a local gateway', () => {
     expect(refused.stderr + refused.stdout).not.toContain(secret);
   });
 
+  test('an API that does not answer is reported with the URL and the cause', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const result = await run('hosts', 'list', '--api', `http://127.0.0.1:${port}/api`, '--token-file', tokenFile);
+    expect(result).toMatchObject({ status: 1, stderr: `gateway hosts list: GET http://127.0.0.1:${port}/api/v1/hosts: ECONNREFUSED\n` });
+  });
+
   test('bad flags are named, exit 2 and send nothing', async () => {
     const count = await hostCount();
     const notAToken = join(dir, 'not-a-token');
