@@ -39,8 +39,12 @@ type HtmlValue = string | number | Html | readonly Html[];
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
+/**
+ * Escapes markup, and writes every non-ASCII character as a numeric reference: pages are pure
+ * ASCII, so their Content-Length holds however the response string is encoded onto the socket.
+ */
 function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  return text.replace(/[&<>"']|[^\x00-\x7f]/gu, (c) => ESCAPES[c] ?? `&#${c.codePointAt(0)};`);
 }
 
 function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {

@@ -289,7 +289,7 @@ describe('gateway proxy access rules', () => {
       for (const reply of replies) {
         expect(reply.headers['content-security-policy']).toMatch(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/]+=*'; form-action 'self'; frame-ancestors 'none'/);
         expect(reply.headers['referrer-policy']).toBe('no-referrer');
-        expect(reply.body).not.toMatch(/<script|javascript:|\son\w+=/i);
+        expect(reply.body).not.toMatch(/<script|<[^>]*\son\w+=|javascript:/i);
         for (const token of Object.values(tokens)) for (const part of token.split('.').slice(1)) expect(reply.body).not.toContain(part);
       }
       expect(replies[0].body).toContain('Your access token has expired');
