@@ -307,8 +307,8 @@ describe('gateway proxy access rules', () => {
 
   describe('WebSocket tunnels and token expiry', () => {
     it('end when the token that opened them expires, except on public ports', async () => {
-      // Expires within 0.5–1.5 s: minted 58.5 s ago for 60 s.
-      const short = await mintAccessToken({ signer: keys.signer, principal: ALICE, ttlSeconds: 60, now: new Date(Date.now() - 58_500) });
+      // Expires within 2.5–3.5 s (minted 57.5 s ago for 60 s): time enough to open both tunnels on a busy machine.
+      const short = await mintAccessToken({ signer: keys.signer, principal: ALICE, ttlSeconds: 60, now: new Date(Date.now() - 57_500) });
       const privateWs = await openWebSocket(proxyPort, tls.ca, host(portOf(priv.server)), { 'x-gateway-token': short });
       const publicWs = await openWebSocket(proxyPort, tls.ca, host(portOf(pub.server)), { 'x-gateway-token': short });
       const closed = new Promise<number>((resolve) => privateWs.on('close', (code) => resolve(code)));
