@@ -5,6 +5,7 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitUntil } from '../support/wait';
 import type { Signer } from '../../src/pki/signer';
 
 /** A temp dir removed by `cleanup()`. */
@@ -91,7 +92,7 @@ export function fetchVia(
   });
 }
 
-/** Resolves when `check()` holds, polling (no timing is asserted; jest's timeout bounds it). */
-export async function eventually(check: () => boolean, intervalMs = 20): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, intervalMs));
+/** Resolves when `check()` holds, polling; past its own deadline, rejects quoting the check's source. */
+export async function eventually(check: () => boolean, intervalMs = 20, timeoutMs = 10_000): Promise<void> {
+  await waitUntil(String(check), check, Boolean, { timeoutMs, intervalMs });
 }
