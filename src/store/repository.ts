@@ -222,6 +222,11 @@ export class GatewayStore {
     const values: Item = { ':active': 'active', ':key': cert.publicKey, ':pem': cert.pem, ':fp': cert.fingerprint, ':exp': iso(cert.notAfter) };
     let update = 'SET publicKey = :key, certificate = :pem, certificateFingerprint = :fp, certificateExpiresAt = :exp';
     let condition = '#status = :active';
+    if (input.endpoints) {
+      // The host's own copy too: a lighthouse's nebula listens on the port its endpoints name.
+      update += ', endpoints = :endpoints';
+      values[':endpoints'] = [...input.endpoints];
+    }
     if (input.credentialHash) {
       update += ', credentialHash = :cred REMOVE credentialUsedAt';
       values[':cred'] = input.credentialHash;

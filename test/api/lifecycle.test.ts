@@ -237,6 +237,78 @@ describe('gateway lifecycle over real HTTP', () => {
   });
 });
 
+/** Its own gateway: the lifecycle above moves its clock hours ahead, which nebula -test would see. */
+describe('lighthouse listen ports over real HTTP', () => {
+  let gw: TestGateway;
+  let call: ReturnType<typeof apiClient>;
+  let dir: string;
+
+  beforeAll(async () => {
+    gw = await startTestGateway({
+      nodeVerifier: {
+        async verify(instanceId, role) {
+          if (instanceId !== 'i-0aaaaaaaaaaaaaaa1' || role !== 'lighthouse') throw new NodeVerificationError('not in the fleet');
+          return { publicIp: '198.18.0.9', privateIp: '10.0.0.9' };
+        },
+      },
+    });
+    call = apiClient(gw.url);
+    dir = await mkdtemp(join(tmpdir(), 'gw-lh-port-'));
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const create = async (body: Record<string, unknown>) => {
+    const res = await call('POST', '/v1/hosts', { token: gw.adminToken, body });
+    expect(res.status).toBe(201);
+    return res.body as { host: { id: string; ip: string }; enrollment: { token: string } };
+  };
+  const enroll = async (token: string, publicKey: string) => call('POST', '/v1/enroll', { body: { token, publicKey } });
+
+  /** nebula -test on a config served by the API, with the key path pointed at a real key (when nebula is installed). */
+  async function nebulaAccepts(name: string, config: string, privatePem: string): Promise<void> {
+    if (!nebulaInstalled) return;
+    await writeFile(join(dir, `${name}.key`), privatePem, { mode: 0o600 });
+    await writeFile(join(dir, `${name}.yml`), config.replace('/etc/nebula/host.key', join(dir, `${name}.key`)));
+    const test = spawnSync('nebula', ['-test', '-config', join(dir, `${name}.yml`)], { encoding: 'utf8' });
+    expect({ name, status: test.status, output: test.status === 0 ? '' : test.stdout + test.stderr }).toEqual({ name, status: 0, output: '' });
+  }
+
+  test("a lighthouse's nebula listens on the port its endpoints name, which hosts are told", async () => {
+    const lighthouse = await create({ name: 'lh-port', role: 'lighthouse', endpoints: ['198.18.0.7:4243', 'lh-port.example.com:4243'] });
+    const k = hostKeys();
+    const res = await enroll(lighthouse.enrollment.token, k.publicPem);
+    expect(res.status).toBe(200);
+    expect(parse(res.body.config).listen).toEqual({ host: '0.0.0.0', port: 4243 });
+    await nebulaAccepts('lh-port', res.body.config, k.privatePem);
+    // An environment is told that very port.
+    const env = await create({ name: 'env-port', role: 'environment' });
+    const envKeys = hostKeys();
+    const envConfig = parse((await enroll(env.enrollment.token, envKeys.publicPem)).body.config);
+    expect(envConfig.static_host_map[lighthouse.host.ip]).toEqual(['198.18.0.7:4243', 'lh-port.example.com:4243']);
+  });
+
+  test('a lighthouse registering in AWS listens on the port it registered with, and follows a change', async () => {
+    const key = hostKeys();
+    const body = { role: 'lighthouse', publicKey: key.publicPem, instanceId: 'i-0aaaaaaaaaaaaaaa1', listenPort: 4300 };
+    const first = await call('POST', '/v1/nodes/register', { token: gw.adminToken, body });
+    expect(first.status).toBe(200);
+    expect(parse(first.body.config).listen.port).toBe(4300);
+    await nebulaAccepts('lh-aws', first.body.config, key.privatePem);
+    const listed = (await call('GET', '/v1/network')).body.lighthouses.find((l: { hostId: string }) => l.hostId === first.body.hostId);
+    expect(listed.endpoints).toEqual(['198.18.0.9:4300']);
+    const moved = await call('POST', '/v1/nodes/register', { token: gw.adminToken, body: { ...body, listenPort: 4301 } });
+    expect(moved.status).toBe(200);
+    expect(parse(moved.body.config).listen.port).toBe(4301);
+    const config = await call('GET', `/v1/hosts/${first.body.hostId}/config`, { token: moved.body.credential });
+    expect(parse(config.body.config).listen.port).toBe(4301);
+  });
+
+});
+
 function fingerprintOf(pem: string): string {
   return NebulaCertificate.fromPem(pem).fingerprint();
 }

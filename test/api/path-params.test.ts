@@ -6,6 +6,7 @@
  */
 import { createApi, GatewayStore, generateEd25519KeyPair, LocalSigner } from '../../src/api';
 import { ALL_ROUTES } from '../../src/api/route-groups/all';
+import { encodeX25519PublicKeyPem, generateX25519KeyPair } from '../../src/pki';
 import { scanAll, testDynamoClient } from '../support/dynamodb';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
 
@@ -35,7 +36,6 @@ describe('hostile path parameters', () => {
     gw = await startTestGateway({ log: (line) => logs.push(line) });
     call = apiClient(gw.url);
     const created = await call('POST', '/v1/hosts', { token: gw.adminToken, body: { name: 'target', role: 'environment', owner: { subject: 'alice', organization: 'acme' } } });
-    const { generateX25519KeyPair, encodeX25519PublicKeyPem } = await import('../../src/pki');
     const enrolled = await call('POST', '/v1/enroll', { body: { token: created.body.enrollment.token, publicKey: encodeX25519PublicKeyPem(generateX25519KeyPair().publicKey) } });
     host = { id: created.body.host.id, credential: enrolled.body.credential };
     expect((await call('GET', `/v1/hosts/${host.id}/config`, { token: host.credential })).status).toBe(200);
