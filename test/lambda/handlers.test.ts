@@ -21,6 +21,7 @@ import type { RestApiResult } from '../../lambda/shared/apigw';
 import { logger } from '../../lambda/shared/logger';
 import { restApiEvent } from './support/events';
 import { havePrerequisites } from '../support/prerequisites';
+import { waitUntil } from '../support/wait';
 
 // Every Lambda entry point, invoked as Lambda would with API Gateway REST (payload 1.0) events,
 // against DynamoDB Local (a real table from TABLE_SCHEMA). KMS and EC2 have no local
@@ -284,11 +285,12 @@ describe('API functions', () => {
     expect(json(registered)).toMatchObject({ credential: expect.stringMatching(/^gwh_/), certificate: expect.any(String) });
     expect(ec2.commandCalls(DescribeInstancesCommand).map((c) => c.args[0].input)).toEqual([{ InstanceIds: [LIGHTHOUSE_ID] }]);
     // public-api is another instance: it may serve its cached view for up to a second (by design).
-    let network = json(await handlers.publicApi(restApiEvent({ method: 'GET', resource: '/v1/network' })));
-    for (const deadline = Date.now() + 5000; network.lighthouses.length === 0 && Date.now() < deadline; ) {
-      await new Promise((r) => setTimeout(r, 200));
-      network = json(await handlers.publicApi(restApiEvent({ method: 'GET', resource: '/v1/network' })));
-    }
+    const network = await waitUntil(
+      'public-api to list the lighthouse (its /v1/network)',
+      async () => json(await handlers.publicApi(restApiEvent({ method: 'GET', resource: '/v1/network' }))),
+      (answer) => answer.lighthouses.length > 0,
+      { timeoutMs: 5000, intervalMs: 200 },
+    );
     expect(network.lighthouses).toEqual([expect.objectContaining({ endpoints: ['198.51.100.10:4242'] })]);
   });
 

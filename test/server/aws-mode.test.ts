@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { buildSync } from 'esbuild';
+import { waitUntil } from '../support/wait';
 import { serverBundleOptions } from '../../lib/bundles';
 import { applyCaRequest } from '../../lambda/ca-init';
 import { logger } from '../../lambda/shared/logger';
@@ -59,12 +60,7 @@ function captureIo(env: NodeJS.ProcessEnv = {}) {
 }
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gave up waiting for ${what}`);
+  return (await waitUntil(what, probe, (value) => value !== undefined, { timeoutMs: 60_000, intervalMs: 100 })) as T;
 }
 
 beforeAll(async () => {
