@@ -165,7 +165,9 @@ describe('sameHostPath', () => {
     ['/\t/evil.example', '/'],
     ['/a\nb', '/'],
     ['/caf\u00e9', '/'],
-    ['/.//evil.example', '/.//evil.example'], // a path on this host: the URL parser keeps the host
+    ['/.//evil.example', '/.//evil.example'], // paths on this host: the URL parser keeps the host
+    ['/..//evil.example', '/..//evil.example'],
+    ['/%2F%2Fevil.example', '/%2F%2Fevil.example'],
   ])('%j → %j', (target, expected) => {
     expect(sameHostPath(target)).toBe(expected);
     // What a browser makes of the Location: always this host. (Unsafe targets do leave it.)
