@@ -18,6 +18,7 @@ import {
 } from './http1';
 import { htmlResponse, redirectResponse, refusalResponse, signOutResponse } from './pages';
 import type { UpstreamConnection, UpstreamOwner, UpstreamPool, UpstreamTarget } from './upstream-pool';
+import type { WorkLease } from './connection-limits';
 
 /** What every client connection shares: configuration, routes, token checks, pool and log. */
 export interface ProxyContext {
@@ -97,6 +98,8 @@ export class ClientConnection implements UpstreamOwner {
     readonly socket: Socket,
     readonly clientIp: string,
     private readonly ctx: ProxyContext,
+    /** Counts this connection toward its IP's working limit while a request or tunnel is in progress. */
+    private readonly lease: WorkLease,
   ) {
     socket.setNoDelay(true);
     socket.setTimeout(ctx.idleTimeoutMs);
@@ -111,6 +114,18 @@ export class ClientConnection implements UpstreamOwner {
   /** Whether a request head has been arriving for longer than `ms` (slow-header clients). */
   headOverdue(now: number, ms: number): boolean {
     return this.state === State.Head && this.headStartedAt !== 0 && now - this.headStartedAt > ms;
+  }
+
+  /** Whether reading from the client or from its environment is paused for back-pressure. */
+  get stalled(): boolean {
+    return this.paused || this.exchange?.upstream?.socket.isPaused() === true;
+  }
+
+  /** Bytes held for this connection: unsent output both ways and unparsed input. */
+  get bufferedBytes(): number {
+    const ex = this.exchange;
+    const up = ex?.upstream;
+    return this.socket.writableLength + (this.buf?.length ?? 0) + (ex?.responseHead?.length ?? 0) + (up ? up.socket.writableLength : 0);
   }
 
   /** Ends a connection whose head is overdue with 408. */
@@ -162,6 +177,11 @@ export class ClientConnection implements UpstreamOwner {
 
   private processHeads(): void {
     while (this.state === State.Head && this.buf) {
+      // The client is not taking our answers: read none of its further requests until it does.
+      if (this.socket.writableNeedDrain) {
+        this.pause();
+        return;
+      }
       const buf = this.buf;
       const end = findHeadEnd(buf);
       if (end < 0 || end > this.ctx.maxHeaderBytes) {
@@ -178,6 +198,15 @@ export class ClientConnection implements UpstreamOwner {
       } catch (err) {
         const status = err instanceof HttpParseError ? err.status : 400;
         this.respondLocally(undefined, status, 'The request could not be read.', 'bad-request', true);
+        return;
+      }
+      if (!this.lease.begin()) {
+        const page = htmlResponse(429, 'Too many requests from your address are in progress. Try again in a moment.', {
+          close: true,
+          head: head.method === 'HEAD',
+          extraHeaders: ['Retry-After: 1'],
+        });
+        this.respondRaw(undefined, 429, page, 'too-many-working', true);
         return;
       }
       this.handleRequest(head);
@@ -345,7 +374,7 @@ export class ClientConnection implements UpstreamOwner {
       }
       if (head.status < 200) {
         // 100 Continue, 103 Early Hints: pass on (not to an anonymous preflight), then read the final head.
-        if (!ex.preflight) this.writeToClient(up, buf.subarray(0, end));
+        if (!ex.preflight && !this.writeToClient(up, buf.subarray(0, end))) up.socket.pause();
         if (end === buf.length) return;
         buf = buf.subarray(end);
         continue;
@@ -425,7 +454,7 @@ export class ClientConnection implements UpstreamOwner {
   private startTunnel(ex: Exchange, up: UpstreamConnection, buf: Buffer): void {
     ex.status = 101;
     this.state = State.Tunnel;
-    this.writeToClient(up, buf);
+    if (!this.writeToClient(up, buf)) up.socket.pause();
     this.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
     up.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
     this.logExchange(ex);
@@ -436,12 +465,10 @@ export class ClientConnection implements UpstreamOwner {
         this.destroy();
       }, Math.max(0, ex.tunnelEndsAt - Date.now()));
     }
-    if (this.buf) {
-      const pending = this.buf;
-      this.buf = undefined;
-      up.socket.write(pending);
-    }
-    this.resume();
+    const pending = this.buf;
+    this.buf = undefined;
+    if (pending && !up.socket.write(pending)) this.pause();
+    else this.resume();
   }
 
   private finishExchange(ex: Exchange): void {
@@ -454,22 +481,38 @@ export class ClientConnection implements UpstreamOwner {
     }
     if (!ex.requestBody.done) this.closeAfter = true;
     this.exchange = undefined;
+    this.lease.end();
     if (this.closeAfter) {
       this.state = State.Closed;
       this.socket.end();
       return;
     }
+    this.readNextHead();
+  }
+
+  /** Between requests: the next pipelined head, or more bytes once the client has taken our answers. */
+  private readNextHead(): void {
     this.state = State.Head;
     this.headStartedAt = this.buf ? Date.now() : 0;
+    if (this.socket.writableNeedDrain) {
+      this.pause(); // onClientDrain goes on
+      return;
+    }
     this.resume();
     if (this.buf) this.processHeads();
   }
 
   onUpstreamDrain(up: UpstreamConnection): void {
-    if (this.exchange?.upstream === up) this.resume();
+    // In Response state the client stays paused: what it sends then only waits in `buf`.
+    if (this.exchange?.upstream === up && (this.state === State.Body || this.state === State.Tunnel)) this.resume();
   }
 
   private onClientDrain(): void {
+    if (this.state === State.Head) {
+      this.resume();
+      if (this.buf) this.processHeads();
+      return;
+    }
     const up = this.exchange?.upstream;
     if (up && up.socket.isPaused()) up.socket.resume();
   }
@@ -481,6 +524,7 @@ export class ClientConnection implements UpstreamOwner {
     if (this.state === State.Tunnel) {
       this.socket.end();
       this.state = State.Closed;
+      this.lease.end();
       return;
     }
     if (ex.responseBody?.framing.kind === 'close') {
@@ -522,6 +566,7 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     this.respondLocally(ex, status, message, reason, !ex.requestBody.done);
+    if (this.state === State.Head) this.readNextHead(); // requests pipelined behind this one
   }
 
   private respondLocally(ex: Exchange | undefined, status: number, message: string, reason: string, close: boolean): void {
@@ -541,6 +586,7 @@ export class ClientConnection implements UpstreamOwner {
       this.ctx.log.write({ time: isoNow(), client: this.clientIp, host: '', method: '', path: '', status, durationMs: 0, reason });
     }
     this.exchange = undefined;
+    this.lease.end();
     if (close || this.closeAfter) {
       this.state = State.Closed;
       this.socket.end();

@@ -4,6 +4,7 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { RouteIndex, type RouteTable } from '../mesh/routes';
 import { type AccessLog, JsonLinesAccessLog } from './access-log';
 import { ClientConnection, type ProxyContext } from './connection';
+import { ConnectionLimits, normalizeIp } from './connection-limits';
 import type { RouteSource } from './route-source';
 import { TokenVerifier } from './token-verifier';
 import { UpstreamPool } from './upstream-pool';
@@ -24,25 +25,38 @@ export interface ProxyServerOptions {
   readonly maxHeaderBytes?: number;
   /** A request head must arrive within this. Default 30 s. */
   readonly headersTimeoutMs?: number;
-  /** An idle keep-alive client connection is closed after this. Default 120 s. */
+  /** An idle keep-alive client connection is closed after this. Default 75 s (nginx's keepalive_timeout). */
   readonly idleTimeoutMs?: number;
   /** An idle WebSocket is closed after this. Default 2 h. */
   readonly webSocketIdleTimeoutMs?: number;
   /** Longest silence from an environment during a request. Default 120 s. */
   readonly upstreamTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
-  /** Simultaneous connections one client IP may hold. Default 256. */
+  /** Connections one client IP may have working at once (in a request or a tunnel); idle ones do not count. Default 256. */
   readonly maxConnectionsPerIp?: number;
-  readonly tlsHandshakeTimeoutMs?: number;
+  /** Open client connections in all; at the cap the longest idle one is closed for a new one. Default 16384. */
+  readonly maxConnections?: number;
+  /** A connection must finish the TLS handshake and send its first complete request head within this. Default 10 s. */
+  readonly firstRequestTimeoutMs?: number;
+}
+
+/** What the proxy holds right now (for operators, and for tests of its limits). */
+export interface ProxyStats {
+  /** Open client TCP connections, including those still in the TLS handshake. */
+  readonly sockets: number;
+  /** Of those, the ones in a request or a tunnel. */
+  readonly working: number;
+  /** Connections whose reading is paused because the other side is not keeping up. */
+  readonly stalled: number;
+  /** Bytes held in memory for clients and their environments: unsent output and unparsed input. */
+  readonly bufferedBytes: number;
 }
 
 /** The TLS-terminating proxy: `https://<port>--<hostId>.<domain>` → the environment's overlay IP:port. */
 export class ProxyServer {
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
-  /** Every TCP connection, including those still in the TLS handshake. */
-  private readonly sockets = new Set<Socket>();
-  private readonly perIp = new Map<string, number>();
+  private readonly limits: ConnectionLimits;
   private readonly pool: UpstreamPool;
   private readonly sweeper: NodeJS.Timeout;
   private index: RouteIndex | undefined;
@@ -57,49 +71,48 @@ export class ProxyServer {
     const ctx: ProxyContext = {
       domain: options.domain.toLowerCase(),
       maxHeaderBytes: options.maxHeaderBytes ?? 16 * 1024,
-      idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 75_000,
       webSocketIdleTimeoutMs: options.webSocketIdleTimeoutMs ?? 2 * 3600_000,
       routes: () => this.index,
       verifyToken: (token) => verifier.verify(token),
       pool: this.pool,
       log: options.accessLog ?? new JsonLinesAccessLog(process.stdout),
     };
-    const maxPerIp = options.maxConnectionsPerIp ?? 256;
+    const firstRequestTimeoutMs = options.firstRequestTimeoutMs ?? 10_000;
+    this.limits = new ConnectionLimits({
+      maxWorkingPerIp: options.maxConnectionsPerIp ?? 256,
+      maxSockets: options.maxConnections ?? 16_384,
+      firstRequestTimeoutMs,
+    });
     this.server = createServer({
       cert: options.tls.cert,
       key: options.tls.key,
       ALPNProtocols: ['http/1.1'],
       allowHalfOpen: true,
-      handshakeTimeout: options.tlsHandshakeTimeoutMs ?? 10_000,
+      handshakeTimeout: firstRequestTimeoutMs,
     });
-    // Counted before the TLS handshake, so a flood of connections costs no handshakes.
-    this.server.on('connection', (socket: Socket) => {
-      const ip = socket.remoteAddress ?? '';
-      const count = (this.perIp.get(ip) ?? 0) + 1;
-      if (count > maxPerIp) {
+    // Admitted before the TLS handshake, so a flood of connections beyond the cap costs no handshakes.
+    this.server.on('connection', (socket: Socket) => this.limits.accept(socket));
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      const lease = this.limits.leaseOf(socket);
+      if (!lease) {
         socket.destroy();
         return;
       }
-      this.perIp.set(ip, count);
-      this.sockets.add(socket);
-      socket.once('close', () => {
-        this.sockets.delete(socket);
-        const left = (this.perIp.get(ip) ?? 1) - 1;
-        if (left <= 0) this.perIp.delete(ip);
-        else this.perIp.set(ip, left);
-      });
-    });
-    this.server.on('secureConnection', (socket: TLSSocket) => {
-      const conn = new ClientConnection(socket, normalizeIp(socket.remoteAddress ?? ''), ctx);
+      const conn = new ClientConnection(socket, normalizeIp(socket.remoteAddress ?? ''), ctx, lease);
       this.connections.add(conn);
       socket.once('close', () => this.connections.delete(conn));
     });
     this.server.on('tlsClientError', () => {});
     const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const conn of this.connections) if (conn.headOverdue(now, headersTimeoutMs)) conn.timeOutHead();
-    }, Math.min(1000, headersTimeoutMs));
+    this.sweeper = setInterval(
+      () => {
+        const now = Date.now();
+        this.limits.sweep(now);
+        for (const conn of this.connections) if (conn.headOverdue(now, headersTimeoutMs)) conn.timeOutHead();
+      },
+      Math.min(1000, headersTimeoutMs, firstRequestTimeoutMs),
+    );
     this.sweeper.unref();
 
     const onError = options.onError ?? ((err: Error) => process.stderr.write(`gateway proxy: ${err.message}\n`));
@@ -135,6 +148,16 @@ export class ProxyServer {
     });
   }
 
+  stats(): ProxyStats {
+    let stalled = 0;
+    let bufferedBytes = 0;
+    for (const conn of this.connections) {
+      if (conn.stalled) stalled++;
+      bufferedBytes += conn.bufferedBytes;
+    }
+    return { sockets: this.limits.sockets, working: this.limits.working, stalled, bufferedBytes };
+  }
+
   /** Replaces the certificate and key for new connections (e.g. after renewal). */
   setTls(tls: { cert: string | Buffer; key: string | Buffer }): void {
     this.server.setSecureContext({ cert: tls.cert, key: tls.key });
@@ -145,13 +168,9 @@ export class ProxyServer {
     clearInterval(this.sweeper);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const conn of this.connections) conn.destroy();
-    for (const socket of this.sockets) socket.destroy();
+    this.limits.destroyAll();
     this.pool.close();
     await this.options.routes.close();
     await closed;
   }
-}
-
-function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
 }

@@ -122,11 +122,15 @@ export class UpstreamPool {
     return conn;
   }
 
-  /** Returns a connection whose last response ended cleanly. */
+  /**
+   * Returns a connection whose last response ended cleanly. It may have been paused for a slow
+   * client on the response's last bytes: idle connections read (and see the environment close).
+   */
   release(conn: UpstreamConnection): void {
     conn.owner = undefined;
     conn.uses++;
     if (conn.closed) return;
+    if (conn.socket.isPaused()) conn.socket.resume();
     conn.idleSince = Date.now();
     let list = this.idle.get(conn.key);
     if (!list) this.idle.set(conn.key, (list = []));

@@ -3,6 +3,7 @@ import { generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitUntil } from '../support/wait';
@@ -64,6 +65,8 @@ export function fetchVia(
     servername?: string;
     /** Where the proxy listens, when not on loopback. */
     connectTo?: string;
+    /** The client's own address (another 127.x.y.z looks like another client IP). */
+    localAddress?: string;
   } = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
@@ -77,6 +80,7 @@ export function fetchVia(
         path,
         headers: { host: hostName, ...options.headers },
         agent: options.agent ?? false,
+        localAddress: options.localAddress,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -90,6 +94,31 @@ export function fetchVia(
     req.on('error', reject);
     req.end(options.body);
   });
+}
+
+/** A TLS connection to the proxy at 127.0.0.1:`port` that has finished its handshake. */
+export function openTls(port: number, ca: string, servername: string, localAddress?: string): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, servername, ...(localAddress ? { localAddress } : {}) }, () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+/**
+ * Resolves with `probe()` once `ok` holds for it, polling. The deadline only bounds the wait:
+ * past it, rejects saying what it waited for and what it last saw.
+ */
+export async function waitFor<T>(what: string, probe: () => T, ok: (value: T) => boolean, deadlineMs = 10_000): Promise<T> {
+  return waitUntil(what, probe, ok, { timeoutMs: deadlineMs, intervalMs: 10 });
+}
+
+/** `promise`, or a rejection naming `what` once `deadlineMs` has passed (a bound on the wait, not a timing assertion). */
+export function beforeDeadline<T>(promise: Promise<T>, what: string, deadlineMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${deadlineMs} ms`)), deadlineMs);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves when `check()` holds, polling; past its own deadline, rejects quoting the check's source. */

@@ -15,13 +15,15 @@ Serves https://<port>--<hostId>.<domain> from the environments' overlay addresse
   --token-public-key FILE      Ed25519 public key that verifies access tokens (PUBLIC KEY or NEBULA ED25519 PUBLIC KEY PEM)
   --listen ADDR                host:port to listen on (default 0.0.0.0:443)
   --access-log off|stdout      JSON line per request (default stdout)
-  --idle-timeout DUR           idle keep-alive connection lifetime (default 120s)
+  --idle-timeout DUR           idle keep-alive connection lifetime (default 75s)
   --websocket-idle-timeout DUR idle WebSocket lifetime (default 2h)
   --headers-timeout DUR        time allowed for a request head to arrive (default 30s)
   --upstream-timeout DUR       longest silence from an environment mid-request (default 120s)
   --connect-timeout DUR        time to connect to an environment before 502 (default 10s)
   --max-header-size BYTES      largest request head, else 431 (default 16384)
-  --max-connections-per-ip N   simultaneous connections per client IP (default 256)
+  --max-connections-per-ip N   requests and tunnels in progress at once per client IP; idle connections do not count (default 256)
+  --max-connections N          open client connections in all; at the cap the longest idle one is closed (default 16384)
+  --first-request-timeout DUR  time to finish the TLS handshake and send a first request head (default 10s)
 
 Durations: 90s, 5m, 2h, or milliseconds (1500ms). The environment variable GATEWAY_ROUTES_TOKEN,
 when set, is sent as a Bearer credential with route table requests: a proxy host's own credential
@@ -48,6 +50,8 @@ export const proxyCommand: CommandImpl = {
       'connect-timeout': { type: 'string' },
       'max-header-size': { type: 'string' },
       'max-connections-per-ip': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'first-request-timeout': { type: 'string' },
     });
     const domain = required(flags, 'domain');
     if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
@@ -88,6 +92,8 @@ export const proxyCommand: CommandImpl = {
       connectTimeoutMs: optionalDuration(flags, 'connect-timeout'),
       maxHeaderBytes: optionalInteger(flags, 'max-header-size'),
       maxConnectionsPerIp: optionalInteger(flags, 'max-connections-per-ip'),
+      maxConnections: optionalInteger(flags, 'max-connections'),
+      firstRequestTimeoutMs: optionalDuration(flags, 'first-request-timeout'),
     };
     const server = new ProxyServer(options);
     const address = await server.listen(port, host);
