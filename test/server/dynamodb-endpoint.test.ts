@@ -6,7 +6,7 @@
  */
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main } from '../../src/cli/main';
@@ -69,10 +69,9 @@ describe('gateway serve --dynamodb-endpoint without any AWS configuration', () =
   });
 
   /** Runs `gateway serve` against the run's DynamoDB Local, creates a host, stops it; returns its output. */
-  async function serveOnce(label: string, extraEnv: Record<string, string>): Promise<{ table: string; output: string; code: number | null }> {
+  async function serveOnce(label: string, extraEnv: Record<string, string>, home = join(dir, `${label}-home`)): Promise<{ table: string; output: string; code: number | null }> {
     const table = uniqueTableName(`gw-ep-${label}`);
     const dataDir = join(dir, label);
-    const home = join(dir, `${label}-home`);
     const port = await freePort();
     let output = '';
     const child = spawn(process.execPath, [join(repo, 'bin/gateway.js'), 'serve', '--port', String(port), '--data-dir', dataDir, '--table', table, '--dynamodb-endpoint', dynamoDbEndpoint()], {
@@ -107,6 +106,24 @@ describe('gateway serve --dynamodb-endpoint without any AWS configuration', () =
     expect(code).toBe(0);
     expect(await tablesSeenBy('eu-west-1', 'userkey')).toContain(table);
     expect(await tablesSeenBy('us-east-1', 'gatewaylocal')).not.toContain(table);
+  }, 180_000);
+
+  test("a profile in ~/.aws (keys and region) is the user's and is used", async () => {
+    const home = join(dir, 'profile-home');
+    await mkdir(join(home, '.aws'), { recursive: true });
+    await writeFile(join(home, '.aws', 'credentials'), '[default]\naws_access_key_id = profilekey\naws_secret_access_key = profilesecret\n');
+    await writeFile(join(home, '.aws', 'config'), '[default]\nregion = eu-central-1\n');
+    const { table, code } = await serveOnce('profile', {}, home);
+    tables.push([table, 'eu-central-1', 'profilekey']);
+    expect(code).toBe(0);
+    expect(await tablesSeenBy('eu-central-1', 'profilekey')).toContain(table);
+  }, 180_000);
+
+  test('AWS_DEFAULT_REGION alone sets the region; the credentials stay local-only', async () => {
+    const { table, code } = await serveOnce('default-region', { AWS_DEFAULT_REGION: 'ap-south-1' });
+    tables.push([table, 'ap-south-1', 'gatewaylocal']);
+    expect(code).toBe(0);
+    expect(await tablesSeenBy('ap-south-1', 'gatewaylocal')).toContain(table);
   }, 180_000);
 
   test('--help says what happens when nothing is configured', async () => {
