@@ -40,15 +40,18 @@ export function certificateItem(hostId: string, cert: IssuedCertificate): Item {
  * already the same host's. Keyed by a hash of the PEM, so the key index holds no key material.
  */
 export function publicKeyClaim(tableName: string, hostId: string, publicKeyPem: string, at: Date) {
-  const hash = createHash('sha256').update(publicKeyPem).digest('hex');
   return {
     Put: {
       TableName: tableName,
-      Item: { ...keys.publicKey(hash), hostId, claimedAt: iso(at) },
+      Item: { ...publicKeyClaimKey(publicKeyPem), hostId, claimedAt: iso(at) },
       ConditionExpression: 'attribute_not_exists(pk) OR hostId = :hostId',
       ExpressionAttributeValues: { ':hostId': hostId },
     },
   };
+}
+
+export function publicKeyClaimKey(publicKeyPem: string) {
+  return keys.publicKey(createHash('sha256').update(publicKeyPem).digest('hex'));
 }
 
 const HOST_FIELDS = [

@@ -4,7 +4,7 @@ import type { Role } from '../mesh';
 import type { PortRoute, Principal, RouteEntry } from '../mesh/routes';
 import { createHost, type CreatedHost, type CreateHostInput } from './allocation';
 import { PublicKeyTakenError, StateConflictError } from './errors';
-import { certificateItem, decodeCursor, encodeCursor, publicKeyClaim, toHost } from './items';
+import { certificateItem, decodeCursor, encodeCursor, publicKeyClaim, publicKeyClaimKey, toHost } from './items';
 import { HOSTS_GSI_PK, iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
@@ -101,6 +101,11 @@ export class GatewayStore {
   /** A host, its address lease and its enrollment token, in one transaction (see allocation.ts). */
   createHost(input: CreateHostInput): Promise<CreatedHost> {
     return createHost(this.table, input);
+  }
+
+  /** The host a public key (canonical PEM) was ever issued a certificate for, if any. */
+  async getPublicKeyHolder(publicKeyPem: string): Promise<string | undefined> {
+    return (await this.table.get(publicKeyClaimKey(publicKeyPem)))?.hostId as string | undefined;
   }
 
   // ---- enrollment tokens and credentials -------------------------------------------------

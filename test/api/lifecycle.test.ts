@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { encodeX25519PrivateKeyPem, encodeX25519PublicKeyPem, generateX25519KeyPair, NebulaCertificate } from '../../src/pki';
 import { NodeVerificationError } from '../../src/api/ec2-node-verifier';
+import { scanAll, testDynamoClient } from '../support/dynamodb';
 import { havePrerequisites } from '../support/prerequisites';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
 
@@ -239,6 +240,7 @@ describe('gateway lifecycle over real HTTP', () => {
 
 /** Its own gateway: the lifecycle above moves its clock hours ahead, which nebula -test would see. */
 describe('lighthouse listen ports over real HTTP', () => {
+  const client = testDynamoClient();
   let gw: TestGateway;
   let call: ReturnType<typeof apiClient>;
   let dir: string;
@@ -247,7 +249,7 @@ describe('lighthouse listen ports over real HTTP', () => {
     gw = await startTestGateway({
       nodeVerifier: {
         async verify(instanceId, role) {
-          if (instanceId !== 'i-0aaaaaaaaaaaaaaa1' || role !== 'lighthouse') throw new NodeVerificationError('not in the fleet');
+          if (!['i-0aaaaaaaaaaaaaaa1', 'i-0bbbbbbbbbbbbbbb2'].includes(instanceId) || role !== 'lighthouse') throw new NodeVerificationError('not in the fleet');
           return { publicIp: '198.18.0.9', privateIp: '10.0.0.9' };
         },
       },
@@ -258,6 +260,7 @@ describe('lighthouse listen ports over real HTTP', () => {
 
   afterAll(async () => {
     await gw?.close();
+    client.destroy();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -304,6 +307,12 @@ describe('lighthouse listen ports over real HTTP', () => {
     expect(parse(moved.body.config).listen.port).toBe(4301);
     const config = await call('GET', `/v1/hosts/${first.body.hostId}/config`, { token: moved.body.credential });
     expect(parse(config.body.config).listen.port).toBe(4301);
+
+    // Another instance with that lighthouse's key: 409 naming publicKey, and no host created for it.
+    const before = await scanAll(client, gw.tableName);
+    const stolen = await call('POST', '/v1/nodes/register', { token: gw.adminToken, body: { ...body, instanceId: 'i-0bbbbbbbbbbbbbbb2' } });
+    expect([stolen.status, stolen.body.errors?.[0]?.field]).toEqual([409, 'publicKey']);
+    expect(await scanAll(client, gw.tableName)).toEqual(before);
   });
 
 });

@@ -40,6 +40,9 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
   if (host && host.role !== input.role) {
     throw conflict('role-mismatch', `instance ${instanceId} is registered as a ${host.role}`, 'role');
   }
+  // Before a first registration creates the host: a refused key must leave nothing behind.
+  const holder = await ctx.store.getPublicKeyHolder(publicKey.pem);
+  if (holder !== undefined && holder !== host?.id) throw conflict('public-key-taken', new PublicKeyTakenError().message, 'publicKey');
   if (!host) {
     try {
       const tokenTtl = ctx.settings.enrollmentTokenTtlSeconds * 1000;
