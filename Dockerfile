@@ -1,9 +1,13 @@
 # The gateway server for ECS Fargate: the `gateway` command running `gateway serve --aws` (the API
 # on the stack's DynamoDB table with the KMS/Secrets Manager CA key, the HTTP server, the sweep
-# loop; configured by the task's environment, see `gateway serve --help`). Stage 1 bundles the
-# command with esbuild (lib/bundles.ts); stage 2 is Node.js and that one file. `cdk synth` only
-# copies this context; the image is built at deploy.
-FROM public.ecr.aws/docker/library/node:22-slim AS build
+# loop; configured by the task's environment, see `gateway serve --help`). `cdk synth` only copies
+# this context; the image is built at deploy for linux/arm64 (the task's platform) on any host.
+#
+# Stage 1 bundles the command with esbuild (lib/bundles.ts) on the build host's own platform
+# ($BUILDPLATFORM): no emulation, and its output is plain JavaScript, the same on every CPU.
+# Stage 2 is the target platform's Node.js and that one file: nothing with native code is
+# installed in it, so nothing built for the build host can end up in the image.
+FROM --platform=$BUILDPLATFORM public.ecr.aws/docker/library/node:22-slim AS build
 WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts

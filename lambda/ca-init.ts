@@ -40,11 +40,18 @@ export class CaInitError extends Error {
 
 const DAY_MS = 86_400_000;
 
+/** How to get a CA with another name or lifetime, for the refusal below. */
+export const CA_ROTATION_ADVICE =
+  'the CA certificate is issued once and never re-issued in place (every host certificate chains to it). ' +
+  'Set gateway.caLifetimeDays (and gateway.name) back to what the network was created with; to get a new CA, ' +
+  'deploy a new gateway (another gateway.name, so a new State stack, table and CA key) and re-enroll the hosts into it (docs/deploy.md, "Rotating the CA").';
+
 /**
  * Create/Update: makes sure the network record exists: if the table has none, creates a CA
  * certificate signed by the CA key (self-signed, limited to the overlay CIDR) and records the
  * network; if it has one, keeps it (a retry or a redeploy never replaces the CA) but refuses a
- * changed overlay CIDR. Also reads the access token key's public key (when there is a token signer)
+ * changed overlay CIDR, CA name or CA lifetime rather than ignore them: the requested values are
+ * compared with the CA the table holds, so a rollback to the old values always succeeds. Also reads the access token key's public key (when there is a token signer)
  * so the stack can hand it to functions without access to that key. Delete does nothing: the
  * table and the keys are retained.
  */
@@ -81,18 +88,26 @@ export async function applyCaRequest(
   if (network.cidr !== cidr.toString()) {
     throw new CaInitError(`the network's overlay CIDR is ${network.cidr}; it cannot change to ${cidr} once hosts may hold addresses`);
   }
-  const fingerprint = await signingFingerprint(parseCertificateBundle(network.caBundle), deps.signer);
+  const ca = await signingCa(parseCertificateBundle(network.caBundle), deps.signer);
+  const heldDays = Math.round((ca.details.notAfter.getTime() - ca.details.notBefore.getTime()) / DAY_MS);
+  if (ca.details.name !== props.CaName) {
+    throw new CaInitError(`the network's CA is named '${ca.details.name}'; it cannot become '${props.CaName}': ${CA_ROTATION_ADVICE}`);
+  }
+  if (heldDays !== lifetimeDays) {
+    throw new CaInitError(`the network's CA was issued for ${heldDays} days; it cannot change to ${lifetimeDays}: ${CA_ROTATION_ADVICE}`);
+  }
+  const fingerprint = ca.fingerprint();
   const accessTokenPublicKey = deps.tokenSigner ? Buffer.from(await deps.tokenSigner.publicKey()).toString('base64') : undefined;
   return { physicalResourceId, fingerprint, ...(accessTokenPublicKey ? { accessTokenPublicKey } : {}) };
 }
 
-/** Fingerprint of the bundle's CA that the CA key signs for (the newest if several). */
-async function signingFingerprint(bundle: NebulaCertificate[], signer: Signer): Promise<string> {
+/** The bundle's CA that the CA key signs for (the newest if several). */
+async function signingCa(bundle: NebulaCertificate[], signer: Signer): Promise<NebulaCertificate> {
   const key = Buffer.from(await signer.publicKey());
   const mine = bundle.filter((ca) => Buffer.from(ca.details.publicKey).equals(key));
   const newest = mine.sort((a, b) => b.details.notAfter.getTime() - a.details.notAfter.getTime())[0];
   if (!newest) throw new CaInitError("no CA in the network's bundle belongs to the configured CA key");
-  return newest.fingerprint();
+  return newest;
 }
 
 /** Tells CloudFormation the outcome: a PUT of the JSON response to the pre-signed ResponseURL. */

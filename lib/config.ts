@@ -22,7 +22,31 @@ const ipv4Cidr = z.string().refine((text) => parseIpv4Cidr(text) !== undefined, 
 const dnsName = z
   .string()
   .toLowerCase()
-  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a DNS name such as dev.example.com');
+  .regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a DNS name such as dev.acme-corp.io');
+
+/**
+ * Names reserved by RFC 2606 and RFC 6761 (and `local`, RFC 6762): Route53 refuses to create
+ * public zones for them, so a deploy would fail after minutes; refused here instead.
+ */
+export const RESERVED_DOMAINS: readonly string[] = ['example', 'example.com', 'example.net', 'example.org', 'test', 'invalid', 'localhost', 'local'];
+
+/** The reserved name `domain` is, or falls under; undefined for a usable name. */
+export function reservedDomain(domain: string): string | undefined {
+  const name = domain.toLowerCase().replace(/\.$/, '');
+  return RESERVED_DOMAINS.find((reserved) => name === reserved || name.endsWith(`.${reserved}`));
+}
+
+const proxyDomain = dnsName.superRefine((domain, ctx) => {
+  const reserved = reservedDomain(domain);
+  if (reserved) ctx.addIssue({ code: 'custom', message: `${domain} is under the reserved name ${reserved} (RFC 2606/6761), which Route53 cannot serve; use a domain you own` });
+});
+
+/**
+ * An IAM role ARN (optionally with a path). The role name is what its sessions carry
+ * (`arn:aws:sts::<account>:assumed-role/<name>/<session>`).
+ */
+const ROLE_ARN = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/;
+const roleArn = z.string().regex(ROLE_ARN, 'must be an IAM role ARN such as arn:aws:iam::123456789012:role/PlatformAdmin');
 const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'must be an EC2 instance type such as t4g.small');
 
 const hostedZoneSchema = z.discriminatedUnion('mode', [
@@ -81,7 +105,13 @@ const configSchema = z
     name: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,31}$/, 'must be 1-32 letters, digits or dashes, starting with a letter').default('NebulaGateway'),
     account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
-    domain: dnsName,
+    domain: proxyDomain,
+    /** The roles (and their sessions) that may call the admin routes: hosts, ports, access tokens. */
+    admins: z.strictObject({
+      roleArns: z.array(roleArn).min(1, 'name at least one admin role: without one nobody can create a host').max(20),
+    }),
+    /** The SNS topic every alarm notifies; `email` subscribes that address (it must confirm). */
+    alarms: z.strictObject({ email: z.email('must be an email address').optional() }).default({}),
     hostedZone: hostedZoneSchema.default({ mode: 'create' }),
     vpc: vpcSchema.default({ mode: 'create', cidr: '10.40.0.0/16', maxAzs: 2, natGateways: 1 }),
     overlayCidr: ipv4Cidr.default('100.100.0.0/16'),
@@ -135,7 +165,7 @@ const configSchema = z
   });
 
 export type GatewayConfig = z.output<typeof configSchema>;
-/** What a user may write: everything but `domain` has a default. */
+/** What a user may write: everything but `domain` and `admins` has a default. */
 export type GatewayConfigInput = z.input<typeof configSchema>;
 
 /**
@@ -152,7 +182,10 @@ export function parseConfig(raw: unknown): GatewayConfig {
     }
   }
   if (value === undefined || value === null) {
-    throw new ConfigError(`context '${CONTEXT_KEY}' is missing; set at least ${CONTEXT_KEY}.domain in cdk.json`);
+    throw new ConfigError(
+      `context '${CONTEXT_KEY}' is missing; set at least ${CONTEXT_KEY}.domain and ${CONTEXT_KEY}.admins.roleArns, e.g. ` +
+        `-c ${CONTEXT_KEY}='{"domain":"dev.acme-corp.io","admins":{"roleArns":["arn:aws:iam::123456789012:role/PlatformAdmin"]}}' (see docs/deploy.md)`,
+    );
   }
   const result = configSchema.safeParse(value);
   if (result.success) return result.data;
@@ -160,9 +193,20 @@ export function parseConfig(raw: unknown): GatewayConfig {
   throw new ConfigError(`invalid configuration in context '${CONTEXT_KEY}':\n${lines.join('\n')}`);
 }
 
-/** The IAM role name each fleet's instances use; fixed so the API can check a caller's role without a cross-stack reference. */
-export function fleetRoleName(config: Pick<GatewayConfig, 'name'>, role: 'lighthouse' | 'proxy'): string {
-  return `${config.name}-${role}-node`;
+/**
+ * The IAM role name each fleet's instances use; fixed so the API can check a caller's role without
+ * a cross-stack reference. IAM names are global to the account: the region (a literal, or the
+ * stack's `AWS::Region` token) keeps two regions' deployments apart. At most 63 characters.
+ */
+export function fleetRoleName(config: Pick<GatewayConfig, 'name'>, region: string, role: 'lighthouse' | 'proxy'): string {
+  return `${config.name}-${region}-${role}-node`;
+}
+
+/** An admin role's name, account and partition, parsed from its (validated) ARN. */
+export function parseRoleArn(arn: string): { partition: string; account: string; roleName: string } {
+  const match = ROLE_ARN.exec(arn);
+  if (!match) throw new ConfigError(`not an IAM role ARN: ${arn}`);
+  return { partition: match[1], account: match[2], roleName: match[3] };
 }
 
 /** DNS name of lighthouse `index` (1-based); each is an A record on one of the lighthouse Elastic IPs. */

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { BundlingOutput, DockerImage } from 'aws-cdk-lib/core';
+import { AssetHashType, BundlingOutput, DockerImage } from 'aws-cdk-lib/core';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { bundleCli } from '../bundles';
@@ -11,6 +11,8 @@ export const AGENT_BUNDLE_FILE = 'gateway.js';
 /**
  * The `gateway` command (agent included) bundled by the local esbuild into an S3 asset that the
  * fleet instances download at boot. Never Docker: the image below is only a required placeholder.
+ * The asset's hash is the bundle's (OUTPUT), not src/'s: a dependency upgrade that changes what is
+ * bundled changes the object key, so the launch templates change and the fleets roll.
  */
 export class AgentAsset extends Construct {
   readonly asset: Asset;
@@ -20,6 +22,7 @@ export class AgentAsset extends Construct {
     this.asset = new Asset(this, 'Bundle', {
       path: path.join(REPO_ROOT, 'src'),
       exclude: ['**/*.test.ts', '**/README.md'],
+      assetHashType: AssetHashType.OUTPUT,
       bundling: {
         outputType: BundlingOutput.SINGLE_FILE,
         image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22-slim'),
@@ -31,5 +34,10 @@ export class AgentAsset extends Construct {
         },
       },
     });
+  }
+
+  /** ARN of the one S3 object the instances may read (`s3:GetObject`). */
+  get objectArn(): string {
+    return this.asset.bucket.arnForObjects(this.asset.s3ObjectKey);
   }
 }

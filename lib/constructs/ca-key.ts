@@ -1,10 +1,16 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib/core';
-import { type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, Effect, type IGrantable, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 
 export type CaKeyBackend = 'kms' | 'secret';
+
+/**
+ * Kept when removed from the stack or replaced, but deleted when their own create rolls back
+ * (CloudFormation `RetainExceptOnCreate`): a failed first deploy then leaves nothing that blocks the retry.
+ */
+export const STATEFUL_REMOVAL_POLICY = RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
 
 export interface SigningKeyProps {
   /** Where the private key lives: a KMS key, or a Secrets Manager seed. */
@@ -20,7 +26,7 @@ export interface SigningKeyProps {
 /**
  * An Ed25519 private key: by default a KMS key (ECC_NIST_EDWARDS25519, SIGN_VERIFY) that never
  * leaves KMS; or, where KMS lacks Ed25519, a Secrets Manager secret whose generated value seeds
- * the key (see src/pki/secret-signer.ts). Retained when the stack goes away.
+ * the key (see src/pki/secret-signer.ts). Retained when the stack goes away (not when its create rolls back).
  */
 export class SigningKey extends Construct {
   readonly backend: CaKeyBackend;
@@ -37,15 +43,26 @@ export class SigningKey extends Construct {
         keySpec: KeySpec.ECC_NIST_EDWARDS25519,
         keyUsage: KeyUsage.SIGN_VERIFY,
         description: `Nebula gateway ${props.purpose} signing key (Ed25519)`,
-        removalPolicy: RemovalPolicy.RETAIN,
+        removalPolicy: STATEFUL_REMOVAL_POLICY,
       });
+      // Nobody creates grants on a signing key except AWS services acting for a resource.
+      key.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'GrantsOnlyForAwsServices',
+          effect: Effect.DENY,
+          principals: [new AnyPrincipal()],
+          actions: ['kms:CreateGrant'],
+          resources: ['*'],
+          conditions: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+        }),
+      );
       this.arn = key.keyArn;
       return;
     }
     const secret = new Secret(this, 'Secret', {
       description: `Nebula gateway ${props.purpose} signing key seed (Ed25519); read only by the functions that sign with it`,
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: STATEFUL_REMOVAL_POLICY,
     });
     Validations.of(secret).acknowledge({ id: 'AwsSolutions-SMG4', reason: props.noRotationReason });
     this.arn = secret.secretArn;

@@ -1,18 +1,22 @@
-import { Validations } from 'aws-cdk-lib/core';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib/core';
 import {
   AccessLogFormat,
   AuthorizationType,
   EndpointType,
   LambdaIntegration,
   LogGroupLogDestination,
+  MethodLoggingLevel,
+  ResponseType,
   RestApi,
 } from 'aws-cdk-lib/aws-apigateway';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, Effect, PolicyDocument, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { AccessTokenKey, CaKey } from './ca-key';
 import { GatewayFunction } from './gateway-function';
 import type { GatewayTable } from './gateway-table';
+import { PROBLEM_RESPONSES, problemTemplate } from './problem-responses';
+import { acknowledgeGuardRule, acknowledgeLogGroupRules } from '../guard';
 
 /** One API Gateway route: which function serves it and whether API Gateway checks IAM (SigV4). */
 export interface RouteSpec {
@@ -78,9 +82,9 @@ const FUNCTIONS: Record<ApiFunctionName, FunctionSpec> = {
 
 /** What the node-register function checks about a registering instance (src/api/ec2-node-verifier.ts). */
 export interface NodeRegistrationProps {
-  /** Role name the lighthouse instances run as. */
+  /** Role name the lighthouse instances run as (fixed; may hold the stack's region token). */
   readonly lighthouseRoleName: string;
-  /** Role name the proxy instances run as. */
+  /** Role name the proxy instances run as (fixed; may hold the stack's region token). */
   readonly proxyRoleName: string;
   /** Network tag `key=value` every fleet instance carries. */
   readonly networkTag: string;
@@ -109,6 +113,21 @@ export interface GatewayApiProps {
   readonly logRetention: RetentionDays;
   /** How node-register recognises the fleets' instances. */
   readonly nodeRegistration: NodeRegistrationProps;
+  /** The roles whose sessions may call the admin routes (resource policy, and host-admin's own check). */
+  readonly adminRoleArns: readonly string[];
+}
+
+/** Environment variable naming the admin roles (comma-separated ARNs) for the functions serving admin routes. */
+export const ADMIN_ROLES_ENV = 'GATEWAY_ADMIN_ROLE_ARNS';
+
+/** `stage/METHOD/path` as execute-api names it, `{param}` as `*`: for resource policies. */
+export function routeResource(route: Pick<RouteSpec, 'method' | 'path'>): string {
+  return `${API_STAGE}/${route.method}${route.path.replace(/\{[^}]+\}/g, '*')}`;
+}
+
+/** `aws:PrincipalArn` patterns for a role: the role (what IAM reports for its sessions) and its assumed-role sessions. */
+function rolePrincipalPatterns(stack: Stack, roleArn: string, roleName: string): string[] {
+  return [roleArn, stack.formatArn({ service: 'sts', region: '', resource: 'assumed-role', resourceName: `${roleName}/*` })];
 }
 
 /**
@@ -127,12 +146,18 @@ export class GatewayApi extends Construct {
     const { table, caKey, accessTokenKey } = props;
 
     this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    acknowledgeLogGroupRules(this.accessLogs);
     // `Default`: the API keeps the logical ID (and so its id and URL) it had when the stack created it directly.
     this.api = new RestApi(this, 'Default', {
       restApiName: props.restApiName,
       description: 'Nebula gateway HTTP API (v1)',
       endpointTypes: [EndpointType.REGIONAL],
-      cloudWatchRole: false,
+      // API Gateway refuses stage logging until the account (per region) names a CloudWatch Logs
+      // role. This creates one and points the account at it; both are retained, so deleting this
+      // stack never leaves the account pointing at a deleted role (another stack may rely on it).
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      policy: this.resourcePolicy(props),
       deployOptions: {
         stageName: API_STAGE,
         accessLogDestination: new LogGroupLogDestination(this.accessLogs),
@@ -140,8 +165,18 @@ export class GatewayApi extends Construct {
         throttlingRateLimit: props.rateLimit,
         throttlingBurstLimit: props.burstLimit,
         metricsEnabled: true,
+        loggingLevel: MethodLoggingLevel.ERROR,
+        tracingEnabled: true,
+        dataTraceEnabled: false,
       },
     });
+    for (const spec of PROBLEM_RESPONSES) {
+      this.api.addGatewayResponse(`Problem${spec.responseType}`, {
+        type: ResponseType.of(spec.responseType),
+        responseHeaders: { 'Content-Type': "'application/problem+json'" },
+        templates: { 'application/json': problemTemplate(spec) },
+      });
+    }
 
     const common = {
       TABLE_NAME: table.tableName,
@@ -175,6 +210,8 @@ export class GatewayApi extends Construct {
       nodeRegister: make('nodeRegister'),
     };
 
+    this.functions.hostAdmin.function.addEnvironment(ADMIN_ROLES_ENV, props.adminRoleArns.join(','));
+
     const register = this.functions.nodeRegister.function;
     const { nodeRegistration } = props;
     register.addEnvironment('LIGHTHOUSE_ROLE_NAME', nodeRegistration.lighthouseRoleName);
@@ -191,10 +228,16 @@ export class GatewayApi extends Construct {
     const integrations = new Map<ApiFunctionName, LambdaIntegration>();
     for (const route of ROUTES) {
       const resource = this.api.root.resourceForPath(route.path);
-      if (!integrations.has(route.fn)) integrations.set(route.fn, new LambdaIntegration(this.functions[route.fn].function));
-      resource.addMethod(route.method, integrations.get(route.fn), {
+      // No test-invoke permissions: the console's "Test" button is not worth a second permission per route.
+      if (!integrations.has(route.fn)) integrations.set(route.fn, new LambdaIntegration(this.functions[route.fn].function, { allowTestInvoke: false }));
+      const method = resource.addMethod(route.method, integrations.get(route.fn), {
         authorizationType: route.auth === 'IAM' ? AuthorizationType.IAM : AuthorizationType.NONE,
       });
+      acknowledgeGuardRule(
+        method,
+        'lambda_function_public_access_prohibited_check',
+        "The permission's principal is apigateway.amazonaws.com with SourceArn set to this method of this API (an Fn::Join the rule does not read).",
+      );
     }
     this.registerRouteArn = this.api.arnForExecuteApi('POST', '/v1/nodes/register', API_STAGE);
 
@@ -212,14 +255,54 @@ export class GatewayApi extends Construct {
         reason: 'Routes without IAM auth are public by design (/healthz, /v1/network) or authenticated in the function by an enrollment token or host credential.',
       },
       {
-        id: 'AwsSolutions-APIG6',
-        reason: 'Access logs are on; execution logging needs an account-wide API Gateway CloudWatch role that this app does not own.',
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason: "API Gateway's account-level CloudWatch Logs role: the AWS managed policy is the documented one for it.",
       },
       {
         id: 'AwsSolutions-COG4',
         reason: 'Admin and node routes use IAM (SigV4) authorization instead of Cognito; the rest authenticate tokens in the function.',
       },
     );
+  }
+
+  /**
+   * Who may invoke what (with IAM auth in the same account, an identity policy alone would let any
+   * principal with `execute-api:Invoke` in; the Deny statements close that): open routes to anyone
+   * (the functions authenticate), the admin routes only to the admin roles' sessions, node
+   * registration only to the fleet roles. Resources use `*` for the API id: the policy is part of
+   * the API, which cannot name its own id.
+   */
+  private resourcePolicy(props: GatewayApiProps): PolicyDocument {
+    const stack = Stack.of(this);
+    const arn = (resource: string) => stack.formatArn({ service: 'execute-api', resource: '*', resourceName: resource });
+    const register = ROUTES.filter((r) => r.fn === 'nodeRegister').map((r) => arn(routeResource(r)));
+    const open = ROUTES.filter((r) => r.auth === 'NONE').map((r) => arn(routeResource(r)));
+    const admins = props.adminRoleArns.flatMap((roleArn) => rolePrincipalPatterns(stack, roleArn, roleArn.slice(roleArn.lastIndexOf('/') + 1)));
+    const { lighthouseRoleName, proxyRoleName } = props.nodeRegistration;
+    const fleets = [lighthouseRoleName, proxyRoleName].flatMap((name) =>
+      rolePrincipalPatterns(stack, stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: name }), name),
+    );
+    return new PolicyDocument({
+      statements: [
+        new PolicyStatement({ sid: 'Routes', principals: [new AnyPrincipal()], actions: ['execute-api:Invoke'], resources: [arn(`${API_STAGE}/*`)] }),
+        new PolicyStatement({
+          sid: 'AdminRoutesOnlyToAdmins',
+          effect: Effect.DENY,
+          principals: [new AnyPrincipal()],
+          actions: ['execute-api:Invoke'],
+          notResources: [...open, ...register],
+          conditions: { ArnNotLike: { 'aws:PrincipalArn': admins } },
+        }),
+        new PolicyStatement({
+          sid: 'RegistrationOnlyToFleets',
+          effect: Effect.DENY,
+          principals: [new AnyPrincipal()],
+          actions: ['execute-api:Invoke'],
+          resources: register,
+          conditions: { ArnNotLike: { 'aws:PrincipalArn': fleets } },
+        }),
+      ],
+    });
   }
 
   /** The stage's invoke URL (`https://<id>.execute-api.<region>.amazonaws.com/api/`). */

@@ -5,6 +5,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeGuardRule, acknowledgeLogGroupRules } from '../guard';
 import { LAMBDA_DIR, REPO_ROOT } from '../paths';
 
 /** The runtime every function uses: the newest Node.js Lambda offers in this aws-cdk-lib. */
@@ -55,6 +56,7 @@ export class GatewayFunction extends Construct {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    acknowledgeLogGroupRules(this.logGroup);
     // Its own role, allowed to write to its own log group only (no AWSLambdaBasicExecutionRole).
     this.role = new Role(this, 'Role', { assumedBy: new ServicePrincipal('lambda.amazonaws.com'), description: props.description });
     this.role.addToPolicy(
@@ -79,5 +81,10 @@ export class GatewayFunction extends Construct {
         ...props.environment,
       },
     });
+    acknowledgeGuardRule(
+      this.function,
+      'lambda_inside_vpc_check',
+      'The functions reach only AWS APIs (DynamoDB, KMS, Secrets Manager, EC2, Auto Scaling); a VPC would add NAT or endpoints and cold-start cost, no protection.',
+    );
   }
 }

@@ -14,6 +14,7 @@ import {
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { DnsRecordType, PrivateDnsNamespace } from 'aws-cdk-lib/aws-servicediscovery';
 import { Construct } from 'constructs';
+import { acknowledgeLogGroupRules } from '../guard';
 import { REPO_ROOT } from '../paths';
 import type { CaKey } from './ca-key';
 import type { GatewayTable } from './gateway-table';
@@ -78,7 +79,12 @@ export class GatewayServer extends Construct {
     table.grantReadWriteItems(task.taskRole);
     caKey.grantSign(task.taskRole);
 
+    const logs = new LogGroup(this, 'Logs', { retention: props.logRetention });
+    acknowledgeLogGroupRules(logs);
     task.addContainer('Server', {
+      // The image's own `node` user (uid 1000), stated here too so the task definition says it is not root.
+      user: 'node',
+      memoryLimitMiB: props.memoryMiB,
       image: ContainerImage.fromAsset(REPO_ROOT, { file: 'Dockerfile', platform: Platform.LINUX_ARM64 }),
       command: ['serve', '--aws', '--host', '0.0.0.0'],
       portMappings: [{ containerPort: SERVER_PORT }],
@@ -91,7 +97,7 @@ export class GatewayServer extends Construct {
       readonlyRootFilesystem: true,
       logging: LogDrivers.awsLogs({
         streamPrefix: 'server',
-        logGroup: new LogGroup(this, 'Logs', { retention: props.logRetention }),
+        logGroup: logs,
       }),
       healthCheck: {
         command: ['CMD', 'node', '-e', `fetch('http://127.0.0.1:${SERVER_PORT}/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`],

@@ -10,7 +10,8 @@ const WRITE = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
 export interface GatewayTableProps {
   /**
    * What happens to the table when it leaves the stack.
-   * @default RemovalPolicy.RETAIN
+   * @default RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE: kept, except when its own create rolls back
+   * (then it holds nothing, and keeping it would block the retry with a name clash)
    */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -40,7 +41,7 @@ export class GatewayTable extends Construct {
       timeToLiveAttribute: TABLE_SCHEMA.timeToLiveAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
     });
   }
 

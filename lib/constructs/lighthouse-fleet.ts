@@ -5,6 +5,7 @@ import { ARecord, type IHostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53
 import { Construct } from 'constructs';
 import { type GatewayConfig, lighthouseName } from '../config';
 import { nagEnvironment } from '../nag';
+import { acknowledgeGuardRule } from '../guard';
 import type { AgentAsset } from './agent-asset';
 import { FLEET_TAGS, NodeFleet } from './node-fleet';
 
@@ -75,6 +76,7 @@ export class LighthouseFleet extends Construct {
       id: 'AwsSolutions-EC23',
       reason: 'Lighthouses must answer nebula (UDP 4242 only) from nodes anywhere on the internet.',
     });
+    acknowledgeGuardRule(this.securityGroup, 'vpc_sg_open_only_to_authorized_ports_check', 'Lighthouses must answer nebula (UDP 4242 only) from nodes anywhere on the internet.');
 
     // `Default`: the fleet keeps the logical IDs it had at the stack's top level (its role has a fixed name).
     this.fleet = new NodeFleet(this, 'Default', {
@@ -93,6 +95,11 @@ export class LighthouseFleet extends Construct {
       agent: props.agent,
       elasticIpAllocationIds: this.addresses.map((eip) => eip.attrAllocationId),
     });
+    acknowledgeGuardRule(
+      this.fleet.launchTemplate,
+      'ec2_launch_template_public_ip_disabled_check',
+      'A lighthouse needs a public address until it claims its Elastic IP (it downloads nebula and registers first).',
+    );
 
     const stack = Stack.of(this);
     const role = this.fleet.role;

@@ -5,6 +5,10 @@ import type { AccessTokenKey, CaKey } from './ca-key';
 import { GatewayFunction } from './gateway-function';
 import type { GatewayTable } from './gateway-table';
 
+/** The function's own limit; the resource gives up a little after it. */
+export const CA_FUNCTION_TIMEOUT = Duration.minutes(2);
+export const CA_RESOURCE_TIMEOUT = Duration.minutes(5);
+
 export interface NetworkCaProps {
   /** The table the network record and CA certificate are written to. */
   readonly table: GatewayTable;
@@ -24,8 +28,8 @@ export interface NetworkCaProps {
 
 /**
  * The network's CA: a custom resource (`Custom::NebulaCa`) backed by lambda/ca-init that creates
- * the CA certificate and network record once (later deploys find them), and reads the access token
- * public key. The function may write the table, sign with the CA key, and read the token key's
+ * the CA certificate and network record once (later deploys find them, and refuse a changed CA
+ * name, lifetime or overlay CIDR instead of ignoring it), and reads the access token public key. The function may write the table, sign with the CA key, and read the token key's
  * public key only.
  */
 export class NetworkCa extends Construct {
@@ -44,7 +48,7 @@ export class NetworkCa extends Construct {
       entry: 'ca-init',
       description: 'Custom resource: creates the Nebula CA certificate, records the network, reads the access token public key',
       logRetention: props.logRetention,
-      timeout: Duration.minutes(2),
+      timeout: CA_FUNCTION_TIMEOUT,
       environment: { TABLE_NAME: table.tableName, ...caKey.environment, ...accessTokenKey.environment },
     });
     table.grantReadWriteItems(this.function.function);
@@ -55,6 +59,8 @@ export class NetworkCa extends Construct {
     this.resource = new CustomResource(this, 'Record', {
       serviceToken: this.function.function.functionArn,
       resourceType: 'Custom::NebulaCa',
+      // If the function never answers (crash before responding), fail after this instead of CloudFormation's hour.
+      serviceTimeout: CA_RESOURCE_TIMEOUT,
       properties: {
         TableName: table.tableName,
         OverlayCidr: props.overlayCidr,

@@ -43,6 +43,9 @@ export const PROXY_RUN_DIR = '/run/nebula-gateway-proxy';
 /** The unprivileged user `gateway proxy` runs as (port 443 through CAP_NET_BIND_SERVICE only). */
 export const PROXY_USER = 'gateway-proxy';
 
+/** curl's retries for downloads: exponential backoff (1 s, 2 s, 4 s, ... capped at 10 min overall), on any error. */
+export const DOWNLOAD_RETRY = '--retry 8 --retry-all-errors --retry-max-time 600';
+
 export function renderNodeBootstrap(input: NodeBootstrapInput): string[] {
   const release = `https://github.com/slackhq/nebula/releases/download/v${input.nebulaVersion}`;
   const tarball = `nebula-linux-${input.cpu}.tar.gz`;
@@ -53,23 +56,28 @@ export function renderNodeBootstrap(input: NodeBootstrapInput): string[] {
     `install -d -m 0700 /etc/nebula ${AGENT_STATE_DIR}`,
     `install -d -m 0755 ${AGENT_DIR}`,
     'cd "$(mktemp -d)"',
-    `curl -fsSL -o ${tarball} ${release}/${tarball}`,
-    `curl -fsSL -o SHASUM256.txt ${release}/SHASUM256.txt`,
+    `curl -fsSL ${DOWNLOAD_RETRY} -o ${tarball} ${release}/${tarball}`,
+    `curl -fsSL ${DOWNLOAD_RETRY} -o SHASUM256.txt ${release}/SHASUM256.txt`,
     `grep " ${tarball}$" SHASUM256.txt | sha256sum -c -`,
     `tar -xzf ${tarball} -C /usr/local/bin nebula nebula-cert`,
     `aws s3 cp --region ${input.region} ${input.agentS3Url} ${AGENT_DIR}/gateway.js`,
-    'IMDS_TOKEN=$(curl -fsS -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)',
-    'imds() { curl -fsS -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "http://169.254.169.254/latest/meta-data/$1"; }',
-    'INSTANCE_ID=$(imds instance-id)',
+    // A fresh IMDSv2 token for every read: the Elastic IP loop below can outlast any one token's TTL.
+    'imds() {',
+    '  local token',
+    '  token=$(curl -fsS --retry 5 -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 300" http://169.254.169.254/latest/api/token)',
+    '  curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"',
+    '}',
   ];
   if (input.elasticIpAllocationIds?.length) {
     // A replaced lighthouse's address is freed when the old instance terminates: keep trying.
     lines.push(
+      'INSTANCE_ID=$(imds instance-id)',
       'associated=""',
       'for attempt in $(seq 1 60); do',
       `  for alloc in ${input.elasticIpAllocationIds.join(' ')}; do`,
       `    if aws ec2 associate-address --region ${input.region} --instance-id "$INSTANCE_ID" --allocation-id "$alloc" --no-allow-reassociation >/dev/null 2>&1; then associated=$alloc; break 2; fi`,
       '  done',
+      '  echo "no free lighthouse address yet (attempt $attempt of 60)"',
       '  sleep 10',
       'done',
       'test -n "$associated"',
@@ -91,36 +99,65 @@ export function renderNodeBootstrap(input: NodeBootstrapInput): string[] {
     `jq -r .config ${state}/register.json > ${state}/config.yml`,
     `(umask 077; jq --arg api ${input.agentApiUrl} '{api: $api, hostId, credential}' ${state}/register.json > ${state}/agent.json)`,
     `rm ${state}/register.json ${state}/host.pub`,
-    `cat > /etc/systemd/system/nebula-gateway-agent.service <<'UNIT'\n${agentUnit(input)}UNIT`,
+    `cat > /etc/systemd/system/${AGENT_UNIT} <<'UNIT'\n${agentUnit(input)}UNIT`,
     'systemctl daemon-reload',
-    'systemctl enable --now nebula-gateway-agent.service',
+    `systemctl enable --now ${AGENT_UNIT}`,
   );
   if (input.proxy) lines.push(...proxyBootstrap(input, input.proxy));
   return lines;
+}
+
+export const AGENT_UNIT = 'nebula-gateway-agent.service';
+export const PROXY_UNIT = 'nebula-gateway-proxy.service';
+
+/** A file the boot script writes, as the instance will hold it: for tests (shellcheck, systemd-analyze). */
+export interface RenderedFile {
+  readonly path: string;
+  readonly text: string;
+}
+
+/**
+ * Every file the boot script writes through a quoted here-document (units and scripts), read back
+ * from the rendered lines: what tests check is exactly what the instance gets.
+ */
+export function renderedFiles(lines: readonly string[]): RenderedFile[] {
+  const files: RenderedFile[] = [];
+  for (const match of lines.join('\n').matchAll(/cat > (\S+) <<'([A-Z]+)'\n([\s\S]*?)\2(?:\n|$)/g)) {
+    files.push({ path: match[1], text: match[3] });
+  }
+  return files;
 }
 
 /**
  * `gateway proxy` beside the agent, as a systemd unit. Before each start, as root, a prepare step
  * fetches the TLS certificate and key from Secrets Manager, the access token public key from
  * `GET /v1/network` (API Gateway's open route), and this proxy's host id and credential from the
- * agent's agent.json; the proxy then runs unprivileged and long-polls the in-VPC server's
- * `/v1/routes?host=<hostId>` with its credential. Restarting the unit picks up a new certificate.
+ * agent's agent.json into files under PROXY_RUN_DIR; a run script (as the unprivileged user)
+ * reads them and execs `gateway proxy`, which long-polls the in-VPC server's
+ * `/v1/routes?host=<hostId>` with its credential. No EnvironmentFile: systemd loads one before
+ * every command, ExecStartPre included, so a file the prepare step writes could never be one.
+ * Restarting the unit picks up a new certificate.
  */
 function proxyBootstrap(input: NodeBootstrapInput, proxy: ProxyBootstrapInput): string[] {
   return [
     `id -u ${PROXY_USER} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin ${PROXY_USER}`,
-    `cat > ${AGENT_DIR}/proxy-prepare.sh <<'PREPARE'\n${proxyPrepareScript(input, proxy)}PREPARE`,
-    `chmod 0700 ${AGENT_DIR}/proxy-prepare.sh`,
-    `cat > /etc/systemd/system/nebula-gateway-proxy.service <<'UNIT'\n${proxyUnit(proxy)}UNIT`,
+    `cat > ${PROXY_PREPARE_SCRIPT} <<'PREPARE'\n${proxyPrepareScript(input, proxy)}PREPARE`,
+    `cat > ${PROXY_RUN_SCRIPT} <<'RUN'\n${proxyRunScript(proxy)}RUN`,
+    `chmod 0700 ${PROXY_PREPARE_SCRIPT}`,
+    `chmod 0755 ${PROXY_RUN_SCRIPT}`,
+    `cat > /etc/systemd/system/${PROXY_UNIT} <<'UNIT'\n${proxyUnit(proxy)}UNIT`,
     'systemctl daemon-reload',
-    'systemctl enable --now nebula-gateway-proxy.service',
+    `systemctl enable --now ${PROXY_UNIT}`,
   ];
 }
+
+export const PROXY_PREPARE_SCRIPT = `${AGENT_DIR}/proxy-prepare.sh`;
+export const PROXY_RUN_SCRIPT = `${AGENT_DIR}/proxy-run.sh`;
 
 function proxyPrepareScript(input: NodeBootstrapInput, proxy: ProxyBootstrapInput): string {
   const run = PROXY_RUN_DIR;
   return `#!/bin/bash
-# Runs as root before each start of nebula-gateway-proxy.service; nothing here is logged.
+# Runs as root before each start of ${PROXY_UNIT}; nothing here is logged.
 set -euo pipefail
 install -d -m 0750 -o root -g ${PROXY_USER} ${run}
 umask 027
@@ -128,22 +165,31 @@ secret=$(aws secretsmanager get-secret-value --region ${input.region} --secret-i
 jq -er .certificate <<<"$secret" > ${run}/tls.crt
 jq -er .privateKey <<<"$secret" > ${run}/tls.key
 unset secret
-chgrp ${PROXY_USER} ${run}/tls.crt ${run}/tls.key
 curl -fsS --retry 10 --retry-all-errors ${input.apiUrl}v1/network | jq -er .accessTokenPublicKey > ${run}/token.pub
-chgrp ${PROXY_USER} ${run}/token.pub
 host_id=$(jq -er .hostId ${AGENT_STATE_DIR}/agent.json)
-credential=$(jq -er .credential ${AGENT_STATE_DIR}/agent.json)
-umask 077
-printf 'GATEWAY_ROUTES_URL=%s\\nGATEWAY_ROUTES_TOKEN=%s\\n' "${input.agentApiUrl}/v1/routes?host=$host_id" "$credential" > ${run}/env
+printf '%s\\n' "${input.agentApiUrl}/v1/routes?host=$host_id" > ${run}/routes-url
+jq -er .credential ${AGENT_STATE_DIR}/agent.json > ${run}/routes-token
+chgrp ${PROXY_USER} ${run}/tls.crt ${run}/tls.key ${run}/token.pub ${run}/routes-url ${run}/routes-token
+`;
+}
+
+function proxyRunScript(proxy: ProxyBootstrapInput): string {
+  const run = PROXY_RUN_DIR;
+  return `#!/bin/bash
+# Runs as ${PROXY_USER} (ExecStart of ${PROXY_UNIT}): the files proxy-prepare.sh wrote, then gateway proxy.
+set -euo pipefail
+routes_url=$(<${run}/routes-url)
+GATEWAY_ROUTES_TOKEN=$(<${run}/routes-token)
+export GATEWAY_ROUTES_TOKEN
+exec /usr/bin/node-22 ${AGENT_DIR}/gateway.js proxy --domain ${proxy.domain} --tls-cert ${run}/tls.crt --tls-key ${run}/tls.key --token-public-key ${run}/token.pub --routes "$routes_url" --listen 0.0.0.0:443
 `;
 }
 
 function proxyUnit(proxy: ProxyBootstrapInput): string {
-  const run = PROXY_RUN_DIR;
   return `[Unit]
 Description=Nebula gateway proxy: https://<port>--<hostId>.${proxy.domain} to environments over nebula
-Wants=network-online.target nebula-gateway-agent.service
-After=network-online.target nebula-gateway-agent.service
+Wants=network-online.target ${AGENT_UNIT}
+After=network-online.target ${AGENT_UNIT}
 
 [Service]
 User=${PROXY_USER}
@@ -153,9 +199,8 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
-ExecStartPre=+${AGENT_DIR}/proxy-prepare.sh
-EnvironmentFile=${run}/env
-ExecStart=/usr/bin/node-22 ${AGENT_DIR}/gateway.js proxy --domain ${proxy.domain} --tls-cert ${run}/tls.crt --tls-key ${run}/tls.key --token-public-key ${run}/token.pub --routes \${GATEWAY_ROUTES_URL} --listen 0.0.0.0:443
+ExecStartPre=+${PROXY_PREPARE_SCRIPT}
+ExecStart=${PROXY_RUN_SCRIPT}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=10

@@ -1,5 +1,16 @@
 import { Duration, Stack, Tags, Validations } from 'aws-cdk-lib/core';
-import { AutoScalingGroup, CfnAutoScalingGroup, HealthChecks, Signals, UpdatePolicy } from 'aws-cdk-lib/aws-autoscaling';
+import {
+  AdditionalHealthCheckType,
+  AutoScalingGroup,
+  CfnAutoScalingGroup,
+  DefaultResult,
+  GroupMetric,
+  GroupMetrics,
+  HealthChecks,
+  LifecycleTransition,
+  Signals,
+  UpdatePolicy,
+} from 'aws-cdk-lib/aws-autoscaling';
 import {
   AmazonLinuxCpuType,
   BlockDeviceVolume,
@@ -14,9 +25,9 @@ import {
 } from 'aws-cdk-lib/aws-ec2';
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import { acknowledgeGuardRule } from '../guard';
 import { fleetRoleName, type GatewayConfig } from '../config';
 import type { AgentAsset } from './agent-asset';
-import { nagEnvironment } from '../nag';
 import { type ProxyBootstrapInput, renderNodeBootstrap } from './node-bootstrap';
 
 /** Tags the register function checks (src/api/ec2-node-verifier.ts) before it signs for an instance. */
@@ -64,7 +75,18 @@ export interface NodeFleetProps {
    * @default no `gateway proxy`
    */
   readonly proxy?: ProxyBootstrapInput;
+  /**
+   * Replace instances that the load balancer finds unhealthy (ELB health checks, with a grace
+   * period for the boot script), not only those EC2 finds impaired.
+   * @default EC2 checks only
+   */
+  readonly elbHealthChecks?: boolean;
 }
+
+/** How long a boot may take before health checks count: packages, downloads, registration, first config. */
+export const BOOT_GRACE_PERIOD = Duration.minutes(10);
+/** How long a terminating instance waits for the node-lifecycle function (it completes the action itself). */
+export const TERMINATION_HOOK_HEARTBEAT = Duration.seconds(120);
 
 /**
  * An auto scaling group of nebula nodes (lighthouses or proxies) from a launch template: IMDSv2
@@ -74,21 +96,22 @@ export interface NodeFleetProps {
 export class NodeFleet extends Construct {
   readonly group: AutoScalingGroup;
   readonly role: Role;
+  readonly launchTemplate: LaunchTemplate;
 
   constructor(scope: Construct, id: string, props: NodeFleetProps) {
     super(scope, id);
     const stack = Stack.of(this);
     const arm = isGravitonType(props.instanceType);
-    const env = nagEnvironment(this);
 
     this.role = new Role(this, 'Role', {
-      roleName: fleetRoleName(props.config, props.role),
+      roleName: fleetRoleName(props.config, stack.region, props.role),
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
       description: `Nebula gateway ${props.role} instances`,
       managedPolicies: [ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
     this.role.addToPolicy(new PolicyStatement({ actions: ['execute-api:Invoke'], resources: [props.registerRouteArn] }));
-    props.agent.asset.grantRead(this.role);
+    // The agent bundle only: one object of the CDK asset bucket, which holds every app's assets.
+    this.role.addToPolicy(new PolicyStatement({ actions: ['s3:GetObject'], resources: [props.agent.objectArn] }));
     if (props.proxy) {
       this.role.addToPolicy(new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [props.proxy.tlsSecretArn] }));
     }
@@ -96,16 +119,6 @@ export class NodeFleet extends Construct {
       {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
         reason: 'Session Manager is the only way in (no SSH key, no open SSH port).',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Action::s3:GetObject*]',
-        reason: 'Granted by Asset.grantRead on the one agent bundle asset.',
-      },
-      { id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]', reason: 'Granted by Asset.grantRead on the CDK asset bucket.' },
-      { id: 'AwsSolutions-IAM5[Action::s3:List*]', reason: 'Granted by Asset.grantRead on the CDK asset bucket.' },
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:${env.partition}:s3:::cdk-hnb659fds-assets-${env.account}-${env.region}/*]`,
-        reason: 'Asset.grantRead scopes to the CDK asset bucket; the agent bundle is one object in it.',
       },
     );
 
@@ -123,6 +136,12 @@ export class NodeFleet extends Construct {
       ],
       userData,
     });
+    this.launchTemplate = template;
+    acknowledgeGuardRule(
+      template,
+      'ec2_launch_template_monitoring_enabled_check',
+      "Basic (5-minute) EC2 monitoring: the alarms watch the group's in-service count and the NLB's health checks, not instance metrics.",
+    );
 
     this.group = new AutoScalingGroup(this, 'Group', {
       vpc: props.vpc,
@@ -130,7 +149,11 @@ export class NodeFleet extends Construct {
       launchTemplate: template,
       minCapacity: props.minCapacity,
       maxCapacity: props.maxCapacity,
-      healthChecks: HealthChecks.ec2({ gracePeriod: Duration.minutes(5) }),
+      healthChecks: props.elbHealthChecks
+        ? HealthChecks.withAdditionalChecks({ additionalTypes: [AdditionalHealthCheckType.ELB], gracePeriod: BOOT_GRACE_PERIOD })
+        : HealthChecks.ec2({ gracePeriod: BOOT_GRACE_PERIOD }),
+      // GroupInServiceInstances: the fleets stack alarms on it.
+      groupMetrics: [new GroupMetrics(GroupMetric.IN_SERVICE_INSTANCES)],
       signals: Signals.waitForMinCapacity({ timeout: Duration.minutes(15) }),
       updatePolicy: UpdatePolicy.rollingUpdate({
         maxBatchSize: 1,
@@ -138,6 +161,12 @@ export class NodeFleet extends Construct {
         waitOnResourceSignals: true,
         pauseTime: Duration.minutes(15),
       }),
+    });
+    // The node-lifecycle function revokes the host and completes the action (EventBridge rule in the fleets stack).
+    this.group.addLifecycleHook('Terminating', {
+      lifecycleTransition: LifecycleTransition.INSTANCE_TERMINATING,
+      heartbeatTimeout: TERMINATION_HOOK_HEARTBEAT,
+      defaultResult: DefaultResult.CONTINUE,
     });
     Tags.of(this.group).add(FLEET_TAGS.network, props.config.name, { applyToLaunchedInstances: true });
     Tags.of(this.group).add(FLEET_TAGS.role, props.role, { applyToLaunchedInstances: true });
@@ -154,6 +183,23 @@ export class NodeFleet extends Construct {
         proxy: props.proxy,
         signal: { stackName: stack.stackName, resource: stack.getLogicalId(this.group.node.defaultChild as CfnAutoScalingGroup) },
       }),
+    );
+    if (!props.elbHealthChecks) {
+      acknowledgeGuardRule(
+        this.group,
+        'autoscaling_group_elb_healthcheck_required_check',
+        'Proxies without a TLS certificate run no `gateway proxy`: the NLB check can never pass, and ELB health checks would replace them forever.',
+      );
+    }
+    acknowledgeGuardRule(
+      this.group,
+      'autoscaling_multiple_az_check',
+      'The group spans one subnet in each of at least two Availability Zones (VPCZoneIdentifier); the rule reads only AvailabilityZones.',
+    );
+    acknowledgeGuardRule(
+      this.group,
+      'autoscaling_mixed_instances_policy_multiple_instance_types_check',
+      'One small Graviton type per fleet (configurable); a handful of instances do not need a mixed instances policy.',
     );
     Validations.of(this.group).acknowledge({
       id: 'AwsSolutions-AS3',

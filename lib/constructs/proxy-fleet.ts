@@ -5,6 +5,7 @@ import { ARecord, type IHostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53
 import { LoadBalancerTarget } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
 import type { GatewayConfig } from '../config';
+import { acknowledgeGuardRule } from '../guard';
 import type { AgentAsset } from './agent-asset';
 import { NodeFleet } from './node-fleet';
 
@@ -68,6 +69,8 @@ export class ProxyFleet extends Construct {
       registerRouteArn: props.registerRouteArn,
       agent: props.agent,
       proxy: config.proxies.tlsSecretArn ? { domain: config.domain, tlsSecretArn: config.proxies.tlsSecretArn } : undefined,
+      // Without `gateway proxy` the NLB's checks always fail: replacing instances for it would loop.
+      elbHealthChecks: config.proxies.tlsSecretArn !== undefined,
     });
     if (!config.proxies.tlsSecretArn) {
       Annotations.of(this).addWarningV2(
@@ -106,6 +109,12 @@ export class ProxyFleet extends Construct {
       id: 'AwsSolutions-ELB2',
       reason: 'NLB access logs cover TLS listeners only; this listener passes TCP through and TLS ends at the proxies.',
     });
+    acknowledgeGuardRule(this.loadBalancer, 'elbv2_logging_enabled_check', 'NLB access logs cover TLS listeners only; this listener passes TCP through and TLS ends at the proxies.');
+    acknowledgeGuardRule(
+      this.loadBalancer,
+      'elbv2_deletion_protection_enabled_check',
+      'The fleets stack is stateless and may be destroyed and redeployed; the *.<domain> alias follows the new load balancer.',
+    );
     this.wildcardRecord = new ARecord(this, 'WildcardRecord', {
       zone: props.zone,
       recordName: `*.${config.domain}`,

@@ -1,12 +1,19 @@
-import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib/core';
-import { CfnSecurityGroupIngress, type ISecurityGroup, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib/core';
+import { ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { CfnSecurityGroupIngress, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IHostedZone, PublicHostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
-import type { GatewayConfig } from '../config';
+import { fleetRoleName, type GatewayConfig } from '../config';
 import { AgentAsset } from '../constructs/agent-asset';
 import { SERVER_PORT } from '../constructs/gateway-server';
+import type { GatewayTable } from '../constructs/gateway-table';
 import { LighthouseFleet } from '../constructs/lighthouse-fleet';
+import { GatewayAlarms } from '../constructs/gateway-alarms';
+import { FLEET_TAGS } from '../constructs/node-fleet';
+import { NodeLifecycle } from '../constructs/node-lifecycle';
 import { ProxyFleet } from '../constructs/proxy-fleet';
+import { consumeDeployTimeValue } from '../deploy-time-values';
 import { exportName } from '../exports';
 import { vpcFor } from './network-stack';
 
@@ -16,9 +23,8 @@ export interface FleetsStackProps extends StackProps {
   readonly vpc?: IVpc;
   /** The zone the app created (state stack); absent when the config imports one. */
   readonly createdZone?: IHostedZone;
-  readonly apiUrl: string;
-  readonly registerRouteArn: string;
-  readonly serverSecurityGroup: ISecurityGroup;
+  /** The gateway table (state stack): the node-lifecycle function revokes terminated instances' hosts. */
+  readonly table: GatewayTable;
   /** The gateway server in the VPC (`http://server.<namespace>:8080`): the agents' API after registration. */
   readonly serverEndpoint: string;
 }
@@ -26,12 +32,17 @@ export interface FleetsStackProps extends StackProps {
 /**
  * The nebula fleets and their DNS: lighthouses (`LighthouseFleet`: fixed count, public, one
  * Elastic IP and `lighthouse-N.<domain>` record each) and proxies (`ProxyFleet`: behind an
- * internet-facing NLB, `*.<domain>` aliased to it), and the server's ingress from both.
+ * internet-facing NLB, `*.<domain>` aliased to it), the server's ingress from both, and the
+ * node-lifecycle function that revokes a terminated instance's host. The API URL, the register
+ * route and the server's security group come from SSM at each deploy (lib/deploy-time-values.ts),
+ * so redeploying the Api or Server stack reaches this one on the next `cdk deploy --all`.
  */
 export class FleetsStack extends Stack {
   readonly lighthouses: LighthouseFleet;
   readonly proxies: ProxyFleet;
+  readonly lifecycle: NodeLifecycle;
   readonly lighthouseNames: string[];
+  readonly alarms: GatewayAlarms;
 
   constructor(scope: Construct, id: string, props: FleetsStackProps) {
     super(scope, id, props);
@@ -42,16 +53,25 @@ export class FleetsStack extends Stack {
         ? PublicHostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: config.hostedZone.id, zoneName: config.hostedZone.name })
         : props.createdZone!;
     const agent = new AgentAsset(this, 'Agent');
-    const common = { config, vpc, zone, agent, apiUrl: props.apiUrl, agentApiUrl: props.serverEndpoint, registerRouteArn: props.registerRouteArn };
+    const common = {
+      config,
+      vpc,
+      zone,
+      agent,
+      apiUrl: consumeDeployTimeValue(this, config, 'apiUrl'),
+      agentApiUrl: props.serverEndpoint,
+      registerRouteArn: consumeDeployTimeValue(this, config, 'registerRouteArn'),
+    };
 
     this.lighthouses = new LighthouseFleet(this, 'Lighthouses', common);
     this.proxies = new ProxyFleet(this, 'Proxies', common);
     this.lighthouseNames = this.lighthouses.names;
 
     // The server accepts the fleets only; the rules live here so this stack can come and go.
+    const serverSecurityGroupId = consumeDeployTimeValue(this, config, 'serverSecurityGroupId');
     for (const [name, sg] of [['Lighthouses', this.lighthouses.securityGroup], ['Proxies', this.proxies.securityGroup]] as const) {
       new CfnSecurityGroupIngress(this, `ServerFrom${name}`, {
-        groupId: props.serverSecurityGroup.securityGroupId,
+        groupId: serverSecurityGroupId,
         sourceSecurityGroupId: sg.securityGroupId,
         ipProtocol: 'tcp',
         fromPort: SERVER_PORT,
@@ -59,6 +79,47 @@ export class FleetsStack extends Stack {
         description: `gateway server from the ${name.toLowerCase()}`,
       });
     }
+
+    this.lifecycle = new NodeLifecycle(this, 'NodeLifecycle', {
+      groups: [this.lighthouses.fleet.group, this.proxies.fleet.group],
+      table: props.table,
+      logRetention: config.logRetentionDays as RetentionDays,
+      environment: {
+        TABLE_NAME: props.table.tableName,
+        CERT_LIFETIME_HOURS: String(config.certificateLifetimeHours),
+        LIGHTHOUSE_ROLE_NAME: fleetRoleName(config, this.region, 'lighthouse'),
+        PROXY_ROLE_NAME: fleetRoleName(config, this.region, 'proxy'),
+        FLEET_TAG_NETWORK: `${FLEET_TAGS.network}=${config.name}`,
+        FLEET_TAG_ROLE: FLEET_TAGS.role,
+      },
+    });
+
+    this.alarms = new GatewayAlarms(this, 'Alarms', { config });
+    this.alarms.add('lighthouses-in-service', {
+      metric: new Metric({
+        namespace: 'AWS/AutoScaling',
+        metricName: 'GroupInServiceInstances',
+        dimensionsMap: { AutoScalingGroupName: this.lighthouses.fleet.group.autoScalingGroupName },
+        statistic: 'Minimum',
+        period: Duration.minutes(1),
+      }),
+      description: `Fewer than ${config.lighthouses.count} lighthouses in service for 5 minutes`,
+      threshold: config.lighthouses.count,
+      comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      treatMissingData: TreatMissingData.BREACHING,
+    });
+    if (config.proxies.tlsSecretArn) {
+      // Without a certificate no proxy ever passes the NLB's check (synth warns): no alarm then.
+      this.alarms.add('proxies-unhealthy', {
+        metric: this.proxies.targetGroup.metrics.unHealthyHostCount({ statistic: 'Maximum', period: Duration.minutes(1) }),
+        description: 'A proxy fails the NLB health check (HTTPS to gateway proxy) for 3 minutes',
+        threshold: 1,
+        comparison: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 3,
+      });
+    }
+    this.alarms.addFunction('node-lifecycle', this.lifecycle.function);
 
     new CfnOutput(this, 'ProxyDomain', { value: config.domain, exportName: exportName(config, 'ProxyDomain') });
     new CfnOutput(this, 'LighthouseNames', { value: Fn.join(',', this.lighthouseNames), exportName: exportName(config, 'LighthouseNames') });

@@ -3,6 +3,7 @@ import { FlowLogDestination, FlowLogTrafficType, IpAddresses, type IVpc, SubnetT
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { GatewayConfig } from '../config';
+import { acknowledgeGuardRule, acknowledgeLogGroupRules } from '../guard';
 
 export interface NetworkStackProps extends StackProps {
   readonly config: GatewayConfig;
@@ -25,16 +26,17 @@ export class NetworkStack extends Stack {
       maxAzs: vpc.maxAzs,
       natGateways: vpc.natGateways,
       subnetConfiguration: [
-        { name: 'public', subnetType: SubnetType.PUBLIC, cidrMask: 24 },
+        // Only what asks for a public address gets one (the lighthouses' launch template, the NLB).
+        { name: 'public', subnetType: SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
         { name: 'private', subnetType: SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 },
       ],
     });
-    created.addFlowLog('FlowLog', {
-      trafficType: FlowLogTrafficType.REJECT,
-      destination: FlowLogDestination.toCloudWatchLogs(
-        new LogGroup(this, 'FlowLogs', { retention: props.config.logRetentionDays as RetentionDays }),
-      ),
-    });
+    const flowLogs = new LogGroup(this, 'FlowLogs', { retention: props.config.logRetentionDays as RetentionDays });
+    acknowledgeLogGroupRules(flowLogs);
+    created.addFlowLog('FlowLog', { trafficType: FlowLogTrafficType.REJECT, destination: FlowLogDestination.toCloudWatchLogs(flowLogs) });
+    // CDK's own handler that empties the default security group (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup).
+    const provider = this.node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
+    if (provider) acknowledgeGuardRule(provider, 'lambda_inside_vpc_check', "CDK's custom resource that strips the default security group's rules calls only the EC2 API.");
     this.vpc = created;
   }
 }

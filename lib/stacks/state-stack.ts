@@ -1,11 +1,13 @@
-import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib/core';
+import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib/core';
+import { ComparisonOperator, MathExpression, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IPublicHostedZone, PublicHostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
 import type { GatewayConfig } from '../config';
-import { AccessTokenKey, CaKey } from '../constructs/ca-key';
+import { AccessTokenKey, CaKey, STATEFUL_REMOVAL_POLICY } from '../constructs/ca-key';
 import { GatewayTable } from '../constructs/gateway-table';
 import { NetworkCa } from '../constructs/network-ca';
+import { caExpiryMetric, CA_EXPIRY_ALARM_DAYS, GatewayAlarms } from '../constructs/gateway-alarms';
 import { exportName } from '../exports';
 
 export interface StateStackProps extends StackProps {
@@ -14,8 +16,9 @@ export interface StateStackProps extends StackProps {
 
 /**
  * What must outlive every other stack: the table, the CA key, the access token key, the CA
- * certificate and network record (written by a custom resource), and a hosted zone this app created. All retained; the
- * stateless stacks can be destroyed and redeployed around them.
+ * certificate and network record (written by a custom resource), and a hosted zone this app created. All retained
+ * (except when their own create rolls back: STATEFUL_REMOVAL_POLICY); the stateless stacks can be
+ * destroyed and redeployed around them.
  */
 export class StateStack extends Stack {
   readonly table: GatewayTable;
@@ -25,6 +28,7 @@ export class StateStack extends Stack {
   readonly ca: NetworkCa;
   /** The zone this app created; undefined when the config imports one. */
   readonly hostedZone?: IPublicHostedZone;
+  readonly alarms: GatewayAlarms;
 
   constructor(scope: Construct, id: string, props: StateStackProps) {
     super(scope, id, props);
@@ -36,8 +40,13 @@ export class StateStack extends Stack {
 
     if (config.hostedZone.mode === 'create') {
       const zone = new PublicHostedZone(this, 'HostedZone', { zoneName: config.domain });
-      zone.applyRemovalPolicy(RemovalPolicy.RETAIN);
+      zone.applyRemovalPolicy(STATEFUL_REMOVAL_POLICY);
       this.hostedZone = zone;
+      // Delegate the domain to these from its parent zone (docs/deploy.md).
+      new CfnOutput(this, 'NameServers', {
+        value: Fn.join(',', zone.hostedZoneNameServers!),
+        description: `NS records to add for ${config.domain} in its parent zone`,
+      });
     }
 
     this.ca = new NetworkCa(this, 'NetworkCa', {
@@ -49,6 +58,30 @@ export class StateStack extends Stack {
       caLifetimeDays: config.caLifetimeDays,
       logRetention: config.logRetentionDays as RetentionDays,
     });
+
+    this.alarms = new GatewayAlarms(this, 'Alarms', { config });
+    this.alarms.add('ca-expiry', {
+      metric: caExpiryMetric(config),
+      description: `The network's CA certificate expires in under ${CA_EXPIRY_ALARM_DAYS} days, or the server stopped reporting it (missing data counts)`,
+      threshold: CA_EXPIRY_ALARM_DAYS,
+      comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.BREACHING,
+    });
+    this.alarms.add('table-throttles', {
+      metric: new MathExpression({
+        expression: 'reads + writes',
+        usingMetrics: {
+          reads: new Metric({ namespace: 'AWS/DynamoDB', metricName: 'ReadThrottleEvents', dimensionsMap: { TableName: this.table.tableName }, statistic: 'Sum' }),
+          writes: new Metric({ namespace: 'AWS/DynamoDB', metricName: 'WriteThrottleEvents', dimensionsMap: { TableName: this.table.tableName }, statistic: 'Sum' }),
+        },
+        period: Duration.minutes(5),
+        label: 'throttled requests',
+      }),
+      description: 'DynamoDB throttled reads or writes on the gateway table',
+      threshold: 1,
+      comparison: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+    this.alarms.addFunction('ca-init', this.ca.function);
 
     new CfnOutput(this, 'TableName', { value: this.table.tableName, exportName: exportName(config, 'TableName') });
     new CfnOutput(this, 'OverlayCidr', { value: config.overlayCidr, exportName: exportName(config, 'OverlayCidr') });

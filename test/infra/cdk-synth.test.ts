@@ -2,8 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { MINIMAL_CONFIG } from './support/app';
 
 const ROOT = resolve(__dirname, '../..');
+/** Offline: fake credentials (test/support), Docker replaced by `false`, no version check. */
+const CDK_ENV = { ...process.env, CDK_DOCKER: '/bin/false', CDK_DISABLE_VERSION_CHECK: '1' };
 
 // `npx cdk synth` exactly as a platform engineer runs it, offline: the fake credentials and the
 // blocked AWS endpoints from test/support, and CDK_DOCKER pointing at `false` so any attempt to
@@ -14,22 +17,23 @@ describe('npx cdk synth (offline, no Docker)', () => {
 
   beforeAll(() => {
     out = mkdtempSync(join(tmpdir(), 'cdk-synth-'));
-    result = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', out], {
+    result = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', out, '-c', `gateway=${JSON.stringify(MINIMAL_CONFIG)}`], {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, CDK_DOCKER: '/bin/false', CDK_DISABLE_VERSION_CHECK: '1' },
+      env: CDK_ENV,
       timeout: 280_000,
     });
   }, 300_000);
 
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it('succeeds and writes the five stacks', () => {
+  it('succeeds and writes the six stacks', () => {
     expect([result.status, String(result.stderr).slice(-3000)]).toEqual([0, expect.any(String)]);
     const templates = readdirSync(out).filter((f) => f.endsWith('.template.json')).sort();
     expect(templates).toEqual([
       'NebulaGateway-Api.template.json',
       'NebulaGateway-Fleets.template.json',
+      'NebulaGateway-Monitoring.template.json',
       'NebulaGateway-Network.template.json',
       'NebulaGateway-Server.template.json',
       'NebulaGateway-State.template.json',
@@ -40,7 +44,7 @@ describe('npx cdk synth (offline, no Docker)', () => {
     const assets = readdirSync(out).filter((d) => d.startsWith('asset.') && statSync(join(out, d)).isDirectory());
     // Ours have source maps; CDK's own custom-resource handler (the VPC's default security group) has none.
     const functionBundles = assets.filter((d) => existsSync(join(out, d, 'index.js.map')));
-    expect(functionBundles).toHaveLength(6);
+    expect(functionBundles).toHaveLength(7);
     for (const dir of functionBundles) {
       const code = readFileSync(join(out, dir, 'index.js'), 'utf8');
       // Minified: long lines (unminified code averages well under 100 characters a line).
@@ -63,4 +67,18 @@ describe('npx cdk synth (offline, no Docker)', () => {
     expect(entries).not.toContain('node_modules');
     expect(entries).not.toContain('cdk.out');
   });
+});
+
+describe('npx cdk synth without a configuration', () => {
+  it('stops before building anything, naming what to set (cdk.json has no default domain)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'cdk-synth-'));
+    try {
+      const result = spawnSync('npx', ['cdk', 'synth', '--quiet', '--no-notices', '--output', out], { cwd: ROOT, encoding: 'utf8', env: CDK_ENV, timeout: 120_000 });
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain("context 'gateway' is missing; set at least gateway.domain and gateway.admins.roleArns");
+      expect(readdirSync(out).filter((f) => f.endsWith('.template.json'))).toEqual([]);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 150_000);
 });

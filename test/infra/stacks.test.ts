@@ -4,21 +4,20 @@ import { fleetRoleName } from '../../lib/config';
 import { EXPORTED_OUTPUTS } from '../../lib/exports';
 import { ROUTES } from '../../lib/constructs/gateway-api';
 import type { GatewayStacks } from '../../lib/app';
-import { buildTestApp } from './support/app';
+import { ADMIN_ROLE_ARN, buildTestApp, PRODUCTION_CONFIG, TLS_SECRET_ARN } from './support/app';
 
-const TLS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:gateway/tls-AbCdEf';
-
-// One synth for the whole file (cdk-nag AwsSolutionsChecks included: an unacknowledged finding
-// makes app.synth() throw), then assertions on the templates.
+// One synth for the whole file, of a typical production config (own domain, TLS secret, two admin
+// roles, alarm e-mail, pinned account and region; cdk-nag AwsSolutionsChecks included: an
+// unacknowledged finding makes app.synth() throw), then assertions on the templates.
 let stacks: GatewayStacks;
 const templates: Record<string, Template> = {};
 const t = (name: keyof Omit<GatewayStacks, 'config'>) => templates[name];
 
 beforeAll(() => {
-  const built = buildTestApp({ domain: 'dev.example.com', lighthouses: { count: 2 }, proxies: { min: 2, max: 5, tlsSecretArn: TLS_SECRET_ARN } });
+  const built = buildTestApp(PRODUCTION_CONFIG);
   stacks = built.stacks;
   built.app.synth();
-  for (const name of ['network', 'state', 'api', 'server', 'fleets'] as const) {
+  for (const name of ['monitoring', 'network', 'state', 'api', 'server', 'fleets'] as const) {
     templates[name] = Template.fromStack(stacks[name]!);
   }
 });
@@ -29,10 +28,10 @@ const resources = (name: keyof Omit<GatewayStacks, 'config'>, type: string): Res
 const allTemplates = () => Object.values(templates).map((tpl) => tpl.toJSON() as { Resources: Resources; Outputs?: Record<string, any> });
 
 describe('state stack', () => {
-  it('keeps the table: TableV2 from TABLE_SCHEMA, on-demand, PITR, deletion protection, TTL, retained', () => {
+  it('keeps the table: TableV2 from TABLE_SCHEMA, on-demand, PITR, deletion protection, TTL, retained except when its own create fails', () => {
     t('state').resourceCountIs('AWS::DynamoDB::GlobalTable', 1);
     t('state').hasResource('AWS::DynamoDB::GlobalTable', {
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
       UpdateReplacePolicy: 'Retain',
       Properties: Match.objectLike({
         BillingMode: 'PAY_PER_REQUEST',
@@ -66,9 +65,10 @@ describe('state stack', () => {
     expect(stacks.api.terminationProtection).toBe(false);
   });
 
-  it('keeps the CA key in KMS: Ed25519, sign/verify, retained', () => {
+  it('keeps the CA key in KMS: Ed25519, sign/verify, retained (except on a failed create)', () => {
     t('state').hasResource('AWS::KMS::Key', {
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
+      UpdateReplacePolicy: 'Retain',
       Properties: Match.objectLike({ KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' }),
     });
   });
@@ -78,8 +78,42 @@ describe('state stack', () => {
       ServiceToken: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NetworkCaInit'), 'Arn'] },
       OverlayCidr: '100.100.0.0/16',
       CaLifetimeDays: 3650,
+      // CloudFormation gives up on a silent function after 5 minutes, not an hour.
+      ServiceTimeout: '300',
     });
-    t('state').hasResource('AWS::Route53::HostedZone', { DeletionPolicy: 'Retain', Properties: { Name: 'dev.example.com.' } });
+    t('state').hasResource('AWS::Route53::HostedZone', { DeletionPolicy: 'RetainExceptOnCreate', Properties: { Name: 'dev.acme-corp.io.' } });
+  });
+
+  it('no stateful resource is plainly retained: a failed first create leaves nothing to block the retry', () => {
+    const stateful = Object.values(t('state').toJSON().Resources as Resources).filter((r) =>
+      ['AWS::DynamoDB::GlobalTable', 'AWS::KMS::Key', 'AWS::SecretsManager::Secret', 'AWS::Route53::HostedZone'].includes(r.Type),
+    );
+    expect(stateful.map((r) => [r.Type, r.DeletionPolicy, r.UpdateReplacePolicy])).toEqual([
+      ['AWS::DynamoDB::GlobalTable', 'RetainExceptOnCreate', 'Retain'],
+      ['AWS::KMS::Key', 'RetainExceptOnCreate', 'Retain'],
+      ['AWS::KMS::Key', 'RetainExceptOnCreate', 'Retain'],
+      ['AWS::Route53::HostedZone', 'RetainExceptOnCreate', 'Retain'],
+    ]);
+  });
+
+  it("outputs the hosted zone's name servers for the delegation", () => {
+    expect(t('state').toJSON().Outputs.NameServers).toEqual({
+      Description: 'NS records to add for dev.acme-corp.io in its parent zone',
+      Value: { 'Fn::Join': [',', { 'Fn::GetAtt': [expect.stringMatching(/^HostedZone/), 'NameServers'] }] },
+    });
+  });
+
+  it('only AWS services may create grants on the signing keys', () => {
+    for (const key of Object.values(resources('state', 'AWS::KMS::Key'))) {
+      expect(key.Properties!.KeyPolicy.Statement).toContainEqual({
+        Sid: 'GrantsOnlyForAwsServices',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: { BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' } },
+      });
+    }
   });
 });
 
@@ -110,7 +144,7 @@ describe('who may sign with which key', () => {
     const keys = Object.entries(resources('state', 'AWS::KMS::Key'));
     expect(keys.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['AccessTokenKey', 'CaKey']);
     for (const [, key] of keys) {
-      expect(key).toMatchObject({ DeletionPolicy: 'Retain', Properties: { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' } });
+      expect(key).toMatchObject({ DeletionPolicy: 'RetainExceptOnCreate', Properties: { KeySpec: 'ECC_NIST_EDWARDS25519', KeyUsage: 'SIGN_VERIFY' } });
     }
   });
 
@@ -178,9 +212,11 @@ describe('Lambda functions', () => {
   });
 
   it('may write only to their own log group (no AWSLambdaBasicExecutionRole)', () => {
-    for (const role of Object.values(resources('api', 'AWS::IAM::Role'))) {
-      expect(role.Properties!.ManagedPolicyArns).toBeUndefined();
-    }
+    const lambdaRoles = Object.values(resources('api', 'AWS::IAM::Role')).filter((role) =>
+      JSON.stringify(role.Properties!.AssumeRolePolicyDocument).includes('lambda.amazonaws.com'),
+    );
+    expect(lambdaRoles).toHaveLength(5);
+    for (const role of lambdaRoles) expect(role.Properties!.ManagedPolicyArns).toBeUndefined();
     t('api').hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -204,8 +240,8 @@ describe('Lambda functions', () => {
     t('api').hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
-          LIGHTHOUSE_ROLE_NAME: 'NebulaGateway-lighthouse-node',
-          PROXY_ROLE_NAME: 'NebulaGateway-proxy-node',
+          LIGHTHOUSE_ROLE_NAME: 'NebulaGateway-eu-west-1-lighthouse-node',
+          PROXY_ROLE_NAME: 'NebulaGateway-eu-west-1-proxy-node',
           FLEET_TAG_NETWORK: 'nebula-gateway:network=NebulaGateway',
           FLEET_TAG_ROLE: 'nebula-gateway:role',
         }),
@@ -351,13 +387,16 @@ describe('fleets', () => {
           { Key: 'nebula-gateway:role', PropagateAtLaunch: true, Value: role },
         ]),
       );
-      t('fleets').hasResourceProperties('AWS::IAM::Role', { RoleName: fleetRoleName({ name: 'NebulaGateway' }, role) });
+      t('fleets').hasResourceProperties('AWS::IAM::Role', { RoleName: fleetRoleName({ name: 'NebulaGateway' }, 'eu-west-1', role) });
     }
+    expect(fleetRoleName({ name: 'NebulaGateway' }, 'eu-west-1', 'lighthouse')).toBe('NebulaGateway-eu-west-1-lighthouse-node');
+    // The register route's ARN comes from the Api stack through SSM (a template parameter).
     const invokes = Object.values(resources('fleets', 'AWS::IAM::Policy'))
       .flatMap((p) => p.Properties!.PolicyDocument.Statement as { Action: string; Resource: unknown }[])
       .filter((s) => s.Action === 'execute-api:Invoke');
     expect(invokes).toHaveLength(2);
-    for (const s of invokes) expect(JSON.stringify(s.Resource)).toMatch(/"\/api\/POST\/v1\/nodes\/register"/);
+    for (const s of invokes) expect(s.Resource).toEqual({ Ref: expect.stringMatching(/^SsmParameterValueNebulaGatewayapiregisterroutearn/) });
+    expect(JSON.stringify(t('api').toJSON().Resources)).toMatch(/"\/api\/POST\/v1\/nodes\/register"/);
   });
 
   it('security groups: lighthouses UDP 4242 from anywhere; proxies TCP 443 from the NLB only; NLB 443 from anywhere', () => {
@@ -405,10 +444,10 @@ describe('fleets', () => {
       'jq -er .privateKey',
       'v1/network | jq -er .accessTokenPublicKey',
       'http://server.nebulagateway.internal:8080/v1/routes?host=$host_id',
-      'GATEWAY_ROUTES_TOKEN=',
+      'GATEWAY_ROUTES_TOKEN=$(</run/nebula-gateway-proxy/routes-token)',
       'jq -er .credential /var/lib/nebula-gateway/agent.json',
-      'gateway.js proxy --domain dev.example.com --tls-cert /run/nebula-gateway-proxy/tls.crt',
-      '--token-public-key /run/nebula-gateway-proxy/token.pub --routes ${GATEWAY_ROUTES_URL}',
+      'gateway.js proxy --domain dev.acme-corp.io --tls-cert /run/nebula-gateway-proxy/tls.crt',
+      '--token-public-key /run/nebula-gateway-proxy/token.pub --routes \\"$routes_url\\"',
       'systemctl enable --now nebula-gateway-proxy.service',
     ]) {
       expect(proxy).toContain(needle);
@@ -427,13 +466,13 @@ describe('fleets', () => {
     t('fleets').resourceCountIs('AWS::EC2::EIP', 2);
     for (const n of [1, 2]) {
       t('fleets').hasResourceProperties('AWS::Route53::RecordSet', {
-        Name: `lighthouse-${n}.dev.example.com.`,
+        Name: `lighthouse-${n}.dev.acme-corp.io.`,
         Type: 'A',
         ResourceRecords: [{ Ref: Match.stringLikeRegexp(`^LighthousesAddress${n}`) }],
       });
     }
     t('fleets').hasResourceProperties('AWS::Route53::RecordSet', {
-      Name: '*.dev.example.com.',
+      Name: '*.dev.acme-corp.io.',
       Type: 'A',
       AliasTarget: Match.objectLike({ DNSName: Match.anyValue() }),
     });
@@ -469,8 +508,8 @@ describe('outputs', () => {
     }
     for (const name of EXPORTED_OUTPUTS) expect(exported.has(`NebulaGateway-${name}`)).toBe(true);
     expect(exported.get('NebulaGateway-OverlayCidr')).toBe('100.100.0.0/16');
-    expect(exported.get('NebulaGateway-ProxyDomain')).toBe('dev.example.com');
-    expect(exported.get('NebulaGateway-LighthouseNames')).toBe('lighthouse-1.dev.example.com,lighthouse-2.dev.example.com');
+    expect(exported.get('NebulaGateway-ProxyDomain')).toBe('dev.acme-corp.io');
+    expect(exported.get('NebulaGateway-LighthouseNames')).toBe('lighthouse-1.dev.acme-corp.io,lighthouse-2.dev.acme-corp.io');
     expect(exported.get('NebulaGateway-ServerEndpoint')).toBe('http://server.nebulagateway.internal:8080');
     expect(exported.get('NebulaGateway-CaFingerprint')).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^NetworkCaRecord/), 'Fingerprint'] });
   });
@@ -489,5 +528,191 @@ describe('logical ids of stateful resources', () => {
     expect(Object.keys(t('state').toJSON().Resources)).toEqual(
       expect.arrayContaining(['TableCD117FA1', 'CaKeyB5ADE1BE', 'AccessTokenKeyEC302937', 'HostedZoneDB99F866']),
     );
+  });
+});
+
+describe('API Gateway account logging, resource policy, own errors', () => {
+  it('creates the account-level CloudWatch Logs role (retained) so stage logging can be on', () => {
+    t('api').hasResource('AWS::ApiGateway::Account', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: { CloudWatchRoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('CloudWatchRole'), 'Arn'] } },
+    });
+    t('api').hasResource('AWS::IAM::Role', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ AssumeRolePolicyDocument: Match.objectLike({ Statement: [Match.objectLike({ Principal: { Service: 'apigateway.amazonaws.com' } })] }) }),
+    });
+    // The stage waits for the account setting, else API Gateway refuses its logging settings.
+    const stage = Object.values(resources('api', 'AWS::ApiGateway::Stage'))[0] as { DependsOn?: string[]; Properties: Record<string, any> };
+    expect(stage.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/Account/)]));
+    expect(stage.Properties.MethodSettings).toEqual([expect.objectContaining({ LoggingLevel: 'ERROR', DataTraceEnabled: false })]);
+    expect(stage.Properties.TracingEnabled).toBe(true);
+  });
+
+  /** The RestApi's resource policy statements, by Sid. */
+  const policy = () => {
+    const api = Object.values(resources('api', 'AWS::ApiGateway::RestApi'))[0];
+    return Object.fromEntries((api.Properties!.Policy.Statement as { Sid: string }[]).map((s) => [s.Sid, s as Record<string, any>]));
+  };
+  const arnPattern = (resource: unknown) => {
+    expect(resource).toEqual(expect.stringMatching(/^arn:aws:execute-api:eu-west-1:111122223333:\*\//));
+    return (resource as string).replace(/^arn:aws:execute-api:eu-west-1:111122223333:\*\//, '');
+  };
+
+  it('resource policy: the admin routes only to the admin roles and their sessions', () => {
+    const { Routes, AdminRoutesOnlyToAdmins: admin } = policy();
+    expect(Routes).toMatchObject({ Effect: 'Allow', Principal: { AWS: '*' }, Action: 'execute-api:Invoke' });
+    expect(admin).toMatchObject({ Effect: 'Deny', Principal: { AWS: '*' }, Action: 'execute-api:Invoke' });
+    expect(admin.Condition.ArnNotLike['aws:PrincipalArn']).toEqual([
+      ADMIN_ROLE_ARN,
+      'arn:aws:sts::111122223333:assumed-role/PlatformAdmin/*',
+      'arn:aws:iam::111122223333:role/platform/GatewayOperator',
+      'arn:aws:sts::111122223333:assumed-role/GatewayOperator/*',
+    ]);
+    // Denied everywhere except the open routes and registration: so every admin route.
+    expect((admin.NotResource as unknown[]).map(arnPattern).sort()).toEqual(
+      ['api/GET/healthz', 'api/GET/v1/hosts/*/config', 'api/GET/v1/network', 'api/GET/v1/routes', 'api/POST/v1/enroll', 'api/POST/v1/hosts/*/renew', 'api/POST/v1/nodes/register'].sort(),
+    );
+  });
+
+  it('resource policy: node registration only to the two fleet roles', () => {
+    const { RegistrationOnlyToFleets: register } = policy();
+    expect(register).toMatchObject({ Effect: 'Deny', Action: 'execute-api:Invoke' });
+    expect([register.Resource].flat().map(arnPattern)).toEqual(['api/POST/v1/nodes/register']);
+    expect(register.Condition.ArnNotLike['aws:PrincipalArn']).toEqual([
+      'arn:aws:iam::111122223333:role/NebulaGateway-eu-west-1-lighthouse-node',
+      'arn:aws:sts::111122223333:assumed-role/NebulaGateway-eu-west-1-lighthouse-node/*',
+      'arn:aws:iam::111122223333:role/NebulaGateway-eu-west-1-proxy-node',
+      'arn:aws:sts::111122223333:assumed-role/NebulaGateway-eu-west-1-proxy-node/*',
+    ]);
+  });
+
+  it('host-admin (the only function behind admin routes) knows the admin roles', () => {
+    const withAdmins = Object.entries(resources('api', 'AWS::Lambda::Function')).filter(([, fn]) => 'GATEWAY_ADMIN_ROLE_ARNS' in fn.Properties!.Environment.Variables);
+    expect(withAdmins.map(([id]) => id)).toEqual([expect.stringMatching(/^ApiHostAdminFunction/)]);
+    expect(withAdmins[0][1].Properties!.Environment.Variables.GATEWAY_ADMIN_ROLE_ARNS).toBe(
+      `${ADMIN_ROLE_ARN},arn:aws:iam::111122223333:role/platform/GatewayOperator`,
+    );
+  });
+
+  it("API Gateway's own errors (denied, throttled, bad signature, defaults) are application/problem+json", () => {
+    const responses = Object.values(resources('api', 'AWS::ApiGateway::GatewayResponse'));
+    const types = responses.map((r) => r.Properties!.ResponseType);
+    expect(types).toEqual(expect.arrayContaining(['DEFAULT_4XX', 'DEFAULT_5XX', 'ACCESS_DENIED', 'THROTTLED', 'MISSING_AUTHENTICATION_TOKEN', 'INVALID_SIGNATURE']));
+    for (const response of responses) {
+      expect(response.Properties!.ResponseParameters).toEqual({ 'gatewayresponse.header.Content-Type': "'application/problem+json'" });
+      const template = response.Properties!.ResponseTemplates['application/json'] as string;
+      // Valid JSON once API Gateway substitutes its (already quoted) message and the request id.
+      const body = JSON.parse(template.replace('$context.error.messageString', '"Forbidden"').replace('$context.requestId', 'req-1'));
+      expect(body).toMatchObject({ type: expect.stringMatching(/^urn:nebula-gateway:problem:/), title: expect.any(String), detail: 'Forbidden' });
+    }
+    const throttled = responses.find((r) => r.Properties!.ResponseType === 'THROTTLED')!;
+    expect(JSON.parse(throttled.Properties!.ResponseTemplates['application/json'].replace('$context.error.messageString', '""'))).toMatchObject({ status: 429 });
+  });
+});
+
+describe('fleet instances', () => {
+  it('may read only the agent bundle object, not list or read the asset bucket', () => {
+    const s3 = Object.values(resources('fleets', 'AWS::IAM::Policy'))
+      .flatMap((p) => p.Properties!.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[])
+      .filter((s) => JSON.stringify(s.Action).includes('s3:'));
+    expect(s3).toHaveLength(2);
+    for (const statement of s3) {
+      expect(statement.Action).toBe('s3:GetObject');
+      const resource = JSON.stringify(statement.Resource);
+      expect(resource).toMatch(/:s3:::cdk-hnb659fds-assets-111122223333-eu-west-1\/[0-9a-f]{64}\.(js|zip)"/);
+      expect(resource).not.toContain('/*');
+    }
+  });
+
+  it('proxies are replaced on failed NLB health checks (after a boot grace period); lighthouses on EC2 checks', () => {
+    const groups = Object.entries(resources('fleets', 'AWS::AutoScaling::AutoScalingGroup'));
+    const group = (prefix: string) => groups.find(([id]) => id.startsWith(prefix))![1].Properties!;
+    // ELB includes EC2's own status checks.
+    expect(group('Proxies')).toMatchObject({ HealthCheckType: 'ELB', HealthCheckGracePeriod: 600 });
+    expect(group('Lighthouses')).toMatchObject({ HealthCheckType: 'EC2', HealthCheckGracePeriod: 600 });
+  });
+
+  it('each group has a termination lifecycle hook (120 s, CONTINUE) that an EventBridge rule sends to node-lifecycle', () => {
+    const hooks = Object.values(resources('fleets', 'AWS::AutoScaling::LifecycleHook'));
+    expect(hooks.map((h) => h.Properties)).toEqual([
+      expect.objectContaining({ AutoScalingGroupName: { Ref: expect.stringMatching(/^LighthousesGroupASG/) }, LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING', HeartbeatTimeout: 120, DefaultResult: 'CONTINUE' }),
+      expect.objectContaining({ AutoScalingGroupName: { Ref: expect.stringMatching(/^ProxiesGroupASG/) }, LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING', HeartbeatTimeout: 120, DefaultResult: 'CONTINUE' }),
+    ]);
+    const rule = Object.values(resources('fleets', 'AWS::Events::Rule'))[0].Properties!;
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.autoscaling'],
+      'detail-type': ['EC2 Instance-terminate Lifecycle Action'],
+      detail: { AutoScalingGroupName: [{ Ref: expect.stringMatching(/^LighthousesGroupASG/) }, { Ref: expect.stringMatching(/^ProxiesGroupASG/) }] },
+    });
+    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: { 'Fn::GetAtt': [expect.stringMatching(/^NodeLifecycleHandlerFunction/), 'Arn'] } })]);
+  });
+
+  it('node-lifecycle: node-register\'s variables, read/write items, CompleteLifecycleAction on the two groups only', () => {
+    const fn = Object.entries(resources('fleets', 'AWS::Lambda::Function')).find(([id]) => id.startsWith('NodeLifecycleHandler'))![1];
+    const register = Object.entries(resources('api', 'AWS::Lambda::Function')).find(([id]) => id.startsWith('ApiNodeRegister'))![1];
+    const names = (f: typeof fn) => Object.keys(f.Properties!.Environment.Variables).filter((k) => !k.startsWith('CA_KEY_')).sort();
+    expect(names(fn)).toEqual(names(register));
+    expect(fn.Properties!.Environment.Variables).toMatchObject({ LIGHTHOUSE_ROLE_NAME: 'NebulaGateway-eu-west-1-lighthouse-node', FLEET_TAG_ROLE: 'nebula-gateway:role' });
+    const statements = Object.values(resources('fleets', 'AWS::IAM::Policy'))
+      .filter((p) => (p.Properties!.Roles as { Ref: string }[]).some((r) => r.Ref.startsWith('NodeLifecycleHandlerRole')))
+      .flatMap((p) => p.Properties!.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+    const complete = statements.find((s) => s.Action === 'autoscaling:CompleteLifecycleAction')!;
+    expect(complete.Resource).toEqual([
+      { 'Fn::Join': ['', ['arn:aws:autoscaling:eu-west-1:111122223333:autoScalingGroup:*:autoScalingGroupName/', { Ref: expect.stringMatching(/^LighthousesGroupASG/) }]] },
+      { 'Fn::Join': ['', ['arn:aws:autoscaling:eu-west-1:111122223333:autoScalingGroup:*:autoScalingGroupName/', { Ref: expect.stringMatching(/^ProxiesGroupASG/) }]] },
+    ]);
+    expect(statements.find((s) => JSON.stringify(s.Action).includes('dynamodb:PutItem'))).toBeDefined();
+  });
+});
+
+describe('alarms and dashboard', () => {
+  const alarms = () => allTemplates().flatMap((tpl) => Object.values(tpl.Resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm'));
+  const alarm = (name: string) => alarms().find((a) => a.Properties!.AlarmName === `NebulaGateway-${name}`)?.Properties;
+
+  it('one SNS topic (fixed name, TLS only) with the configured e-mail; every alarm notifies it on alarm and on recovery', () => {
+    t('monitoring').hasResourceProperties('AWS::SNS::Topic', { TopicName: 'NebulaGateway-alarms' });
+    t('monitoring').hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'platform-oncall@acme-corp.io' });
+    expect(alarms().length).toBeGreaterThanOrEqual(20);
+    for (const a of alarms()) {
+      expect(a.Properties!.AlarmActions).toEqual(['arn:aws:sns:eu-west-1:111122223333:NebulaGateway-alarms']);
+      expect(a.Properties!.OKActions).toEqual(['arn:aws:sns:eu-west-1:111122223333:NebulaGateway-alarms']);
+    }
+    for (const name of ['state', 'api', 'server', 'fleets'] as const) {
+      expect(stacks[name].dependencies.map((d) => d.stackName)).toContain('NebulaGateway-Monitoring');
+    }
+  });
+
+  it('watches the CA expiry, API 5xx and latency, every function, DynamoDB throttles, lighthouses, proxies and server tasks', () => {
+    expect(alarm('ca-expiry')).toMatchObject({
+      Namespace: 'NebulaGateway',
+      MetricName: 'CaCertificateDaysToExpiry',
+      Dimensions: [{ Name: 'Network', Value: 'NebulaGateway' }],
+      Statistic: 'Minimum',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 60,
+      TreatMissingData: 'breaching',
+    });
+    expect(alarm('api-5xx')).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '5XXError', Dimensions: expect.arrayContaining([{ Name: 'ApiName', Value: 'NebulaGateway-api' }]) });
+    expect(alarm('api-enroll-latency')).toMatchObject({ MetricName: 'Latency', ExtendedStatistic: 'p99', Dimensions: expect.arrayContaining([{ Name: 'Resource', Value: '/v1/enroll' }]) });
+    for (const fn of ['public', 'hostAdmin', 'enroll', 'hostConfig', 'nodeRegister', 'ca-init', 'node-lifecycle']) {
+      expect([fn, alarm(`${fn}-errors`)?.MetricName, alarm(`${fn}-throttles`)?.MetricName]).toEqual([fn, 'Errors', 'Throttles']);
+    }
+    expect(JSON.stringify(alarm('table-throttles')!.Metrics)).toMatch(/ReadThrottleEvents[\s\S]*WriteThrottleEvents/);
+    expect(alarm('lighthouses-in-service')).toMatchObject({ MetricName: 'GroupInServiceInstances', Threshold: 2, ComparisonOperator: 'LessThanThreshold' });
+    expect(alarm('proxies-unhealthy')).toMatchObject({ Namespace: 'AWS/NetworkELB', MetricName: 'UnHealthyHostCount' });
+    expect(alarm('server-tasks')).toMatchObject({ Namespace: 'ECS/ContainerInsights', MetricName: 'RunningTaskCount', Threshold: 1, ComparisonOperator: 'LessThanThreshold' });
+  });
+
+  it('the lighthouse group reports its in-service count (what the alarm reads)', () => {
+    const lh = Object.entries(resources('fleets', 'AWS::AutoScaling::AutoScalingGroup')).find(([id]) => id.startsWith('Lighthouses'))![1];
+    expect(lh.Properties!.MetricsCollection).toEqual([{ Granularity: '1Minute', Metrics: ['GroupInServiceInstances'] }]);
+  });
+
+  it('one dashboard shows every alarm, by name', () => {
+    const dashboard = Object.values(resources('monitoring', 'AWS::CloudWatch::Dashboard'))[0];
+    expect(dashboard.Properties!.DashboardName).toBe('NebulaGateway-Monitoring');
+    const body = JSON.stringify(dashboard.Properties!.DashboardBody);
+    for (const a of alarms()) expect(body).toContain(`:alarm:${a.Properties!.AlarmName}`);
   });
 });

@@ -1,6 +1,6 @@
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
-import { buildTestApp } from './support/app';
+import { ADMIN_ROLE_ARN, buildTestApp, MINIMAL_CONFIG } from './support/app';
 
 // The other configuration branches: an imported hosted zone and VPC, the Secrets Manager CA key,
 // x86 instances. One synth (cdk-nag included) for the describe block.
@@ -12,8 +12,9 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
   beforeAll(() => {
     const { app, stacks } = buildTestApp({
       name: 'DevMesh',
-      domain: 'mesh.corp.example.com',
-      hostedZone: { mode: 'import', id: 'Z0123456789ABCDEFGHIJ', name: 'corp.example.com' },
+      admins: { roleArns: [ADMIN_ROLE_ARN] },
+      domain: 'mesh.corp.acme-corp.io',
+      hostedZone: { mode: 'import', id: 'Z0123456789ABCDEFGHIJ', name: 'corp.acme-corp.io' },
       vpc: {
         mode: 'import',
         vpcId: 'vpc-0123456789abcdef0',
@@ -41,8 +42,8 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
     expect(hasNetworkStack).toBe(false);
     expect(JSON.stringify(templates.fleets.toJSON())).not.toContain('AWS::EC2::VPC');
     templates.state.resourceCountIs('AWS::Route53::HostedZone', 0);
-    templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { HostedZoneId: 'Z0123456789ABCDEFGHIJ', Name: '*.mesh.corp.example.com.' });
-    templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'lighthouse-3.mesh.corp.example.com.' });
+    templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { HostedZoneId: 'Z0123456789ABCDEFGHIJ', Name: '*.mesh.corp.acme-corp.io.' });
+    templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'lighthouse-3.mesh.corp.acme-corp.io.' });
     templates.fleets.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       MinSize: '3',
       VPCZoneIdentifier: ['subnet-0000000000000000a', 'subnet-0000000000000000b', 'subnet-0000000000000000c'],
@@ -53,7 +54,8 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
     templates.state.resourceCountIs('AWS::KMS::Key', 0);
     templates.state.resourceCountIs('AWS::SecretsManager::Secret', 2);
     templates.state.hasResource('AWS::SecretsManager::Secret', {
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
+      UpdateReplacePolicy: 'Retain',
       Properties: Match.objectLike({ GenerateSecretString: Match.objectLike({ PasswordLength: 64 }) }),
     });
     const readers = (key: RegExp) =>
@@ -94,8 +96,42 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
 
 describe('cdk-nag', () => {
   it('fails synth on an unacknowledged finding', () => {
-    const { app, stacks } = buildTestApp({ domain: 'dev.example.com' });
+    const { app, stacks } = buildTestApp(MINIMAL_CONFIG);
     new Bucket(stacks.api, 'UncheckedBucket');
     expect(() => app.synth()).toThrow(/AwsSolutions-S1[\s\S]*UncheckedBucket|UncheckedBucket[\s\S]*AwsSolutions-S1/);
+  });
+});
+
+// The least a deploy needs (a domain, one admin; environment-agnostic): what `cdk synth` with a
+// one-line -c gateway=... builds. One synth for the block.
+describe('minimal configuration', () => {
+  let fleets: Template;
+  let api: Template;
+  let monitoring: Template;
+
+  beforeAll(() => {
+    const { app, stacks } = buildTestApp(MINIMAL_CONFIG);
+    app.synth();
+    fleets = Template.fromStack(stacks.fleets);
+    api = Template.fromStack(stacks.api);
+    monitoring = Template.fromStack(stacks.monitoring);
+  });
+
+  it("puts the deploying region into the fleet role names, the same way in the roles and in node-register's check", () => {
+    const name = (role: string) => ({ 'Fn::Join': ['', ['NebulaGateway-', { Ref: 'AWS::Region' }, `-${role}-node`]] });
+    fleets.hasResourceProperties('AWS::IAM::Role', { RoleName: name('lighthouse') });
+    fleets.hasResourceProperties('AWS::IAM::Role', { RoleName: name('proxy') });
+    api.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ LIGHTHOUSE_ROLE_NAME: name('lighthouse'), PROXY_ROLE_NAME: name('proxy') }) } });
+  });
+
+  it('without a TLS certificate: EC2 health checks only (the NLB check cannot pass) and no unhealthy-proxy alarm', () => {
+    const proxies = Object.entries(fleets.findResources('AWS::AutoScaling::AutoScalingGroup')).find(([id]) => id.startsWith('Proxies'))![1];
+    expect(proxies.Properties.HealthCheckType).toBe('EC2');
+    expect(JSON.stringify(fleets.findResources('AWS::CloudWatch::Alarm'))).not.toContain('proxies-unhealthy');
+  });
+
+  it('no alarm e-mail: the topic has no subscription', () => {
+    monitoring.resourceCountIs('AWS::SNS::Topic', 1);
+    monitoring.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 });
