@@ -7,7 +7,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,7 +105,8 @@ async function run(gw: RunningGateway, count: number): Promise<Sample> {
       while (next < count) {
         next++;
         const a = performance.now();
-        const created = await post(gw.url, '/v1/hosts', { name: 'bench', role: 'environment' }, gw.adminToken);
+        // Host names are unique among hosts that are not revoked.
+        const created = await post(gw.url, '/v1/hosts', { name: `bench-${randomUUID()}`, role: 'environment' }, gw.adminToken);
         const b = performance.now();
         await post(gw.url, '/v1/enroll', { token: created.enrollment.token, publicKey: encodeX25519PublicKeyPem(generateX25519KeyPair().publicKey) });
         sample.create.push(b - a);
