@@ -294,7 +294,7 @@ export class ClientConnection implements UpstreamOwner {
     ex.upstreamHead = buildRequestHead(head.method, scrubbed.target, scrubbed.headers, head.connection, {
       minor: head.minor,
       clientIp: this.clientIp,
-      host: stripPortOf(host),
+      host,
       upgrade,
     });
     this.state = hasBody ? State.Body : State.Response;

@@ -2,26 +2,44 @@ import type { RawHeaders, ResponseHead } from './http1';
 
 /** Builds the heads the proxy sends on: pure string building over raw header lists. */
 
-const X_FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
-
 function isConnectionSpecific(lower: string, named: readonly string[]): boolean {
   return lower === 'connection' || lower === 'keep-alive' || lower === 'proxy-connection' || lower === 'te' || named.includes(lower);
 }
+
+/**
+ * Headers by which a client could vouch for itself or re-route the request behind the proxy:
+ * the proxy is the edge, so only it says who the client is and what was asked for.
+ */
+function isClientClaim(lower: string): boolean {
+  return (
+    lower.startsWith('x-forwarded-') ||
+    lower.startsWith('x-gateway-') ||
+    lower === 'forwarded' ||
+    lower === 'x-real-ip' ||
+    lower === 'true-client-ip' ||
+    lower === 'x-original-url' ||
+    lower === 'x-rewrite-url'
+  );
+}
+
+/** First letters of every name `buildRequestHead` may drop on its own; others are only lower-cased if `Connection` names something. */
+const DROPPED_INITIALS = new Set(['c', 'k', 'p', 't', 'u', 'x', 'f']);
 
 export interface RequestForwarding {
   /** The client's HTTP/1.x minor version, kept so an HTTP/1.0 client never gets a chunked answer. */
   readonly minor: number;
   readonly clientIp: string;
+  /** The client's `Host` as sent, port included: it becomes `X-Forwarded-Host`. */
   readonly host: string;
   /** A WebSocket (or other) upgrade: keep `Upgrade` and say `Connection: Upgrade`. */
   readonly upgrade: boolean;
 }
 
 /**
- * The request head for the environment: keep-alive, connection-specific headers and
- * client-supplied X-Forwarded-* dropped (the proxy is the edge; clients cannot vouch for
- * themselves), then the proxy's own X-Forwarded-For/Proto/Host. `Transfer-Encoding` stays: the
- * body is forwarded in its original framing.
+ * The request head for the environment: keep-alive, connection-specific headers and the
+ * client's own forwarding claims dropped, then the proxy's X-Forwarded-For/Proto/Host.
+ * `Transfer-Encoding` and `Content-Length` stay: the body is forwarded in its original framing
+ * (the parser refuses a `Connection` header that names them).
  */
 export function buildRequestHead(
   method: string,
@@ -31,10 +49,14 @@ export function buildRequestHead(
   fwd: RequestForwarding,
 ): string {
   let head = `${method} ${target} HTTP/1.${fwd.minor}\r\n`;
+  // `Connection: keep-alive` and `close` name no header that is sent; anything else may.
+  const namesOthers = named.some((t) => t !== 'keep-alive' && t !== 'close');
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i];
-    const lower = name.toLowerCase();
-    if (lower === 'upgrade' ? !fwd.upgrade : isConnectionSpecific(lower, named) || X_FORWARDED.has(lower)) continue;
+    if (namesOthers || DROPPED_INITIALS.has(name[0].toLowerCase())) {
+      const lower = name.toLowerCase();
+      if (lower === 'upgrade' ? !fwd.upgrade : isConnectionSpecific(lower, named) || isClientClaim(lower)) continue;
+    }
     head += `${name}: ${headers[i + 1]}\r\n`;
   }
   if (fwd.upgrade) head += 'Connection: Upgrade\r\n';

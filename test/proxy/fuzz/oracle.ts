@@ -1,0 +1,228 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { type AddressInfo, connect, createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+
+/**
+ * Node's own HTTP/1.1 parser (llhttp, strict: Node's defaults) as the reference the proxy is
+ * compared with: a real `http` server fed raw bytes over a socket for requests, and llhttp's
+ * response parser (what `http.request` runs) over the raw bytes of a response stream.
+ */
+
+/** One message as a parser saw it: its head, and its body once the message completed. */
+export interface SeenMessage {
+  method: string;
+  url: string;
+  /** The decoded body (chunked framing removed), set when the message completed. */
+  body?: string;
+}
+
+export interface SeenStream {
+  messages: SeenMessage[];
+  /** llhttp's error code, if it refused something. */
+  error?: string;
+}
+
+const portOf = (s: Server | NetServer) => (s.address() as AddressInfo).port;
+
+export class RequestOracle {
+  private readonly server: Server;
+  private readonly byPort = new Map<number, SeenStream>();
+
+  constructor() {
+    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const seen = this.byPort.get(req.socket.remotePort!);
+      const message: SeenMessage = { method: req.method!, url: req.url! };
+      seen?.messages.push(message);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        message.body = Buffer.concat(chunks).toString('latin1');
+        res.end('ok');
+      });
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const seen = this.byPort.get(socket.remotePort!);
+      if (seen && !seen.error) seen.error = err.code ?? err.message;
+      socket.destroy();
+    });
+    this.server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      const seen = this.byPort.get(socket.remotePort!);
+      if (seen && !seen.error) seen.error = 'CONNECT';
+      socket.destroy();
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      const seen = this.byPort.get(socket.remotePort!);
+      seen?.messages.push({ method: req.method!, url: req.url! });
+      if (seen && !seen.error) seen.error = 'UPGRADE';
+      socket.destroy();
+    });
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+  }
+
+  /** What llhttp accepted from `bytes` sent on one connection and then half-closed. */
+  parse(bytes: Buffer): Promise<SeenStream> {
+    const seen: SeenStream = { messages: [] };
+    return new Promise((resolve) => {
+      const socket = connect(portOf(this.server), '127.0.0.1', () => {
+        this.byPort.set(socket.localPort!, seen);
+        socket.end(bytes);
+      });
+      const done = () => {
+        clearTimeout(timer);
+        this.byPort.delete(socket.localPort!);
+        resolve(seen);
+      };
+      // Bounds a server that waits for more body bytes than were sent.
+      const timer = setTimeout(() => socket.destroy(), 3000);
+      socket.on('data', () => {});
+      socket.on('error', () => {});
+      socket.on('close', done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+}
+
+// Node's internal binding to llhttp: the exact parser its HTTP server and client run, driven
+// synchronously (no sockets, so every byte is accounted for).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const { HTTPParser, methods } = require('_http_common') as {
+  HTTPParser: {
+    new (): LlhttpParser;
+    REQUEST: number;
+    RESPONSE: number;
+    kOnHeaders: number;
+    kOnHeadersComplete: number;
+    kOnBody: number;
+    kOnMessageComplete: number;
+  };
+  methods: string[];
+};
+export interface LlhttpParser {
+  initialize(type: number, resource: object, maxHeaderSize?: number, lenient?: number): void;
+  execute(data: Buffer): number | (Error & { code?: string });
+  finish(): unknown;
+  close(): void;
+  [key: number]: unknown;
+}
+
+/** The first final response in a byte stream, as llhttp (a client's parser) reads it. */
+export interface SeenResponse {
+  status?: number;
+  /** Header names (lower-cased) and values, in order, without connection-specific ones. */
+  headers?: string[];
+  body?: string;
+  /** The first final response ended as framed (or at the close, for a close-framed one). */
+  complete: boolean;
+  /** llhttp's error, if it refused the stream before that response was complete. */
+  error?: string;
+  /** Final responses completed in the stream. */
+  finals: number;
+  /** llhttp refused bytes after the first final response. */
+  errorAfter?: string;
+}
+
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length']);
+
+/** Reads a whole response stream (to the connection's close) with llhttp as a client would. */
+export function readResponses(bytes: Buffer): SeenResponse {
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.RESPONSE, {}, 0, 0);
+  const seen: SeenResponse = { complete: false, finals: 0 };
+  let pending: string[] = [];
+  let status = 0;
+  let body: Buffer[] = [];
+  parser[HTTPParser.kOnHeaders] = (headers: string[]) => {
+    pending = pending.concat(headers);
+  };
+  parser[HTTPParser.kOnHeadersComplete] = (_ma: number, _mi: number, headers: string[] | undefined, _m: number, _u: string, statusCode: number) => {
+    const all = headers ?? pending;
+    pending = [];
+    status = statusCode;
+    if (status >= 200 && seen.finals === 0) {
+      const named = new Set<string>();
+      for (let i = 0; i < all.length; i += 2) {
+        if (all[i].toLowerCase() === 'connection') for (const t of all[i + 1].split(',')) named.add(t.trim().toLowerCase());
+      }
+      seen.status = status;
+      seen.headers = [];
+      for (let i = 0; i < all.length; i += 2) {
+        const name = all[i].toLowerCase();
+        if (!HOP.has(name) && !named.has(name)) seen.headers.push(name, all[i + 1]);
+      }
+    }
+    body = [];
+    return 0;
+  };
+  parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
+    body.push(Buffer.from(chunk));
+  };
+  parser[HTTPParser.kOnMessageComplete] = () => {
+    pending = []; // trailers
+    if (status < 200) return;
+    if (seen.finals++ === 0) {
+      seen.complete = true;
+      seen.body = Buffer.concat(body).toString('latin1');
+    }
+  };
+  const refused = (ret: unknown) => {
+    if (!(ret instanceof Error)) return false;
+    const code = (ret as NodeJS.ErrnoException).code ?? ret.message;
+    if (seen.finals === 0) seen.error = code;
+    else seen.errorAfter = code;
+    return true;
+  };
+  if (!refused(parser.execute(bytes))) refused(parser.finish());
+  parser.close();
+  return seen;
+}
+
+/**
+ * A raw environment: answers `GET /r/<id>` with the bytes registered under that id, then closes
+ * (so a response framed by the close ends there).
+ */
+export class RawResponder {
+  private readonly server: NetServer;
+  private readonly responses = new Map<string, Buffer>();
+
+  constructor() {
+    this.server = createNetServer((socket) => {
+      let head = '';
+      socket.on('error', () => {});
+      socket.on('data', (c: Buffer) => {
+        if (head.includes('\r\n\r\n')) return;
+        head += c.toString('latin1');
+        const m = /^GET \/r\/(\w+) HTTP\/1\.[01]\r\n[\s\S]*?\r\n\r\n/.exec(head);
+        if (!m) return;
+        const bytes = this.responses.get(m[1]);
+        if (bytes) socket.end(bytes);
+        else socket.destroy();
+      });
+    });
+  }
+
+  get port(): number {
+    return portOf(this.server);
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
+  }
+
+  set(id: string, bytes: Buffer): void {
+    this.responses.set(id, bytes);
+  }
+
+  delete(id: string): void {
+    this.responses.delete(id);
+  }
+
+  async close(): Promise<void> {
+    await new Promise((r) => this.server.close(r));
+  }
+}
