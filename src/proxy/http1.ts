@@ -116,7 +116,7 @@ function lineEnd(buf: Buffer, from: number, end: number, klass: number, what: st
  * optional whitespace; a value may not start or end with NBSP (0xA0), the one byte Node delivers
  * as a Latin-1 character that JavaScript's `trim()` removes.
  */
-function parseHeaderLines(buf: Buffer, pos: number, end: number, isRequest: boolean): { headers: RawHeaders; facts: Facts } {
+function parseHeaderLines(buf: Buffer, text: string, pos: number, end: number, isRequest: boolean): { headers: RawHeaders; facts: Facts } {
   const headers: RawHeaders = [];
   const facts: Facts = { connection: NONE, chunked: false, contentLength: undefined, host: NONE, upgrade: false };
   let transferEncoding = false;
@@ -133,8 +133,8 @@ function parseHeaderLines(buf: Buffer, pos: number, end: number, isRequest: bool
     while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HTAB)) valueEnd--;
     if (valueEnd > valueStart && (buf[valueStart] === 0xa0 || buf[valueEnd - 1] === 0xa0)) throw bad('header value with a no-break space at an edge');
     pos = cr + 2;
-    const name = buf.toString('latin1', nameStart, nameEnd);
-    const value = buf.toString('latin1', valueStart, valueEnd);
+    const name = text.slice(nameStart, nameEnd);
+    const value = text.slice(valueStart, valueEnd);
     headers.push(name, value);
     // Only names of these lengths matter below; most headers skip the lower-casing.
     const n = nameEnd - nameStart;
@@ -240,12 +240,12 @@ function isHostValue(value: string): boolean {
   return true;
 }
 
-/** The `HTTP/1.x` at `pos`; returns x. */
-function versionAt(buf: Buffer, pos: number, end: number): number {
+/** The `HTTP/1.x` at `pos` of the head's text; returns x. */
+function versionAt(text: string, pos: number, end: number): number {
   if (pos + 8 > end) throw bad('malformed HTTP version');
-  const minor = buf[pos + 7] - 0x30;
-  if (buf.toString('latin1', pos, pos + 7) !== 'HTTP/1.' || (minor !== 0 && minor !== 1)) {
-    if (buf.toString('latin1', pos, pos + 5) === 'HTTP/') throw new HttpParseError(505, 'HTTP version not supported');
+  const minor = text.charCodeAt(pos + 7) - 0x30;
+  if (!text.startsWith('HTTP/1.', pos) || (minor !== 0 && minor !== 1)) {
+    if (text.startsWith('HTTP/', pos)) throw new HttpParseError(505, 'HTTP version not supported');
     throw bad('malformed HTTP version');
   }
   return minor;
@@ -253,21 +253,23 @@ function versionAt(buf: Buffer, pos: number, end: number): number {
 
 /** Parses a request head that ends at `end` (from `findHeadEnd`). */
 export function parseRequestHead(buf: Buffer, end: number): RequestHead {
+  // Bytes are checked on the buffer; strings are cut from one Latin-1 copy of the head (same offsets).
+  const text = buf.toString('latin1', 0, end);
   // RFC 9112 §2.2: one empty line before a request (after a body, from old clients) is ignored.
   let pos = buf[0] === CR && buf[1] === LF ? 2 : 0;
   const methodStart = pos;
   while (pos < end && ((buf[pos] >= 0x41 && buf[pos] <= 0x5a) || buf[pos] === 0x2d)) pos++;
   if (pos === methodStart || buf[pos] !== SP) throw bad('malformed request line');
-  const method = buf.toString('latin1', methodStart, pos);
+  const method = text.slice(methodStart, pos);
   if (!KNOWN_METHODS.has(method)) throw new HttpParseError(501, 'unknown method');
   const targetStart = ++pos;
   while (pos < end && CLASS[buf[pos]] & TARGET) pos++;
   if (pos === targetStart || buf[pos] !== SP) throw bad('malformed request target');
-  const rawTarget = buf.toString('latin1', targetStart, pos);
-  const minor = versionAt(buf, pos + 1, end);
+  const rawTarget = text.slice(targetStart, pos);
+  const minor = versionAt(text, pos + 1, end);
   pos += 9;
   if (buf[pos] !== CR || buf[pos + 1] !== LF) throw bad('malformed request line');
-  const { headers, facts } = parseHeaderLines(buf, pos + 2, end, true);
+  const { headers, facts } = parseHeaderLines(buf, text, pos + 2, end, true);
   if (facts.chunked && minor === 0) throw bad('chunked in an HTTP/1.0 request');
   const target = originForm(rawTarget, method, facts.host[0]);
   return { method, target, minor, headers, ...facts };
@@ -295,7 +297,8 @@ function originForm(target: string, method: string, host: string | undefined): s
 
 /** Parses a response head that ends at `end`; throws `HttpParseError` (the caller answers 502). */
 export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
-  const minor = versionAt(buf, 0, end);
+  const text = buf.toString('latin1', 0, end);
+  const minor = versionAt(text, 0, end);
   const d0 = buf[9] - 0x30;
   const d1 = buf[10] - 0x30;
   const d2 = buf[11] - 0x30;
@@ -304,11 +307,11 @@ export function parseResponseHead(buf: Buffer, end: number): ResponseHead {
   let reason = '';
   if (buf[pos] === SP) {
     const cr = lineEnd(buf, pos + 1, end, VALUE, 'the reason phrase');
-    reason = buf.toString('latin1', pos + 1, cr);
+    reason = text.slice(pos + 1, cr);
     pos = cr;
   }
   if (buf[pos] !== CR || buf[pos + 1] !== LF) throw bad('malformed status line');
-  const { headers, facts } = parseHeaderLines(buf, pos + 2, end, false);
+  const { headers, facts } = parseHeaderLines(buf, text, pos + 2, end, false);
   if (facts.chunked && minor === 0) throw bad('chunked in an HTTP/1.0 response');
   return { status: d0 * 100 + d1 * 10 + d2, reason, minor, headers, ...facts };
 }
