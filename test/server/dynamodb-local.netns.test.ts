@@ -7,7 +7,11 @@
  * The namespace tests need root and `ip`.
  */
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:net';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../src/server/dynamodb-local';
 import { type Namespace, nsExec, Underlay } from '../e2e/harness/netns';
@@ -55,6 +59,12 @@ describeNeeding(['root', 'ip'])('DynamoDB Local listens on loopback only', () =>
     expect(connectFrom(outside, underlay.bridgeIp, port)).toBe('ECONNREFUSED');
   });
 
+  test('it runs with telemetry off', () => {
+    const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+    const command = ps.split('\n').find((line) => line.includes('dynamodb-local-loopback.java') && line.includes(`-port ${ddb.port} `));
+    expect(command).toMatch(/ -disableTelemetry( |$)/);
+  });
+
   test('on loopback it answers the SDK', async () => {
     const client = new DynamoDBClient({ endpoint: ddb.endpoint });
     try {
@@ -93,5 +103,21 @@ describe("DynamoDB Local (the test run's) refuses what a web page could send", (
       req.end('{}');
     });
     expect(status).toBe(403);
+  });
+});
+
+describe('DynamoDB Local on a Java without the compiler module', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gw-fake-java-'));
+  });
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+  test('fails with advice (a JDK, or --dynamodb-endpoint) instead of listening anywhere', async () => {
+    // Stands in for a JRE without jdk.compiler (a jlink image of java.base and friends prints this).
+    const java = join(dir, 'java');
+    await writeFile(java, '#!/bin/sh\necho "Exception in thread \\"main\\" java.lang.InternalError: Module jdk.compiler not in boot Layer" >&2\nexit 1\n');
+    await chmod(java, 0o755);
+    await expect(startDynamoDbLocal({ java, startTimeoutMs: 20_000 })).rejects.toThrow(/jdk\.compiler[\s\S]*needs a JDK[\s\S]*--dynamodb-endpoint/);
   });
 });
