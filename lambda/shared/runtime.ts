@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type ApiDependencies, type ApiLogger, type ApiRoute, createApi, type NodeVerifier, parseAdminRoleArns } from '../../src/api';
+import { type ApiDependencies, type ApiLogger, type ApiRoute, createApi, loggable, type NodeVerifier, parseAdminRoleArns } from '../../src/api';
 import { GatewayStore } from '../../src/store';
 import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } from './apigw';
 import { logger } from './logger';
@@ -56,7 +56,7 @@ export function apiGatewayHandler(options: HandlerOptions): (event: RestApiEvent
     api ??= createApi(dependenciesFromEnvironment(process.env, options.nodeVerifier?.()), options.routes);
     const request = toApiRequest(event, { iamAuthorized: options.iamAuthorized });
     const response = await api(options.adapt ? options.adapt(request) : request);
-    logger.info('request', { method: request.method, path: request.path, status: response.status, requestId: event.requestContext.requestId });
+    logger.info('request', { method: loggable(request.method), path: loggable(request.path), status: response.status, requestId: event.requestContext.requestId });
     return toRestApiResult(response);
   };
 }

@@ -18,6 +18,8 @@ export type { ApiRoute, RouteHandler } from './router';
 export { type ApiDependencies, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS } from './settings';
 export { type AdminRole, AdminRoleConfigError, isAdminPrincipal, parseAdminRoleArns } from './admin-roles';
 export { ADMIN_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX, hashSecret, newSecret, newHostId } from './secrets';
+/** Client input (a path) as it may be logged: at most 64 printable ASCII characters. */
+export { printable as loggable } from '../mesh/ipv4';
 
 /** An ApiHandler that can also be shut down (wakes long-polls, stops polling). */
 export type Api = ApiHandler & { close(): void };
