@@ -249,7 +249,9 @@ describe('lighthouse listen ports over real HTTP', () => {
     gw = await startTestGateway({
       nodeVerifier: {
         async verify(instanceId, role) {
-          if (!['i-0aaaaaaaaaaaaaaa1', 'i-0bbbbbbbbbbbbbbb2'].includes(instanceId) || role !== 'lighthouse') throw new NodeVerificationError('not in the fleet');
+          if (!['i-0aaaaaaaaaaaaaaa1', 'i-0bbbbbbbbbbbbbbb2', 'i-0ccccccccccccccc3'].includes(instanceId) || role !== 'lighthouse') {
+            throw new NodeVerificationError('not in the fleet');
+          }
           return { publicIp: '198.18.0.9', privateIp: '10.0.0.9' };
         },
       },
@@ -313,6 +315,20 @@ describe('lighthouse listen ports over real HTTP', () => {
     const stolen = await call('POST', '/v1/nodes/register', { token: gw.adminToken, body: { ...body, instanceId: 'i-0bbbbbbbbbbbbbbb2' } });
     expect([stolen.status, stolen.body.errors?.[0]?.field]).toEqual([409, 'publicKey']);
     expect(await scanAll(client, gw.tableName)).toEqual(before);
+  });
+
+  test('one instance registering concurrently gets one host (its name, the instance id, is no conflict)', async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        call('POST', '/v1/nodes/register', { token: gw.adminToken, body: { role: 'lighthouse', publicKey: hostKeys().publicPem, instanceId: 'i-0ccccccccccccccc3' } }),
+      ),
+    );
+    const outcomes = attempts.map((r) => (r.status === 200 ? 'ok' : `${r.status} ${r.body?.type}`));
+    expect(outcomes.filter((o) => o !== 'ok' && o !== '409 urn:nebula-gateway:problem:concurrent-registration')).toEqual([]);
+    const hostIds = new Set(attempts.filter((r) => r.status === 200).map((r) => r.body.hostId));
+    expect(hostIds.size).toBe(1);
+    const named = (await call('GET', '/v1/hosts?role=lighthouse&limit=1000', { token: gw.adminToken })).body.hosts.filter((h: { name: string }) => h.name === 'i-0ccccccccccccccc3');
+    expect(named.map((h: { id: string }) => h.id)).toEqual([...hostIds]);
   });
 
 });

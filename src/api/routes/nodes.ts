@@ -54,9 +54,10 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
         now,
       }));
     } catch (err) {
-      if (err instanceof HostNameTakenError) throw conflict('name-taken', err.message, 'instanceId');
-      if (!(err instanceof StateConflictError)) throw err;
+      // A concurrent registration of the same instance created the host (its name is the instance id).
+      if (!(err instanceof StateConflictError || err instanceof HostNameTakenError)) throw err;
       host = await existingHost(ctx, instanceId);
+      if (!host && err instanceof HostNameTakenError) throw conflict('name-taken', err.message, 'instanceId');
       if (!host) throw err;
     }
   }
