@@ -1,4 +1,9 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { SSMPARAM_NO_INVALIDATE } from 'aws-cdk-lib/cx-api';
+import { deployTimeParameterName } from '../../lib/deploy-time-values';
+import { resolveIntrinsics } from './support/intrinsics';
+import { PROBLEM_TYPE_BASE } from '../../lib/constructs/problem-responses';
+import { ApiProblem } from '../../src/api/problem';
 import { TABLE_SCHEMA } from '../../src/store/schema';
 import { fleetRoleName } from '../../lib/config';
 import { EXPORTED_OUTPUTS } from '../../lib/exports';
@@ -606,6 +611,8 @@ describe('API Gateway account logging, resource policy, own errors', () => {
       const body = JSON.parse(template.replace('$context.error.messageString', '"Forbidden"').replace('$context.requestId', 'req-1'));
       expect(body).toMatchObject({ type: expect.stringMatching(/^urn:nebula-gateway:problem:/), title: expect.any(String), detail: 'Forbidden' });
     }
+    // The same type namespace as the API's own problems.
+    expect(new ApiProblem(403, 'forbidden', 'Forbidden', 'x').toDetails().type).toBe(`${PROBLEM_TYPE_BASE}forbidden`);
     const throttled = responses.find((r) => r.Properties!.ResponseType === 'THROTTLED')!;
     expect(JSON.parse(throttled.Properties!.ResponseTemplates['application/json'].replace('$context.error.messageString', '""'))).toMatchObject({ status: 429 });
   });
@@ -714,5 +721,63 @@ describe('alarms and dashboard', () => {
     expect(dashboard.Properties!.DashboardName).toBe('NebulaGateway-Monitoring');
     const body = JSON.stringify(dashboard.Properties!.DashboardBody);
     for (const a of alarms()) expect(body).toContain(`:alarm:${a.Properties!.AlarmName}`);
+  });
+});
+
+describe('values the fleets read from the Api and Server stacks at each deploy (SSM), not by cross-stack reference', () => {
+  type Parameters = Record<string, { Type: string; Default?: string; Description?: string }>;
+  const fleetParameters = () => t('fleets').toJSON().Parameters as Parameters;
+  /** The fleets' template parameter that reads `name`, by logical id. */
+  const parameterFor = (name: string) => {
+    const found = Object.entries(fleetParameters()).filter(([, p]) => p.Default === name);
+    expect(found).toHaveLength(1);
+    return found[0];
+  };
+
+  it.each([
+    ['apiUrl', 'api', '/NebulaGateway/api/url'],
+    ['registerRouteArn', 'api', '/NebulaGateway/api/register-route-arn'],
+    ['serverSecurityGroupId', 'server', '/NebulaGateway/server/security-group-id'],
+  ] as const)('%s: the %s stack writes %s; the fleets stack takes it as an SSM parameter that `cdk deploy` always re-reads', (value, producer, name) => {
+    expect(deployTimeParameterName({ name: 'NebulaGateway' }, value)).toBe(name);
+    const written = Object.values(resources(producer, 'AWS::SSM::Parameter')).filter((p) => p.Properties!.Name === name);
+    expect(written).toHaveLength(1);
+    // The producer's live value: a reference to its resource, not a literal.
+    expect(JSON.stringify(written[0].Properties!.Value)).toMatch(/"Ref"|"Fn::GetAtt"/);
+    const [, parameter] = parameterFor(name);
+    expect(parameter.Type).toBe('AWS::SSM::Parameter::Value<String>');
+    // The CLI skips an unchanged stack unless it has SSM parameters without this marker.
+    expect(parameter.Description ?? '').not.toContain(SSMPARAM_NO_INVALIDATE);
+  });
+
+  it('the consumers use the parameters: the server ingress, the instance roles, the user data', () => {
+    const [sg] = parameterFor('/NebulaGateway/server/security-group-id');
+    const ingress = Object.values(resources('fleets', 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 8080);
+    expect(ingress.map((r) => r.Properties!.GroupId)).toEqual([{ Ref: sg }, { Ref: sg }]);
+    const [url] = parameterFor('/NebulaGateway/api/url');
+    for (const lt of Object.values(resources('fleets', 'AWS::EC2::LaunchTemplate'))) {
+      expect(JSON.stringify(lt.Properties!.LaunchTemplateData.UserData)).toContain(`{"Ref":"${url}"}`);
+    }
+    // Only the long-lived stacks (State, Network) are still read by reference.
+    const referenced = new Set([...JSON.stringify(t('fleets').toJSON()).matchAll(/"Fn::GetStackOutput":\{"StackName":"([^"]+)"/g)].map((m) => m[1]));
+    expect([...referenced].sort()).toEqual(['NebulaGateway-Network', 'NebulaGateway-State']);
+  });
+
+  it('a new producer value changes what CloudFormation applies: a new API URL is a new launch template version (the fleets roll)', () => {
+    const [url] = parameterFor('/NebulaGateway/api/url');
+    const lighthouse = Object.entries(resources('fleets', 'AWS::EC2::LaunchTemplate')).find(([id]) => id.startsWith('Lighthouses'))![1];
+    const render = (apiUrl: string) => resolveIntrinsics(lighthouse.Properties!.LaunchTemplateData.UserData, { [url]: apiUrl });
+    const before = render('https://old1234567.execute-api.eu-west-1.amazonaws.com/api/');
+    const after = render('https://new7654321.execute-api.eu-west-1.amazonaws.com/api/');
+    expect(before).not.toBe(after);
+    expect(after).toContain('https://new7654321.execute-api.eu-west-1.amazonaws.com/api/v1/nodes/register');
+    expect(after).not.toContain('old1234567');
+  });
+
+  it('cdk deploy --all deploys Api and Server before Fleets, and Monitoring first', () => {
+    expect(stacks.fleets.dependencies.map((d) => d.stackName).sort()).toEqual(
+      ['NebulaGateway-Api', 'NebulaGateway-Monitoring', 'NebulaGateway-Network', 'NebulaGateway-Server', 'NebulaGateway-State'],
+    );
+    expect(stacks.monitoring.dependencies).toEqual([]);
   });
 });
