@@ -120,7 +120,7 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
     const id = nextInstance();
     ec2.on(DescribeInstancesCommand, { InstanceIds: [id] }).resolves(describes(id, 'lighthouse', overrides));
     const result = await attempt(register({ role: 'lighthouse', publicKey: newKey() }, { arn: sessionArn(id) }));
-    expect(result).toEqual({ status: 403, problem: expect.objectContaining({ type: expect.stringContaining('not-in-fleet') }), wrote: false });
+    expect(result).toEqual({ status: 403, problem: expect.objectContaining({ type: expect.stringMatching(/not-in-fleet$/), title: 'Forbidden' }), wrote: false });
     expect(result.problem.detail).toMatch(new RegExp(`^instance ${id} is not a lighthouse of this gateway: instance ${id} `));
     expect(result.problem.detail).toMatch(detail);
   });
