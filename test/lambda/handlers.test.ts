@@ -215,7 +215,7 @@ describe('API functions', () => {
     const config = await handlers.hostConfig(restApiEvent({ method: 'GET', resource: '/v1/hosts/{id}/config', pathParameters: { id: hostId }, headers: auth }));
     expect(config.statusCode).toBe(200);
     const etag = config.headers.etag ?? config.headers.ETag;
-    expect(etag).toBeTruthy();
+    expect(etag).toMatch(/^"[^"]+"$/);
     expect(json(config).certificate).toBe(certificatePem);
     const same = await handlers.hostConfig(
       restApiEvent({ method: 'GET', resource: '/v1/hosts/{id}/config', pathParameters: { id: hostId }, headers: { ...auth, 'If-None-Match': etag } }),
@@ -330,7 +330,7 @@ describe('API functions', () => {
     const after = await handlers.hostConfig(
       restApiEvent({ method: 'GET', resource: '/v1/hosts/{id}/config', pathParameters: { id: hostId }, headers: { Authorization: `Bearer ${credential}` } }),
     );
-    expect([401, 403]).toContain(after.statusCode);
+    expect(after.statusCode).toBe(401);
   });
 
   it('the open functions ignore an identity in the event: only IAM-authorized functions pass it on', async () => {
