@@ -39,7 +39,8 @@ async function main(): Promise<void> {
   await harness.close();
   const cpu = process.cpuUsage(started);
   process.stdout.write(
-    `fuzz: ${stats.requests} request cases, ${stats.responses} response cases, ${stats.failures.length} failures ` +
+    `fuzz: ${stats.requests} request cases (${stats.forwarded} requests reached the environment), ` +
+      `${stats.responses} response cases (${stats.relayed} relayed to the client), ${stats.failures.length} failures ` +
       `(seed ${seed}, CPU ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s)\n`,
   );
   process.exit(stats.failures.length > 0 ? 1 : 0);

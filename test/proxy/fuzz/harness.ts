@@ -31,6 +31,8 @@ interface Upstream {
 export interface Verdict {
   ok: boolean;
   problem?: string;
+  /** Requests that reached the environment, or responses that reached the client (not the proxy's 502). */
+  passed: number;
 }
 
 /** Streams a parser-driven count of complete responses, to know when a case is answered. */
@@ -260,7 +262,8 @@ export class DifferentialHarness {
  * llhttp must accept every byte the proxy sent on.
  */
 export function compareRequests(expected: SeenStream, upstream: Upstream, host: string): Verdict {
-  if (upstream.errors.length > 0) return { ok: false, problem: upstream.errors.join('; ') };
+  const passed = upstream.messages.length;
+  if (upstream.errors.length > 0) return { ok: false, problem: upstream.errors.join('; '), passed };
   const want = expected.messages.map((m) => ({ ...m, url: originFormOf(m.url, host) }));
   let j = 0;
   for (const [i, got] of upstream.messages.entries()) {
@@ -269,6 +272,7 @@ export function compareRequests(expected: SeenStream, upstream: Upstream, host: 
       const framed = want.map((m) => `${m.method} ${JSON.stringify(m.url)} ${JSON.stringify(m.body ?? '(incomplete)')}`).join(', ');
       return {
         ok: false,
+        passed,
         problem:
           `request ${i + 1} at the environment, ${got.method} ${JSON.stringify(got.url)} ${JSON.stringify(got.body ?? '(incomplete)')}, ` +
           `is not one llhttp framed (${framed || 'none'}${expected.error ? `; then ${expected.error}` : ''})`,
@@ -276,7 +280,7 @@ export function compareRequests(expected: SeenStream, upstream: Upstream, host: 
     }
     j++;
   }
-  return { ok: true };
+  return { ok: true, passed };
 }
 
 /** llhttp keeps an absolute-form target; the proxy passes it on in origin-form. */
@@ -295,16 +299,16 @@ const isProxyRefusal = (r: SeenResponse) => r.complete && (r.status === 502 || r
  */
 export function compareResponses(direct: SeenResponse, proxied: SeenResponse): Verdict {
   // Cut short (the proxy dropped the connection) is fine; unreadable, or a second response, is not.
-  if (proxied.error && proxied.error !== 'HPE_INVALID_EOF_STATE') return { ok: false, problem: `llhttp refused what the proxy sent: ${proxied.error}` };
-  if (proxied.errorAfter || proxied.finals > 1) return { ok: false, problem: `the proxy sent more than one response (${proxied.errorAfter ?? proxied.finals})` };
-  if (!proxied.complete || isProxyRefusal(proxied)) return { ok: true };
+  if (proxied.error && proxied.error !== 'HPE_INVALID_EOF_STATE') return { ok: false, passed: 1, problem: `llhttp refused what the proxy sent: ${proxied.error}` };
+  if (proxied.errorAfter || proxied.finals > 1) return { ok: false, passed: 1, problem: `the proxy sent more than one response (${proxied.errorAfter ?? proxied.finals})` };
+  if (!proxied.complete || isProxyRefusal(proxied)) return { ok: true, passed: 0 };
   if (!direct.complete) {
-    return { ok: false, problem: `the proxy passed on a ${proxied.status} response llhttp refuses (${direct.error ?? 'incomplete'})` };
+    return { ok: false, passed: 1, problem: `the proxy passed on a ${proxied.status} response llhttp refuses (${direct.error ?? 'incomplete'})` };
   }
-  if (direct.status !== proxied.status) return { ok: false, problem: `status ${proxied.status} through the proxy, ${direct.status} directly` };
-  if (direct.body !== proxied.body) return { ok: false, problem: `body ${JSON.stringify(proxied.body)} through the proxy, ${JSON.stringify(direct.body)} directly` };
+  if (direct.status !== proxied.status) return { ok: false, passed: 1, problem: `status ${proxied.status} through the proxy, ${direct.status} directly` };
+  if (direct.body !== proxied.body) return { ok: false, passed: 1, problem: `body ${JSON.stringify(proxied.body)} through the proxy, ${JSON.stringify(direct.body)} directly` };
   if (JSON.stringify(direct.headers) !== JSON.stringify(proxied.headers)) {
-    return { ok: false, problem: `headers ${JSON.stringify(proxied.headers)} through the proxy, ${JSON.stringify(direct.headers)} directly` };
+    return { ok: false, passed: 1, problem: `headers ${JSON.stringify(proxied.headers)} through the proxy, ${JSON.stringify(direct.headers)} directly` };
   }
-  return { ok: true };
+  return { ok: true, passed: 1 };
 }

@@ -10,6 +10,9 @@ export interface Failure extends CorpusCase {
 export interface FuzzStats {
   requests: number;
   responses: number;
+  /** Requests the environment received, and responses a client received from the environment. */
+  forwarded: number;
+  relayed: number;
   failures: Failure[];
 }
 
@@ -35,7 +38,7 @@ export async function runCases(
   cases: Iterable<CorpusCase & { label: string }>,
   options: { lanes?: number; shouldStop?: () => boolean; onFailure?: (f: Failure) => void } = {},
 ): Promise<FuzzStats> {
-  const stats: FuzzStats = { requests: 0, responses: 0, failures: [] };
+  const stats: FuzzStats = { requests: 0, responses: 0, forwarded: 0, relayed: 0, failures: [] };
   const fail = (c: CorpusCase & { label: string }, problem: string) => {
     const failure: Failure = { kind: c.kind, bytes: toCorpusBytes(c.bytes, harness.requestHost), found: `${c.found}: ${problem}`, problem };
     stats.failures.push(failure);
@@ -49,6 +52,7 @@ export async function runCases(
       while (deferred.length > keep) {
         const [c, check] = deferred.shift()!;
         const verdict = check();
+        stats.forwarded += verdict.passed;
         if (!verdict.ok) fail(c, verdict.problem!);
       }
     };
@@ -64,6 +68,7 @@ export async function runCases(
       } else {
         const verdict = await harness.responseCase(`c${responseIds++}`, Buffer.from(c.bytes, 'latin1'));
         stats.responses++;
+        stats.relayed += verdict.passed;
         if (!verdict.ok) fail(c, verdict.problem!);
       }
     }
