@@ -1,4 +1,5 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { waitUntil } from '../../support/wait';
 import { type Namespace, nsSpawn } from './netns';
 
 /** One ICMP echo from `from` to `ip` (over the overlay when `ip` is an overlay address). */
@@ -36,12 +37,7 @@ export function tcpEcho(from: Namespace, ip: string, port: number): boolean {
   return spawnSync('ip', ['netns', 'exec', from.name, process.execPath, '-e', ECHO_CLIENT, ip, String(port)], { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
 
-/** Polls `check` until it holds or `timeoutMs` passes (a wait with a deadline, not a timed assertion). */
+/** Polls `check` until it holds (test/support/wait.ts: the deadline only bounds the wait). */
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000, intervalMs = 250): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+  await waitUntil(what, check, Boolean, { timeoutMs, intervalMs });
 }
