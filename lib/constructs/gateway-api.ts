@@ -46,6 +46,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/v1/hosts', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'GET', path: '/v1/hosts/{id}', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'DELETE', path: '/v1/hosts/{id}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'PATCH', path: '/v1/hosts/{id}', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'GET', path: '/v1/hosts/{id}/config', fn: 'hostConfig', auth: 'NONE' },
   { method: 'POST', path: '/v1/hosts/{id}/renew', fn: 'enroll', auth: 'NONE' },
   { method: 'POST', path: '/v1/nodes/register', fn: 'nodeRegister', auth: 'IAM' },
