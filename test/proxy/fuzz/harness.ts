@@ -5,7 +5,7 @@ import { MemoryAccessLog } from '../../../src/proxy/access-log';
 import { StaticRouteSource } from '../../../src/proxy/route-source';
 import { ProxyServer } from '../../../src/proxy/server';
 import { makeTlsFixture, tempDir, testSigner } from '../support';
-import { HTTPParser, type LlhttpParser, methods, RawResponder, readResponses, RequestOracle, type SeenMessage, type SeenResponse, type SeenStream } from './oracle';
+import { HTTPParser, type LlhttpParser, methods, RawResponder, readResponses, RequestOracle, type SeenMessage, type SeenResponse, type SeenStream, splitPoints } from './oracle';
 
 /**
  * The differential harness: the real `gateway proxy` (ProxyServer, TLS on loopback, a test CA)
@@ -17,7 +17,8 @@ import { HTTPParser, type LlhttpParser, methods, RawResponder, readResponses, Re
  * frames what it receives with llhttp itself and answers each complete request.
  *
  * Responses: a raw environment sends each case's bytes; what a client reads through the proxy
- * is compared with what `http.request` reads from the same bytes directly.
+ * is compared with what llhttp's response parser (the one `http.request` runs) reads from the
+ * same bytes directly.
  */
 
 const DOMAIN = 'fuzz.test';
@@ -26,6 +27,8 @@ const DOMAIN = 'fuzz.test';
 interface Upstream {
   messages: SeenMessage[];
   errors: string[];
+  /** The bytes the environment received while framing this case's requests, for failure reports. */
+  received?: string;
 }
 
 export interface Verdict {
@@ -165,10 +168,12 @@ export class DifferentialHarness {
     };
     socket.on('error', () => {});
     socket.on('data', (chunk: Buffer) => {
+      const named = /\r\nX-Forwarded-For: ([0-9.]+)\r\n/.exec(chunk.toString('latin1'));
+      const receiver = (named ? this.byClient.get(named[1]) : undefined) ?? current?.upstream;
+      if (receiver) receiver.received = (receiver.received ?? '') + chunk.toString('latin1');
       const ret = parser.execute(chunk);
       if (typeof ret !== 'number') {
         // Refused in a head: the proxy's own X-Forwarded-For in the raw bytes still names the case.
-        const named = /\r\nX-Forwarded-For: ([0-9.]+)\r\n/.exec(chunk.toString('latin1'));
         const who = current?.upstream ?? (named ? this.byClient.get(named[1]) : undefined);
         (who?.errors ?? this.strays).push(`the environment's llhttp refused what the proxy sent: ${ret.code}`);
         socket.destroy();
@@ -196,7 +201,9 @@ export class DifferentialHarness {
     await this.sendThroughProxy(bytes, address, completes);
     return () => {
       this.byClient.delete(address);
-      return compareRequests(expected, upstream, this.requestHost);
+      const verdict = compareRequests(expected, upstream, this.requestHost);
+      if (!verdict.ok && upstream.received) verdict.problem += `; the environment received ${JSON.stringify(upstream.received.slice(0, 4000))}`;
+      return verdict;
     };
   }
 
@@ -208,9 +215,17 @@ export class DifferentialHarness {
       const tcp = netConnect({ host: '127.0.0.1', port: this.proxyPort, localAddress: address });
       tcp.on('error', () => {});
       const socket = tlsConnect({ socket: tcp, ca: this.ca, servername: this.requestHost }, () => {
-        socket.write(bytes);
-        // Nothing more will come from llhttp's point of view; a proxy waiting for more is cut off.
-        timer = setTimeout(finish, answers === 0 ? 150 : 1500);
+        // In up to three TLS records, so heads and chunk lines also arrive cut in two.
+        const pieces = splitPoints(bytes).map((at, i, all) => bytes.subarray(at, all[i + 1] ?? bytes.length));
+        const send = () => {
+          if (finished) return;
+          const piece = pieces.shift();
+          if (piece) socket.write(piece);
+          if (pieces.length > 0) setImmediate(send);
+          // Nothing more will come from llhttp's point of view; a proxy waiting for more is cut off.
+          else timer = setTimeout(finish, answers === 0 ? 150 : 1500);
+        };
+        send();
       });
       let timer: NodeJS.Timeout | undefined;
       const finish = () => {

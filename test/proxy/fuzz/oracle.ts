@@ -182,6 +182,16 @@ export function readResponses(bytes: Buffer): SeenResponse {
   return seen;
 }
 
+/** Where to cut a case's bytes: fixed by the bytes themselves, so a replay cuts them the same way. */
+export function splitPoints(bytes: Buffer): number[] {
+  let hash = 0;
+  for (const b of bytes) hash = (hash * 31 + b) >>> 0;
+  const cuts = hash % 3;
+  const points = [0];
+  for (let i = 1; i <= cuts; i++) points.push(Math.floor((bytes.length * ((hash >>> (8 * i)) & 255)) / 256));
+  return [...new Set(points.sort((a, b) => a - b))];
+}
+
 /**
  * A raw environment: answers `GET /r/<id>` with the bytes registered under that id, then closes
  * (so a response framed by the close ends there).
@@ -200,8 +210,21 @@ export class RawResponder {
         const m = /^GET \/r\/(\w+) HTTP\/1\.[01]\r\n[\s\S]*?\r\n\r\n/.exec(head);
         if (!m) return;
         const bytes = this.responses.get(m[1]);
-        if (bytes) socket.end(bytes);
-        else socket.destroy();
+        if (!bytes) {
+          socket.destroy();
+          return;
+        }
+        // In up to three pieces, so the proxy also meets heads and chunk lines cut in two.
+        const points = splitPoints(bytes);
+        const send = (i: number) => {
+          if (socket.destroyed) return;
+          const piece = bytes.subarray(points[i], points[i + 1] ?? bytes.length);
+          if (i + 1 < points.length) {
+            socket.write(piece);
+            setImmediate(() => send(i + 1));
+          } else socket.end(piece);
+        };
+        send(0);
       });
     });
   }
