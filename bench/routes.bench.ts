@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       await res.text();
     };
     const uncached = async () => {
-      renderRouteTable(await gw.store.listRoutes(), 0).json.length;
+      renderRouteTable(await gw.store.listRoutes(), { seq: 0 }).json.length;
     };
     const samples = { uncached: [] as number[], cached: [] as number[], notModified: [] as number[] };
     for (const fn of [uncached, cached, notModified]) await time(fn, 5);

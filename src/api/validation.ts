@@ -4,6 +4,7 @@ import { MeshError } from '../mesh/errors';
 import { ROLES } from '../mesh/roles';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../mesh/access-token';
 import { ACCESS_LEVELS, UPSTREAM_PROTOCOLS } from '../mesh/routes';
+import { ROUTES_VERSION_PATTERN } from './route-table';
 import { ApiProblem, type FieldError, validationProblem } from './problem';
 
 /** zod/mini ships no messages; these are the ones classic zod gives (its English locale). */
@@ -58,6 +59,8 @@ export const routesQuery = z.object({
   wait: z.optional(z.coerce.number().check(z.int(), z.minimum(0), z.maximum(60))),
   /** With a host credential: the proxy host it belongs to. */
   host: z.optional(z.string().check(z.maxLength(64))),
+  /** A route table version the proxy holds: answer the changes since (route-table.ts). */
+  since: z.optional(z.string().check(z.regex(ROUTES_VERSION_PATTERN, 'must be a route table version this API returned'))),
 });
 
 export const enrollBody = z.strictObject({

@@ -43,6 +43,17 @@ export interface RouteTable {
   readonly routes: readonly RouteEntry[];
 }
 
+/**
+ * The route changes from version `from` to version `to` (`GET /v1/routes?since=<from>`): hosts
+ * whose route is new or changed, whole, and hosts that left the table. A host is in one list at most.
+ */
+export interface RouteDelta {
+  readonly from: string;
+  readonly to: string;
+  readonly upsert: readonly RouteEntry[];
+  readonly remove: readonly string[];
+}
+
 /** A DNS label that can follow `<port>--`: lower-case letters, digits, single inner hyphens. */
 const HOST_ID = /^[a-z0-9](?:-?[a-z0-9])*$/;
 const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
@@ -63,6 +74,12 @@ const entrySchema = z.object({
   ports: z.array(portSchema),
 });
 const tableSchema = z.object({ version: z.string().check(z.minLength(1)), routes: z.array(entrySchema) });
+const deltaSchema = z.object({
+  from: z.string().check(z.minLength(1)),
+  to: z.string().check(z.minLength(1)),
+  upsert: z.array(entrySchema),
+  remove: z.array(entrySchema.shape.hostId),
+});
 
 /** Validates a parsed JSON value as a route table; throws `MeshError` whose `field` is a JSON path such as `routes[2].ports[0].access`. */
 export function parseRouteTable(value: unknown): RouteTable {
@@ -83,6 +100,51 @@ export function parseRouteTable(value: unknown): RouteTable {
     });
   });
   return table;
+}
+
+/**
+ * An answer of `GET /v1/routes?since=`: a delta (it has `from`), or else a whole table. Throws
+ * `MeshError` naming the JSON path, as `parseRouteTable` does; a host in both lists is refused.
+ */
+export function parseRouteUpdate(value: unknown): { kind: 'delta'; delta: RouteDelta } | { kind: 'table'; table: RouteTable } {
+  if (typeof value !== 'object' || value === null || !('from' in value)) return { kind: 'table', table: parseRouteTable(value) };
+  const result = z.safeParse(deltaSchema, value, ENGLISH);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new MeshError(formatPath(issue.path), issue.message);
+  }
+  const delta = result.data;
+  const seen = new Set<string>();
+  delta.upsert.forEach((entry, i) => {
+    if (seen.has(entry.hostId)) throw new MeshError(`upsert[${i}].hostId`, `duplicate host ${entry.hostId}`);
+    seen.add(entry.hostId);
+  });
+  delta.remove.forEach((hostId, i) => {
+    if (seen.has(hostId)) throw new MeshError(`remove[${i}]`, `host ${hostId} is listed twice`);
+    seen.add(hostId);
+  });
+  return { kind: 'delta', delta };
+}
+
+/**
+ * `table` with `delta` applied (the caller checked `delta.from === table.version`): changed hosts
+ * replaced in place, new ones appended, removed ones left out. One pass, no sort.
+ */
+export function applyRouteDelta(table: RouteTable, delta: RouteDelta): RouteTable {
+  const changed = new Map<string, RouteEntry | undefined>(delta.upsert.map((e) => [e.hostId, e]));
+  for (const hostId of delta.remove) changed.set(hostId, undefined);
+  const routes: RouteEntry[] = [];
+  for (const entry of table.routes) {
+    if (!changed.has(entry.hostId)) {
+      routes.push(entry);
+      continue;
+    }
+    const next = changed.get(entry.hostId);
+    if (next) routes.push(next);
+    changed.delete(entry.hostId);
+  }
+  for (const entry of changed.values()) if (entry) routes.push(entry);
+  return { version: delta.to, routes };
 }
 
 function formatPath(path: readonly PropertyKey[]): string {

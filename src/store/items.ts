@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { StoreError } from './errors';
-import { HOSTS_GSI_PK, hostIndexKey, iso, keys, ttlOf } from './keys';
+import { hostIndexKey, iso, keys, ttlOf } from './keys';
 import type { HostRecord, IssuedCertificate } from './records';
 import type { Item } from './table-access';
 
@@ -72,25 +72,4 @@ export class InvalidCursorError extends StoreError {
   constructor() {
     super('cursor is not one this API returned');
   }
-}
-
-/** A gsi1 LastEvaluatedKey as an opaque URL-safe cursor. */
-export function encodeCursor(key: Item): string {
-  return Buffer.from(JSON.stringify(key)).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): Item {
-  try {
-    const key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    const ok =
-      typeof key === 'object' &&
-      key !== null &&
-      ['pk', 'sk', 'gsi1pk', 'gsi1sk'].every((k) => typeof (key as Item)[k] === 'string') &&
-      Object.keys(key).length === 4 &&
-      (key as Item).gsi1pk === HOSTS_GSI_PK;
-    if (ok) return key as Item;
-  } catch {
-    // not base64 JSON: refused below
-  }
-  throw new InvalidCursorError();
 }

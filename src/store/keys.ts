@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Every item's key in the one table. Timestamps in sort keys are ISO 8601 UTC strings, which
  * sort like the instants they name, so "not yet expired" is a key condition, never a filter.
@@ -6,10 +8,11 @@
  * |---|---|---|
  * | network (CIDR, CA bundle, policy) | `NETWORK` | `NETWORK` |
  * | config version (bumped on revocations, lighthouse changes) | `NETWORK` | `VERSION` |
- * | route table version (bumped on port changes, revocations of environments) | `NETWORK` | `ROUTESVERSION` |
+ * | route table sequence number and epoch (moved by every route change) | `NETWORK` | `ROUTESVERSION` |
+ * | route change `<seq>` (a host's route after it, or its removal; TTL) | `ROUTECHANGES` | `<seq, 12 digits>` |
  * | never-used address counter | `NETWORK` | `IPCOUNTER` |
  * | lighthouse (overlay IP, public endpoints) | `NETWORK` | `LIGHTHOUSE#<hostId>` |
- * | host | `HOST#<id>` | `HOST` (gsi1: `HOSTS` / `<role>#<id>`) |
+ * | host | `HOST#<id>` | `HOST` (gsi1: `HOSTS#<shard>` / `<role>#<id>`, shard 0..15 from the id) |
  * | certificate issued to a host | `HOST#<id>` | `CERT#<notAfter>#<fingerprint>` |
  * | IP lease | `LEASE#<ip>` | `LEASE` |
  * | quarantined address (after a revocation) | `QUARANTINE` | `<availableAt>#<ip>` |
@@ -23,7 +26,8 @@
  *
  * The proxies' route table is one key-condition Query of the `ROUTES` partition: a host's route
  * item exists while it is not revoked and has at least one port, written in the same transaction
- * as the host's `ports` and the route table version.
+ * as the host's `ports`, the route table sequence number and the change record of that number, so
+ * the records since a proxy's version are the changes it has not seen (see routes.ts).
  */
 export interface ItemKey {
   readonly pk: string;
@@ -36,8 +40,17 @@ export const CERT_PREFIX = 'CERT#';
 export const POOL_PK = 'POOL';
 export const QUARANTINE_PK = 'QUARANTINE';
 export const REVOKED_PK = 'REVOKED';
-export const HOSTS_GSI_PK = 'HOSTS';
+export const HOSTS_GSI_PREFIX = 'HOSTS#';
+/**
+ * The host listing is written across this many gsi1 partitions: every host item write (creation,
+ * enrollment, renewal, ports, revocation) also writes its index copy, and one partition takes at
+ * most 1,000 WCU/s (see README.md for the arithmetic).
+ */
+export const HOST_LISTING_SHARDS = 16;
 export const ROUTES_PK = 'ROUTES';
+export const ROUTE_CHANGES_PK = 'ROUTECHANGES';
+/** Digits of a route change's sequence number in its sort key, so that string order is number order. */
+const SEQ_DIGITS = 12;
 
 export const iso = (at: Date): string => at.toISOString();
 
@@ -58,12 +71,18 @@ export const keys = {
   revocation: (notAfter: Date, fingerprint: string): ItemKey => ({ pk: REVOKED_PK, sk: `${iso(notAfter)}#${fingerprint}` }),
   instance: (instanceId: string): ItemKey => ({ pk: `INSTANCE#${instanceId}`, sk: 'INSTANCE' }),
   route: (hostId: string): ItemKey => ({ pk: ROUTES_PK, sk: `HOST#${hostId}` }),
+  routeChange: (seq: number): ItemKey => ({ pk: ROUTE_CHANGES_PK, sk: routeChangeSk(seq) }),
   publicKey: (pemHash: string): ItemKey => ({ pk: `PUBKEY#${pemHash}`, sk: 'PUBKEY' }),
   hostName: (name: string): ItemKey => ({ pk: `NAME#${name.toLowerCase()}`, sk: 'NAME' }),
 };
 
-/** gsi1 attributes of a host: one partition, sorted by role then id, so `?role=` is a prefix. */
-export const hostIndexKey = (role: string, id: string) => ({ gsi1pk: HOSTS_GSI_PK, gsi1sk: `${role}#${id}` });
+export const routeChangeSk = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0');
+
+/** The listing shard of a host: from a hash of its id, so shards fill evenly whatever the ids look like. */
+export const hostListingShard = (id: string): number => createHash('sha256').update(id).digest()[0] % HOST_LISTING_SHARDS;
+
+/** gsi1 attributes of a host: its listing shard, sorted by role then id, so `?role=` is a prefix. */
+export const hostIndexKey = (role: string, id: string) => ({ gsi1pk: `${HOSTS_GSI_PREFIX}${hostListingShard(id)}`, gsi1sk: `${role}#${id}` });
 
 /** Epoch seconds for the TTL attribute. */
 export const ttlOf = (at: Date): number => Math.ceil(at.getTime() / 1000);

@@ -1,21 +1,19 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Role } from '../mesh';
 import type { PortRoute, Principal, RouteEntry } from '../mesh/routes';
 import { createHost, type CreatedHost, type CreateHostInput } from './allocation';
 import { PublicKeyTakenError, StateConflictError } from './errors';
-import { certificateItem, decodeCursor, encodeCursor, publicKeyClaim, publicKeyClaimKey, toHost } from './items';
-import { HOSTS_GSI_PK, iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
+import { certificateItem, publicKeyClaim, publicKeyClaimKey, toHost } from './items';
+import { iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
-import { listRoutes, replacePorts, setOwner } from './routes';
+import { type HostPage, listHosts } from './host-listing';
+import { listRouteChanges, listRoutes, readRoutesHead, replacePorts, type RouteChange, type RoutesHead, setOwner } from './routes';
 import { type Item, TableAccess, type TransactItem } from './table-access';
 import { cancellationOf, failedCondition, isConditionFailure } from './transactions';
 
-export interface HostPage {
-  readonly hosts: HostRecord[];
-  readonly nextCursor?: string;
-}
+export type { HostPage } from './host-listing';
 
 /**
  * The repository: every read and write of the gateway's state. One table; no Scan anywhere.
@@ -83,19 +81,9 @@ export class GatewayStore {
     return (await this.table.get(keys.instance(instanceId)))?.hostId as string | undefined;
   }
 
-  /** Hosts by role then id, from the gsi1 index; `cursor` continues a previous page. */
-  async listHosts(options: { role?: Role; limit: number; cursor?: string }): Promise<HostPage> {
-    const result = await this.table.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: 'gsi1',
-        KeyConditionExpression: options.role ? 'gsi1pk = :pk AND begins_with(gsi1sk, :role)' : 'gsi1pk = :pk',
-        ExpressionAttributeValues: { ':pk': HOSTS_GSI_PK, ...(options.role ? { ':role': `${options.role}#` } : {}) },
-        Limit: options.limit,
-        ExclusiveStartKey: options.cursor === undefined ? undefined : decodeCursor(options.cursor),
-      }),
-    );
-    return { hosts: (result.Items ?? []).map(toHost), nextCursor: result.LastEvaluatedKey ? encodeCursor(result.LastEvaluatedKey) : undefined };
+  /** Hosts by role then id, from the gsi1 index's listing shards (see host-listing.ts); `cursor` continues a previous page. */
+  listHosts(options: { role?: Role; limit: number; cursor?: string }): Promise<HostPage> {
+    return listHosts(this.table, options);
   }
 
   /** A host, its address lease and its enrollment token, in one transaction (see allocation.ts). */
@@ -277,9 +265,19 @@ export class GatewayStore {
 
   // ---- ports and the proxies' route table -------------------------------------------------
 
-  /** A number that moves whenever the route table may have changed (ports, revocations of environments). */
+  /** The route table's sequence number: moves by one with every route change (ports, owner, revocations of environments). */
   async getRoutesVersion(): Promise<number> {
-    return ((await this.table.get(keys.routesVersion()))?.version as number | undefined) ?? 0;
+    return (await readRoutesHead(this.table)).seq;
+  }
+
+  /** The route table's sequence number and epoch (see routes.ts). */
+  getRoutesHead(): Promise<RoutesHead> {
+    return readRoutesHead(this.table);
+  }
+
+  /** Route changes after sequence number `afterSeq`, oldest first, at most `limit` (one Query). */
+  listRouteChanges(afterSeq: number, limit: number): Promise<RouteChange[]> {
+    return listRouteChanges(this.table, afterSeq, limit);
   }
 
   /** Every environment with published ports: one Query of the `ROUTES` partition (see routes.ts). */

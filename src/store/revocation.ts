@@ -1,6 +1,7 @@
 import { StateConflictError } from './errors';
 import { CERT_PREFIX, iso, keys, POOL_PK, QUARANTINE_PK, REVOKED_PK, ttlOf } from './keys';
 import type { HostRecord } from './records';
+import { transactRouteChange } from './routes';
 import type { TableAccess, TransactItem } from './table-access';
 import { cancellationOf, failedCondition } from './transactions';
 
@@ -69,12 +70,10 @@ export async function revokeHost(
     });
   }
   // Unconditional: a port published after the host was read still leaves with it.
-  if (host.role === 'environment') {
-    items.push({ Delete: { TableName: table.tableName, Key: keys.route(host.id) } });
-    items.push(table.bumpVersion(keys.routesVersion()));
-  }
+  if (host.role === 'environment') items.push({ Delete: { TableName: table.tableName, Key: keys.route(host.id) } });
   try {
-    await table.transact(items);
+    if (host.role === 'environment') await transactRouteChange(table, items, { hostId: host.id });
+    else await table.transact(items);
     return 'revoked';
   } catch (err) {
     const c = cancellationOf(err);

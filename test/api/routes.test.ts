@@ -64,7 +64,7 @@ describe('the proxies route table', () => {
     const again = await call('GET', '/v1/routes', { token: admin(), headers: { 'if-none-match': etag } });
     expect(again.status).toBe(304);
     expect(again.headers.get('etag')).toBe(etag);
-    // The same content gives the same version, whatever the counter says.
+    // No change, no new version.
     expect((await call('GET', '/v1/routes', { token: admin() })).headers.get('etag')).toBe(etag);
 
     // A long-poll with the current ETag is held until a port changes, then answers the new table.
