@@ -165,21 +165,21 @@ describe('access tokens', () => {
     expect(codeOf(() => verifyAccessToken(token, keys.publicKey, at(300_000, 3600)))).toBe('expired');
   });
 
-  it("the proxy's token cache never serves a token past its expiry, and never caches a bad one", async () => {
+  it("the proxy's token cache never serves a token past its expiry, nor a second spelling of a cached one", async () => {
     let clock = now.getTime();
     const verifier = new TokenVerifier(keys.publicKey, { now: () => new Date(clock) });
     const token = await signed(HEADER, CLAIMS);
     expect(verifier.verify(token).principal).toEqual(alice);
+    // The same signature bytes, spelt with other unused bits: never a cache hit, always refused.
+    const [h, p, s] = token.split('.');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const twin = [...alphabet].map((c) => `${h}.${p}.${s.slice(0, -1)}${c}`).find((t) => t !== token && Buffer.from(t.split('.')[2], 'base64url').equals(Buffer.from(s, 'base64url')))!;
+    expect(codeOf(() => verifier.verify(twin))).toBe('malformed');
     clock += 299_999;
     expect(verifier.verify(token).principal).toEqual(alice); // served from the cache
     clock += 1;
     expect(codeOf(() => verifier.verify(token))).toBe('expired');
     expect(codeOf(() => verifier.verify(token))).toBe('expired'); // and not re-admitted by a fresh verification
-    clock = now.getTime();
-    const [h, p, s] = token.split('.');
-    const twin = `${h}.${p}.${s.slice(0, -1)}${s.endsWith('A') ? 'B' : 'A'}`;
-    expect(codeOf(() => verifier.verify(twin))).toMatch(/malformed|bad-signature/);
-    expect(codeOf(() => verifier.verify(twin))).toMatch(/malformed|bad-signature/);
   });
 
   it('refuses to mint long-lived or ownerless tokens', async () => {
