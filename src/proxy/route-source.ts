@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { parseRouteTable, type RouteTable } from '../mesh/routes';
+import { applyRouteDelta, parseRouteTable, parseRouteUpdate, type RouteTable } from '../mesh/routes';
 
 /**
  * Where the proxy's route table comes from. A source delivers each new valid table to `onTable`
@@ -81,8 +81,11 @@ export class FileRouteSource implements RouteSource {
 }
 
 /**
- * The control plane's `GET /v1/routes`: conditional GETs with `If-None-Match`, long-polled with
- * `?wait=<seconds>` so changes arrive as soon as the server has them.
+ * The control plane's `GET /v1/routes`: the whole table once, then `?since=<its version>`
+ * long-polled with `?wait=<seconds>`, so each change arrives as a delta applied to the table in
+ * hand (a new table object: requests in flight keep the one they started with). A delta that does
+ * not start at the version in hand, or an answer that does not parse, is dropped and the whole
+ * table fetched again; after a network or HTTP error the table in hand is kept. The server answers the whole table itself when it cannot give the changes.
  */
 export class HttpRouteSource implements RouteSource {
   private readonly abort = new AbortController();
@@ -99,16 +102,16 @@ export class HttpRouteSource implements RouteSource {
 
   private async run(onTable: (table: RouteTable) => void, onError: (err: Error) => void): Promise<void> {
     const signal = this.abort.signal;
-    let etag: string | undefined;
+    let current: RouteTable | undefined;
     while (!signal.aborted) {
       const url = new URL(this.url);
-      if (etag !== undefined) url.searchParams.set('wait', String(this.options.waitSeconds ?? 55));
+      if (current !== undefined) {
+        url.searchParams.set('since', current.version);
+        url.searchParams.set('wait', String(this.options.waitSeconds ?? 55));
+      }
       const started = Date.now();
       try {
-        const res = await fetch(url, {
-          headers: { accept: 'application/json', ...this.options.headers, ...(etag ? { 'if-none-match': etag } : {}) },
-          signal,
-        });
+        const res = await fetch(url, { headers: { accept: 'application/json', ...this.options.headers }, signal });
         if (res.status === 304) {
           await res.body?.cancel();
           // A server that answers at once instead of holding the request must not be polled in a tight loop.
@@ -116,9 +119,23 @@ export class HttpRouteSource implements RouteSource {
           continue;
         }
         if (res.status !== 200) throw new Error(`GET ${this.url}: HTTP ${res.status}`);
-        const table = parseRouteTable(await res.json());
-        etag = res.headers.get('etag') ?? `"${table.version}"`;
-        onTable(table);
+        let update: ReturnType<typeof parseRouteUpdate>;
+        try {
+          update = parseRouteUpdate(await res.json());
+        } catch (err) {
+          // A bad answer to a delta request would come again: start over from the whole table.
+          current = undefined;
+          throw err;
+        }
+        if (update.kind === 'table') {
+          current = update.table;
+        } else if (current !== undefined && update.delta.from === current.version) {
+          current = applyRouteDelta(current, update.delta);
+        } else {
+          current = undefined;
+          throw new Error(`GET ${this.url}: a delta from ${update.delta.from}, not from the version in hand; fetching the whole table`);
+        }
+        onTable(current);
       } catch (err) {
         if (signal.aborted) return;
         onError(err as Error);
@@ -135,10 +152,12 @@ export class HttpRouteSource implements RouteSource {
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    }, { once: true });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -34,37 +34,46 @@ describe('route sources', () => {
     }
   });
 
-  it('http: GET /v1/routes with If-None-Match and ?wait= long-polls, new table on change', async () => {
-    let current = tableV('1');
+  it('http: the whole table, then ?since=<version>&wait= deltas applied in order; a delta from another version refetches the table', async () => {
+    const entry = (hostId: string, port: number) => ({ hostId, ip: '10.42.0.9', owner: { subject: 's', organization: 'o' }, ports: [{ port, access: 'public', protocol: 'http' }] });
+    // What the fake control plane answers next, one per request after the first.
+    const answers: unknown[] = [
+      { from: '1', to: '2', upsert: [entry('h2', 8080)], remove: [] },
+      { from: '2', to: '4', upsert: [entry('h1', 3001)], remove: ['h2'] },
+      { from: '9', to: '10', upsert: [entry('h9', 1)], remove: [] },
+      { version: '10', routes: [entry('h3', 5000)] },
+    ];
+    const requests: string[] = [];
     const waiting: (() => void)[] = [];
-    const requests: { url: string; inm?: string; auth?: string }[] = [];
     const server: Server = createServer((req, res) => {
-      requests.push({ url: req.url!, inm: req.headers['if-none-match'], auth: req.headers.authorization });
-      const etag = `"${current.version}"`;
-      const answer = () => {
-        if (req.headers['if-none-match'] === `"${current.version}"`) {
-          res.writeHead(304, { etag: `"${current.version}"` }).end();
-        } else {
-          res.writeHead(200, { etag: `"${current.version}"`, 'content-type': 'application/json' }).end(JSON.stringify(current));
-        }
-      };
-      if (req.headers['if-none-match'] === etag && new URL(req.url!, 'http://x').searchParams.get('wait')) waiting.push(answer);
-      else answer();
+      requests.push(req.url!);
+      const answer = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (!req.url!.includes('since=')) answer(tableV('1'));
+      else if (answers.length > 0) answer(answers.shift());
+      else waiting.push(() => res.writeHead(304).end());
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes`;
-    const source = new HttpRouteSource(url, { waitSeconds: 30, headers: { authorization: 'Bearer gwh_test' } });
-    const seen: string[] = [];
-    source.start((t) => seen.push(t.version), () => {});
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes?host=h-proxy`;
+    const source = new HttpRouteSource(url, { waitSeconds: 30, retryMs: 10, headers: { authorization: 'Bearer gwh_test' } });
+    const seen: RouteTable[] = [];
+    const errors: string[] = [];
+    source.start((t) => seen.push(t), (e) => errors.push(e.message));
     try {
-      await eventually(() => seen.length === 1 && waiting.length === 1);
-      expect(requests[1]).toEqual({ url: '/v1/routes?wait=30', inm: '"1"', auth: 'Bearer gwh_test' });
-      current = tableV('2');
-      waiting.shift()!();
-      await eventually(() => seen.length === 2);
-      expect(seen).toEqual(['1', '2']);
+      await eventually(() => waiting.length === 1);
+      expect(requests.slice(0, 4)).toEqual(['/v1/routes?host=h-proxy', '/v1/routes?host=h-proxy&since=1&wait=30', '/v1/routes?host=h-proxy&since=2&wait=30', '/v1/routes?host=h-proxy&since=4&wait=30']);
+      expect(seen.map((t) => t.version)).toEqual(['1', '2', '4', '1', '10']);
+      expect(seen[1].routes).toEqual([tableV('1').routes[0], entry('h2', 8080)]);
+      // h1 replaced in place, h2 removed.
+      expect(seen[2].routes).toEqual([entry('h1', 3001)]);
+      // The delta from 9 did not apply to version 4: dropped, the whole table fetched again.
+      expect(errors).toEqual([expect.stringContaining('a delta from 9, not from the version in hand')]);
+      expect(requests[4]).toBe('/v1/routes?host=h-proxy');
+      expect(seen[4].routes).toEqual([entry('h3', 5000)]);
+      // The tables handed out earlier are untouched by later deltas.
+      expect(seen[0].routes).toEqual(tableV('1').routes);
     } finally {
       await source.close();
+      for (const w of waiting) w();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
