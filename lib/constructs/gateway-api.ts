@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import type { AccessTokenKey, CaKey } from './ca-key';
 import { GatewayFunction } from './gateway-function';
 import type { GatewayTable } from './gateway-table';
+import { parseRoleArn } from '../config';
 import { PROBLEM_RESPONSES, problemTemplate } from './problem-responses';
 import { acknowledgeGuardRule, acknowledgeLogGroupRules } from '../guard';
 
@@ -126,9 +127,13 @@ export function routeResource(route: Pick<RouteSpec, 'method' | 'path'>): string
   return `${API_STAGE}/${route.method}${route.path.replace(/\{[^}]+\}/g, '*')}`;
 }
 
-/** `aws:PrincipalArn` patterns for a role: the role (what IAM reports for its sessions) and its assumed-role sessions. */
-function rolePrincipalPatterns(stack: Stack, roleArn: string, roleName: string): string[] {
-  return [roleArn, stack.formatArn({ service: 'sts', region: '', resource: 'assumed-role', resourceName: `${roleName}/*` })];
+/**
+ * `aws:PrincipalArn` patterns for a role: the role (what IAM reports for its sessions) and its
+ * assumed-role sessions, in the role's own partition and account (an admin role may live in another
+ * account).
+ */
+function rolePrincipalPatterns(role: { arn: string; partition: string; account: string; roleName: string }): string[] {
+  return [role.arn, `arn:${role.partition}:sts::${role.account}:assumed-role/${role.roleName}/*`];
 }
 
 /**
@@ -278,10 +283,15 @@ export class GatewayApi extends Construct {
     const arn = (resource: string) => stack.formatArn({ service: 'execute-api', resource: '*', resourceName: resource });
     const register = ROUTES.filter((r) => r.fn === 'nodeRegister').map((r) => arn(routeResource(r)));
     const open = ROUTES.filter((r) => r.auth === 'NONE').map((r) => arn(routeResource(r)));
-    const admins = props.adminRoleArns.flatMap((roleArn) => rolePrincipalPatterns(stack, roleArn, roleArn.slice(roleArn.lastIndexOf('/') + 1)));
+    const admins = props.adminRoleArns.flatMap((arn) => rolePrincipalPatterns({ arn, ...parseRoleArn(arn) }));
     const { lighthouseRoleName, proxyRoleName } = props.nodeRegistration;
-    const fleets = [lighthouseRoleName, proxyRoleName].flatMap((name) =>
-      rolePrincipalPatterns(stack, stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: name }), name),
+    const fleets = [lighthouseRoleName, proxyRoleName].flatMap((roleName) =>
+      rolePrincipalPatterns({
+        arn: stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: roleName }),
+        partition: stack.partition,
+        account: stack.account,
+        roleName,
+      }),
     );
     return new PolicyDocument({
       statements: [

@@ -290,6 +290,7 @@ describe('API Gateway', () => {
       'GET /v1/hosts': 'AWS_IAM',
       'GET /v1/hosts/{id}': 'AWS_IAM',
       'DELETE /v1/hosts/{id}': 'AWS_IAM',
+      'PATCH /v1/hosts/{id}': 'AWS_IAM',
       'GET /v1/hosts/{id}/config': 'NONE',
       'POST /v1/hosts/{id}/renew': 'NONE',
       'POST /v1/nodes/register': 'AWS_IAM',
@@ -298,7 +299,7 @@ describe('API Gateway', () => {
       'POST /v1/access-tokens': 'AWS_IAM',
       'GET /v1/routes': 'NONE',
     });
-    expect(ROUTES).toHaveLength(14);
+    expect(ROUTES).toHaveLength(15);
   });
 
   it('sends the admin port and token routes to host-admin and the route table to host-config', () => {
@@ -571,8 +572,8 @@ describe('API Gateway account logging, resource policy, own errors', () => {
     expect(admin.Condition.ArnNotLike['aws:PrincipalArn']).toEqual([
       ADMIN_ROLE_ARN,
       'arn:aws:sts::111122223333:assumed-role/PlatformAdmin/*',
-      'arn:aws:iam::111122223333:role/platform/GatewayOperator',
-      'arn:aws:sts::111122223333:assumed-role/GatewayOperator/*',
+      'arn:aws:iam::444455556666:role/platform/GatewayOperator',
+      'arn:aws:sts::444455556666:assumed-role/GatewayOperator/*',
     ]);
     // Denied everywhere except the open routes and registration: so every admin route.
     expect((admin.NotResource as unknown[]).map(arnPattern).sort()).toEqual(
@@ -596,7 +597,7 @@ describe('API Gateway account logging, resource policy, own errors', () => {
     const withAdmins = Object.entries(resources('api', 'AWS::Lambda::Function')).filter(([, fn]) => 'GATEWAY_ADMIN_ROLE_ARNS' in fn.Properties!.Environment.Variables);
     expect(withAdmins.map(([id]) => id)).toEqual([expect.stringMatching(/^ApiHostAdminFunction/)]);
     expect(withAdmins[0][1].Properties!.Environment.Variables.GATEWAY_ADMIN_ROLE_ARNS).toBe(
-      `${ADMIN_ROLE_ARN},arn:aws:iam::111122223333:role/platform/GatewayOperator`,
+      `${ADMIN_ROLE_ARN},arn:aws:iam::444455556666:role/platform/GatewayOperator`,
     );
   });
 

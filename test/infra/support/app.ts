@@ -35,12 +35,15 @@ export const MINIMAL_CONFIG: GatewayConfigInput = { domain: 'dev.acme-corp.io', 
 
 export const TLS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:gateway/tls-AbCdEf';
 
-/** What a platform team deploys: own domain, proxy TLS certificate, two admin roles (one with a path), alarm e-mail, pinned environment. */
+/**
+ * What a platform team deploys: own domain, proxy TLS certificate, two admin roles (one with a path,
+ * in a central identity account), alarm e-mail, pinned environment.
+ */
 export const PRODUCTION_CONFIG: GatewayConfigInput = {
   domain: 'dev.acme-corp.io',
   account: '111122223333',
   region: 'eu-west-1',
-  admins: { roleArns: [ADMIN_ROLE_ARN, 'arn:aws:iam::111122223333:role/platform/GatewayOperator'] },
+  admins: { roleArns: [ADMIN_ROLE_ARN, 'arn:aws:iam::444455556666:role/platform/GatewayOperator'] },
   alarms: { email: 'platform-oncall@acme-corp.io' },
   proxies: { min: 2, max: 5, tlsSecretArn: TLS_SECRET_ARN },
 };
