@@ -151,6 +151,7 @@ describeNeeding(['chromium', 'openssl'])('proxy pages in headless Chromium', () 
       args: [
         '--no-sandbox',
         '--disable-gpu',
+        '--disable-dev-shm-usage',
         '--disable-quic',
         '--no-first-run',
         '--disable-background-networking',
