@@ -63,12 +63,17 @@ export function buildRequestHead(
   return `${head}X-Forwarded-For: ${fwd.clientIp}\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ${fwd.host}\r\n\r\n`;
 }
 
-/** Whether a response head can go to the client byte for byte (nothing connection-specific in it). */
+/**
+ * Whether a response head can go to the client byte for byte: HTTP/1.1 with nothing
+ * connection-specific in it but `Connection: keep-alive`, which holds for the client's
+ * connection too (the head is rebuilt whenever the proxy will close it).
+ */
 export function responseHeadIsPortable(head: ResponseHead): boolean {
-  if (head.minor !== 1 || head.connection.length > 0) return false;
+  if (head.minor !== 1) return false;
+  for (const token of head.connection) if (token !== 'keep-alive') return false;
   for (let i = 0; i < head.headers.length; i += 2) {
     const name = head.headers[i];
-    if ((name.length === 10 || name.length === 16) && isConnectionSpecific(name.toLowerCase(), [])) return false;
+    if ((name.length === 10 || name.length === 16) && isConnectionSpecific(name.toLowerCase(), []) && name.toLowerCase() !== 'connection') return false;
   }
   return true;
 }

@@ -210,6 +210,10 @@ describe('HTTP/1.1 response heads (from environments: a refusal becomes 502)', (
     expect(responseFraming(res('HTTP/1.1 200 OK\r\n\r\n'), 'GET')).toEqual({ kind: 'close' });
     expect(responseFraming(res('HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n'), 'GET')).toEqual({ kind: 'chunked' });
     expect(responseHeadIsPortable(ok)).toBe(true);
+    expect(responseHeadIsPortable(res('HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n'))).toBe(true);
+    expect(responseHeadIsPortable(res('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n\r\n'))).toBe(false);
+    expect(responseHeadIsPortable(res('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'))).toBe(false);
+    expect(responseHeadIsPortable(res('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n'))).toBe(false);
     const keepAlive = res('HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nX-End: 2\r\n\r\n');
     expect(responseHeadIsPortable(keepAlive)).toBe(false);
     expect(buildResponseHead(keepAlive, false)).toBe('HTTP/1.1 200 OK\r\nX-End: 2\r\n\r\n');
