@@ -8,6 +8,7 @@ import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { Ipv4Cidr } from '../../src/mesh/cidr';
 import { AddressTakenError, ensureTable, GatewayStore, HostNameTakenError, keys, NetworkFullError, StateConflictError } from '../../src/store';
 import type { NewHost } from '../../src/store';
+import { TableAccess } from '../../src/store/table-access';
 import { dropTable, scanAll, testDynamoClient, uniqueTableName } from '../support/dynamodb';
 
 const HOUR = 3600_000;
@@ -16,6 +17,7 @@ const at = (ms: number) => new Date(T0.getTime() + ms);
 
 describe('allocation claims only free addresses', () => {
   const client = testDynamoClient();
+  const table = (net: { tableName: string }) => new TableAccess(client, net.tableName);
   afterAll(() => client.destroy());
 
   /** A fresh table and store with a network of `cidr`. */
@@ -38,7 +40,7 @@ describe('allocation claims only free addresses', () => {
     };
     const items = () => scanAll(client, tableName);
     const drop = () => dropTable(client, tableName);
-    return { store, cidr, create, items, drop };
+    return { store, cidr, create, items, drop, tableName };
   }
 
   it('numbers addresses in order from the counter, one attempt each; a refused name takes no number', async () => {
@@ -105,20 +107,24 @@ describe('allocation claims only free addresses', () => {
   it('two hosts racing for one name: one wins, the other is refused and its address goes to the pool', async () => {
     const net = await network('10.84.0.0/24');
     try {
-      for (let round = 0; round < 5; round++) {
+      for (let round = 0; round < 20; round++) {
         const results = await Promise.allSettled([net.create({ name: `race-${round}` }), net.create({ name: `race-${round}` })]);
         expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
         const refused = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
         expect(refused).toHaveLength(1);
         expect(refused[0].reason).toBeInstanceOf(HostNameTakenError);
       }
-      // Every address a loser numbered is in the pool, free, and no live host holds it.
+      // No address is lost: every one the counter numbered is held by the winner, or (a loser's,
+      // refused by the transaction) free in the pool; never both.
       const items = await net.items();
+      const numbered = (items.find((i) => i.pk === 'NETWORK' && i.sk === 'IPCOUNTER')?.next as number) ?? 0;
       const held = new Set(items.filter((i) => i.sk === 'LEASE' && i.state === 'held').map((i) => i.ip));
-      for (const pooled of items.filter((i) => i.pk === 'POOL')) {
-        expect(held.has(pooled.ip)).toBe(false);
-        expect(items.find((i) => i.pk === `LEASE#${pooled.ip}`)).toMatchObject({ state: 'free' });
-      }
+      const pooled = new Set(items.filter((i) => i.pk === 'POOL').map((i) => i.ip));
+      expect(held.size).toBe(20);
+      const where = (ip: string) => (held.has(ip) && pooled.has(ip) ? 'both' : held.has(ip) ? 'held' : pooled.has(ip) ? 'pooled' : 'lost');
+      const addresses = Array.from({ length: numbered }, (_, index) => net.cidr.addressAt(index));
+      expect(addresses.filter((ip) => ['both', 'lost'].includes(where(ip))).map((ip) => `${ip}: ${where(ip)}`)).toEqual([]);
+      for (const ip of pooled) expect(items.find((i) => i.pk === `LEASE#${ip}`)).toMatchObject({ state: 'free' });
     } finally {
       await net.drop();
     }
@@ -136,6 +142,12 @@ describe('allocation claims only free addresses', () => {
       const reused = await net.create({}, { requestedIp: '10.85.0.50', now: at(3 * HOUR) });
       expect(reused.host.ip).toBe('10.85.0.50');
       expect((await net.items()).filter((i) => (i.pk === 'QUARANTINE' || i.pk === 'POOL') && i.ip === '10.85.0.50')).toEqual([]);
+
+      // The quarantine entry may already be gone (the sweep moving it meanwhile): still claimable.
+      const gone = await net.create({}, { requestedIp: '10.85.0.70' });
+      await net.store.revokeHost({ hostId: gone.host.id, now: T0 });
+      await table(net).batchDelete((await net.items()).filter((i) => i.pk === 'QUARANTINE' && i.ip === '10.85.0.70').map((i) => ({ pk: i.pk as string, sk: i.sk as string })));
+      expect((await net.create({}, { requestedIp: '10.85.0.70', now: at(HOUR) })).host.ip).toBe('10.85.0.70');
 
       for (const ip of ['10.85.0.60', '10.85.0.61', '10.85.0.62']) {
         const results = await Promise.allSettled([net.create({}, { requestedIp: ip }), net.create({}, { requestedIp: ip })]);

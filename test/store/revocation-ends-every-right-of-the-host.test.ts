@@ -105,6 +105,12 @@ describe('revocation ends every right of the host', () => {
     expect(await store.revokeHost({ hostId: unclaimed.id, now: at(HOUR) })).toMatchObject({ status: 'revoked' });
   });
 
+  it('says what it did: revoked, then already-revoked', async () => {
+    const env = await host('environment');
+    expect(await revokeHost(table, (await store.getHost(env.id))!, { now: at(HOUR) })).toBe('revoked');
+    expect(await revokeHost(table, (await store.getHost(env.id))!, { now: at(HOUR) })).toBe('already-revoked');
+  });
+
   it('revoking twice changes nothing the second time', async () => {
     const env = await host('environment');
     await store.revokeHost({ hostId: env.id, now: at(HOUR) });
