@@ -8,9 +8,11 @@ function isConnectionSpecific(lower: string, named: readonly string[]): boolean 
 
 /**
  * Headers by which a client could vouch for itself or re-route the request behind the proxy:
- * the proxy is the edge, so only it says who the client is and what was asked for.
+ * the proxy is the edge, so only it says who the client is and what was asked for. Underscores
+ * count as hyphens: CGI-style servers (WSGI, PHP, Rack) read `X_Forwarded_For` as X-Forwarded-For.
  */
-function isClientClaim(lower: string): boolean {
+function isClientClaim(name: string): boolean {
+  const lower = name.includes('_') ? name.replace(/_/g, '-') : name;
   return (
     lower.startsWith('x-forwarded-') ||
     lower.startsWith('x-gateway-') ||

@@ -309,7 +309,7 @@ describe('forwarded heads', () => {
       'GET / HTTP/1.1\r\nHost: h:8443\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nProxy-Connection: x\r\n' +
         'X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nx-forwarded-port: 1\r\nX-FORWARDED-PREFIX: /admin\r\nForwarded: for=6.6.6.6\r\n' +
         'X-Real-IP: 6.6.6.6\r\nTrue-Client-IP: 6.6.6.6\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-Gateway-User: root\r\nx-gateway-anything: 1\r\n' +
-        'Accept: */*\r\nX-Forwarded: kept\r\nForwarded-Thing: kept\r\n\r\n',
+        'X_Forwarded_For: 6.6.6.6\r\nx_real_ip: 6.6.6.6\r\nX_Gateway_User: root\r\nAccept: */*\r\nX-Forwarded: kept\r\nForwarded-Thing: kept\r\n\r\n',
     );
     expect(buildRequestHead('GET', '/', head.headers, head.connection, fwd)).toBe(
       'GET / HTTP/1.1\r\nHost: h:8443\r\nAccept: */*\r\nX-Forwarded: kept\r\nForwarded-Thing: kept\r\n' +
