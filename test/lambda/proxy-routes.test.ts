@@ -145,6 +145,15 @@ describe('ports, route table and access tokens through the Lambda functions', ()
     );
     expect(after.statusCode).toBe(200);
     expect(json(after).routes).toEqual([]);
+
+    // The proxy's delta request: the change host-admin made since the version it holds, and only that.
+    const delta = await invoke('hostConfig', restApiEvent({ method: 'GET', resource: '/v1/routes', query: { host: proxyId, since: json(routes).version }, headers: auth }));
+    expect(delta.statusCode).toBe(200);
+    expect(json(delta)).toEqual({ from: json(routes).version, to: json(after).version, upsert: [], remove: [environmentId] });
+    expect(delta.headers.etag).toBe(`"${json(after).version}"`);
+    const badSince = await invoke('hostConfig', restApiEvent({ method: 'GET', resource: '/v1/routes', query: { host: proxyId, since: 'latest' }, headers: auth }));
+    expect(badSince.statusCode).toBe(400);
+    expect(json(badSince).errors).toEqual([expect.objectContaining({ field: 'since' })]);
   });
 
   it('bad input is a problem naming the field and writes nothing; the route table wants a proxy credential', async () => {
