@@ -8,6 +8,7 @@ import { buildRequestHead, buildResponseHead, responseHeadIsPortable } from '../
 import { BodyTracker, findHeadEnd, HttpParseError, parseRequestHead, parseResponseHead, requestFraming, responseFraming } from '../../src/proxy/http1';
 import { StaticRouteSource } from '../../src/proxy/route-source';
 import { ProxyServer } from '../../src/proxy/server';
+import { llhttpRequests } from './fuzz/oracle';
 import { fetchVia, makeTlsFixture, tempDir, testSigner } from './support';
 
 const req = (text: string) => {
@@ -198,6 +199,41 @@ describe('HTTP/1.1 heads', () => {
 
   it('refuses a second Host header', () => {
     expect(statusOf(() => req('GET / HTTP/1.1\r\nHost: h.test\r\nHost: h.test\r\n\r\n'))).toBe(400);
+  });
+});
+
+describe('no stricter than needed: what the proxy accepts, llhttp (strict) accepts too', () => {
+  const chunkedPost = (body: string) => `POST / HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: chunked\r\n\r\n${body}`;
+  it.each([
+    ['leading empty line', '\r\nGET / HTTP/1.1\r\nHost: h.test\r\n\r\n'],
+    ['normal Connection tokens', 'GET / HTTP/1.1\r\nHost: h.test\r\nConnection: keep-alive, TE, x-hop\r\n\r\n'],
+    ['Content-Length with SP around it', 'POST / HTTP/1.1\r\nHost: h.test\r\nContent-Length:  5 \r\n\r\nhello'],
+    ['Content-Length with leading zeros', 'POST / HTTP/1.1\r\nHost: h.test\r\nContent-Length: 005\r\n\r\nhello'],
+    ['CHUNKED in capitals', 'POST / HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: CHUNKED \r\n\r\n0\r\n\r\n'],
+    ['obs-text and NBSP inside a value', 'GET / HTTP/1.1\r\nHost: h.test\r\nX-A: \tcaf\xe9 \xa0 au lait\t\r\n\r\n'],
+    ['an empty value', 'GET / HTTP/1.1\r\nHost: h.test\r\nX-A:\r\n\r\n'],
+    ['absolute-form for the same host', 'GET http://h.test/x?y HTTP/1.1\r\nHost: h.test\r\n\r\n'],
+    ['OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: h.test\r\n\r\n'],
+    ['a fragment and odd visible bytes in the target', 'GET /{a}|^`"<>\\#f HTTP/1.1\r\nHost: h.test\r\n\r\n'],
+    ['an IPv6 Host with a port', 'GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n'],
+    ['HTTP/1.0 with Content-Length', 'POST / HTTP/1.0\r\nHost: h.test\r\nContent-Length: 2\r\n\r\nhi'],
+    ['hex sizes in capitals and leading zeros', chunkedPost('A\r\n0123456789\r\n0005\r\nhello\r\n0\r\n\r\n')],
+    ['chunk extensions', chunkedPost('5;a=b;c="d \\" e";f\r\nhello\r\n0;z=1\r\n\r\n')],
+    ['trailers', chunkedPost('0\r\nX-T: v\r\nX-U:\tw\t\r\n\r\n')],
+    ['two pipelined requests', 'GET /1 HTTP/1.1\r\nHost: h.test\r\n\r\nGET /2 HTTP/1.1\r\nHost: h.test\r\n\r\n'],
+  ])('%s', (_what, text) => {
+    const bytes = Buffer.from(text, 'latin1');
+    let offset = 0;
+    let ours = 0;
+    while (offset < bytes.length) {
+      const rest = bytes.subarray(offset);
+      const end = findHeadEnd(rest);
+      const tracker = new BodyTracker(requestFraming(parseRequestHead(rest, end)));
+      offset += tracker.take(rest, end);
+      expect(tracker.done).toBe(true);
+      ours++;
+    }
+    expect(llhttpRequests(bytes)).toEqual({ completed: ours });
   });
 });
 

@@ -249,3 +249,17 @@ export class RawResponder {
     await new Promise((r) => this.server.close(r));
   }
 }
+
+/** How many requests llhttp completes from `bytes` (all sent at once), and the error that stopped it. */
+export function llhttpRequests(bytes: Buffer): { completed: number; error?: string } {
+  const parser = new HTTPParser();
+  parser.initialize(HTTPParser.REQUEST, {}, 0, 0);
+  let completed = 0;
+  parser[HTTPParser.kOnHeadersComplete] = () => 0;
+  parser[HTTPParser.kOnMessageComplete] = () => {
+    completed++;
+  };
+  const ret = parser.execute(bytes);
+  parser.close();
+  return ret instanceof Error ? { completed, error: (ret as NodeJS.ErrnoException).code } : { completed };
+}
