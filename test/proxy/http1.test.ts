@@ -384,6 +384,10 @@ describe('request smuggling through hop-by-hop names, end to end', () => {
   beforeAll(async () => {
     app = createServer((r: IncomingMessage, w) => {
       seen.push(`${r.method} ${r.url}`);
+      if (r.url === '/headers') {
+        w.end(JSON.stringify(r.rawHeaders));
+        return;
+      }
       r.resume();
       r.on('end', () => w.end(`answer to ${r.method} ${r.url}`));
     });
@@ -443,6 +447,30 @@ describe('request smuggling through hop-by-hop names, end to end', () => {
     const second = await fetchVia(proxyPort, tls.ca, hostName, '/visitor-2', { method: 'POST', body: 'mine' });
     expect(second.body).toBe('answer to POST /visitor-2');
     expect(seen.slice(before)).toEqual(['GET /visitor-1', 'POST /visitor-2']);
+  });
+
+  it("sends the client's Host, port included, as X-Forwarded-Host, and none of the client's own forwarding claims", async () => {
+    const claims = {
+      forwarded: 'for=6.6.6.6;host=evil.example',
+      'x-forwarded-for': '6.6.6.6',
+      'x-forwarded-host': 'evil.example',
+      'x-forwarded-prefix': '/admin',
+      'x-real-ip': '6.6.6.6',
+      'true-client-ip': '6.6.6.6',
+      'x-original-url': '/admin',
+      'x-rewrite-url': '/admin',
+      'x-gateway-user': 'root',
+      'x_forwarded_for': '6.6.6.6',
+    };
+    const reply = await fetchVia(proxyPort, tls.ca, `${hostName}:8443`, '/headers', { servername: hostName, headers: claims });
+    const headers: string[] = JSON.parse(reply.body);
+    const pairs = headers.flatMap((v, i) => (i % 2 === 0 ? [`${v.toLowerCase()}: ${headers[i + 1]}`] : []));
+    expect(pairs.filter((p) => /forwarded|real-ip|client-ip|original|rewrite|gateway|x_/.test(p))).toEqual([
+      'x-forwarded-for: 127.0.0.1',
+      'x-forwarded-proto: https',
+      `x-forwarded-host: ${hostName}:8443`,
+    ]);
+    expect(pairs).toContain(`host: ${hostName}:8443`);
   });
 
   it('never forwards a pipelined request after a refused one: the connection closes at the refusal', async () => {
