@@ -1,6 +1,7 @@
 import { Duration, Validations } from 'aws-cdk-lib/core';
 import { type IVpc, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import {
   Cluster,
   ContainerImage,
@@ -41,6 +42,13 @@ export interface GatewayServerProps {
   readonly desiredCount: number;
   /** Retention of the container's log group. */
   readonly logRetention: RetentionDays;
+  /**
+   * Where the server's sweep publishes the CA certificate's days to expiry (the State stack alarms
+   * on it): CloudWatch namespace and the `Network` dimension's value. Given to the container as
+   * CA_EXPIRY_METRIC_NAMESPACE and CA_EXPIRY_METRIC_NETWORK; the task may put metric data into
+   * that namespace only.
+   */
+  readonly caExpiryMetric: { readonly namespace: string; readonly network: string };
 }
 
 /**
@@ -78,6 +86,14 @@ export class GatewayServer extends Construct {
     this.taskDefinition = task;
     table.grantReadWriteItems(task.taskRole);
     caKey.grantSign(task.taskRole);
+    // PutMetricData has no resources; the condition keeps the task to its own namespace.
+    task.taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': props.caExpiryMetric.namespace } },
+      }),
+    );
 
     const logs = new LogGroup(this, 'Logs', { retention: props.logRetention });
     acknowledgeLogGroupRules(logs);
@@ -92,6 +108,8 @@ export class GatewayServer extends Construct {
         PORT: String(SERVER_PORT),
         TABLE_NAME: table.tableName,
         CERT_LIFETIME_HOURS: String(props.certificateLifetimeHours),
+        CA_EXPIRY_METRIC_NAMESPACE: props.caExpiryMetric.namespace,
+        CA_EXPIRY_METRIC_NETWORK: props.caExpiryMetric.network,
         ...caKey.environment,
       },
       readonlyRootFilesystem: true,
@@ -133,7 +151,8 @@ export class GatewayServer extends Construct {
       },
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'The execution role needs ecr:GetAuthorizationToken, which has no resource-level permissions (granted by CDK for the image asset).',
+        reason:
+          'The execution role needs ecr:GetAuthorizationToken and the task role cloudwatch:PutMetricData (limited to its namespace by condition): neither has resource-level permissions.',
       },
     );
 

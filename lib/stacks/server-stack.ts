@@ -5,7 +5,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { GatewayConfig } from '../config';
 import type { CaKey } from '../constructs/ca-key';
-import { GatewayAlarms } from '../constructs/gateway-alarms';
+import { CA_EXPIRY_METRIC, GatewayAlarms } from '../constructs/gateway-alarms';
 import { GatewayServer } from '../constructs/gateway-server';
 import type { GatewayTable } from '../constructs/gateway-table';
 import { publishDeployTimeValue } from '../deploy-time-values';
@@ -39,6 +39,7 @@ export class ServerStack extends Stack {
       memoryMiB: config.server.memoryMiB,
       desiredCount: config.server.desiredCount,
       logRetention: config.logRetentionDays as RetentionDays,
+      caExpiryMetric: { namespace: CA_EXPIRY_METRIC.namespace, network: config.name },
     });
 
     this.alarms = new GatewayAlarms(this, 'Alarms', { config });

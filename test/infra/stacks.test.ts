@@ -345,6 +345,23 @@ describe('gateway server (ECS Fargate)', () => {
     });
   });
 
+  it('may publish the CA expiry metric into its own namespace only, and knows where', () => {
+    t('server').hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([
+            { Name: 'CA_EXPIRY_METRIC_NAMESPACE', Value: 'NebulaGateway' },
+            { Name: 'CA_EXPIRY_METRIC_NETWORK', Value: 'NebulaGateway' },
+          ]),
+        }),
+      ],
+    });
+    const put = Object.values(resources('server', 'AWS::IAM::Policy'))
+      .flatMap((p) => p.Properties!.PolicyDocument.Statement as Record<string, unknown>[])
+      .filter((s) => s.Action === 'cloudwatch:PutMetricData');
+    expect(put).toEqual([{ Action: 'cloudwatch:PutMetricData', Effect: 'Allow', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': 'NebulaGateway' } } }]);
+  });
+
   it('accepts port 8080 from the two fleets only (rules owned by the fleets stack)', () => {
     const ingress = Object.values(resources('fleets', 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 8080);
     expect(ingress).toHaveLength(2);
