@@ -45,6 +45,7 @@ export class Ec2NodeVerifier implements NodeVerifier {
     if (!/^i-[0-9a-f]{8,17}$/.test(instanceId)) throw new NodeVerificationError(`${instanceId} is not an EC2 instance id`);
     try {
       const out = await this.options.client.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+      // Stryker disable next-line ArrayDeclaration: a reservation without instances holds none with this id, whatever stands in for its list
       const instance = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === instanceId);
       if (!instance) throw new NodeVerificationError(`instance ${instanceId} does not exist`);
       return instance;

@@ -146,8 +146,35 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
     const id = nextInstance();
     ec2.on(DescribeInstancesCommand).rejects(new EC2ServiceException({ name: 'RequestLimitExceeded', $fault: 'client', $metadata: {}, message: 'Request limit exceeded.' }));
     const result = await attempt(register({ role: 'lighthouse', publicKey: newKey() }, { arn: sessionArn(id) }));
-    expect(result).toMatchObject({ status: 503, wrote: false });
+    expect(result).toMatchObject({ status: 503, wrote: false, problem: { type: expect.stringMatching(/node-verification-unavailable$/), title: 'Service unavailable' } });
     expect(result.problem.detail).toBe(`could not check instance ${id}: Request limit exceeded.`);
+  });
+
+  it('registering again (a reboot, a new key) renews the same host, in the same role', async () => {
+    const id = nextInstance();
+    const key = newKey();
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [id] }).resolves(describes(id, 'proxy'));
+    const caller = { arn: sessionArn(id, 'GatewayProxyRole') };
+    const first = JSON.parse((await api(register({ role: 'proxy', publicKey: key }, caller))).body as string);
+    const sameKey = await api(register({ role: 'proxy', publicKey: key }, caller));
+    expect(sameKey.status).toBe(200);
+    const newKeyAnswer = await api(register({ role: 'proxy', publicKey: newKey() }, caller));
+    expect(newKeyAnswer.status).toBe(200);
+    for (const answer of [sameKey, newKeyAnswer]) expect(JSON.parse(answer.body as string).hostId).toBe(first.hostId);
+    expect((await store.getHost(first.hostId))?.status).toBe('active');
+  });
+
+  it('an instance registering many times at once ends up with one host; a racing call is told to retry, never refused for good', async () => {
+    const id = nextInstance();
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [id] }).resolves(describes(id, 'proxy'));
+    const caller = { arn: sessionArn(id, 'GatewayProxyRole') };
+    const answers = await Promise.all(Array.from({ length: 6 }, () => api(register({ role: 'proxy', publicKey: newKey() }, caller))));
+    const outcomes = answers.map((a) => (a.status === 200 ? 'ok' : `${a.status} ${JSON.parse(a.body as string).type.split('/').pop()}`));
+    expect(outcomes.filter((o) => o !== 'ok' && o !== '409 concurrent-registration')).toEqual([]);
+    expect(outcomes).toContain('ok');
+    const hostIds = new Set(answers.filter((a) => a.status === 200).map((a) => JSON.parse(a.body as string).hostId));
+    expect(hostIds.size).toBe(1);
+    expect(await store.getHostIdForInstance(id)).toBe([...hostIds][0]);
   });
 
   it('binds the IAM caller to the instance: a body naming another instance is refused before EC2 is asked', async () => {
@@ -198,7 +225,7 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
     expect((await api(register({ role: 'lighthouse', publicKey: newKey() }, { arn: sessionArn(id) }))).status).toBe(200);
     ec2.on(DescribeInstancesCommand, { InstanceIds: [id] }).resolves(describes(id, 'proxy'));
     const result = await attempt(register({ role: 'proxy', publicKey: newKey() }, { arn: sessionArn(id, 'GatewayProxyRole') }));
-    expect(result).toMatchObject({ status: 409, wrote: false });
+    expect(result).toMatchObject({ status: 409, wrote: false, problem: { type: expect.stringMatching(/role-mismatch$/), errors: [expect.objectContaining({ field: 'role' })] } });
     expect(result.problem.detail).toBe(`instance ${id} is registered as a lighthouse`);
   });
 
@@ -211,7 +238,8 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
     expect((await api(register({ role: 'proxy', publicKey: key }, { arn: sessionArn(first, 'GatewayProxyRole') }))).status).toBe(200);
     const result = await api(register({ role: 'proxy', publicKey: key }, { arn: sessionArn(second, 'GatewayProxyRole') }));
     expect(result.status).toBe(409);
-    expect(JSON.parse(result.body as string).errors).toEqual([expect.objectContaining({ field: 'publicKey' })]);
+    expect(JSON.parse(result.body as string)).toMatchObject({ type: expect.stringMatching(/public-key-taken$/), errors: [expect.objectContaining({ field: 'publicKey' })] });
+    expect(await store.getHostIdForInstance(second)).toBeUndefined();
   });
 
   it('a lighthouse without a public address registers without an endpoint; its listen port is the one it asked for', async () => {

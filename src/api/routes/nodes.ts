@@ -26,6 +26,7 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
     addresses = await ctx.nodeVerifier.verify(instanceId, input.role);
   } catch (err) {
     // By name, not instanceof: importing the EC2 verifier here would load the EC2 SDK into every function.
+    // Stryker disable next-line OptionalChaining: a rejection with null or undefined fails on `.message` below either way
     if ((err as Error)?.name === 'NodeVerificationError') {
       throw new ApiProblem(403, 'not-in-fleet', 'Forbidden', `instance ${instanceId} is not a ${input.role} of this gateway: ${(err as Error).message}`);
     }
