@@ -63,6 +63,7 @@ export class DifferentialHarness {
   requestHost = '';
   private responseHost = '';
   private nextAddress = 0;
+  private readonly retired: string[] = [];
 
   async start(): Promise<void> {
     const tls = makeTlsFixture(this.tmp.dir, DOMAIN);
@@ -182,6 +183,15 @@ export class DifferentialHarness {
     socket.on('close', () => parser.close());
   }
 
+  /**
+   * Forgets a case's address only long after it ran: a request that reaches the environment late
+   * (a loaded machine) is still counted against its own case instead of looking like a stray.
+   */
+  private retire(address: string): void {
+    this.retired.push(address);
+    if (this.retired.length > 5000) this.byClient.delete(this.retired.shift()!);
+  }
+
   /** A loopback address of its own for each case (127.1.0.1 … 127.254.255.254, never .0 or .255). */
   private clientAddress(): string {
     const n = this.nextAddress++ % (254 * 256 * 254);
@@ -199,8 +209,8 @@ export class DifferentialHarness {
     this.byClient.set(address, upstream);
     const completes = expected.messages.filter((m) => m.body !== undefined).length;
     await this.sendThroughProxy(bytes, address, completes);
+    this.retire(address);
     return () => {
-      this.byClient.delete(address);
       const verdict = compareRequests(expected, upstream, this.requestHost);
       if (!verdict.ok && upstream.received) verdict.problem += `; the environment received ${JSON.stringify(upstream.received.slice(0, 4000))}`;
       return verdict;

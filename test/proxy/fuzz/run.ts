@@ -48,12 +48,16 @@ export async function runCases(
   let responseIds = 0;
   const lane = async () => {
     const deferred: [CorpusCase & { label: string }, () => Verdict][] = [];
+    /** The last cases that passed, checked once more at the end for requests that arrived late. */
+    const recent: [CorpusCase & { label: string }, () => Verdict][] = [];
     const settle = (keep: number) => {
       while (deferred.length > keep) {
-        const [c, check] = deferred.shift()!;
-        const verdict = check();
+        const entry = deferred.shift()!;
+        const verdict = entry[1]();
         stats.forwarded += verdict.passed;
-        if (!verdict.ok) fail(c, verdict.problem!);
+        if (!verdict.ok) fail(entry[0], verdict.problem!);
+        else recent.push(entry);
+        if (recent.length > 50) recent.shift();
       }
     };
     for (;;) {
@@ -74,6 +78,11 @@ export async function runCases(
     }
     await new Promise((r) => setTimeout(r, 100));
     settle(0);
+    await new Promise((r) => setTimeout(r, 200));
+    for (const [c, check] of recent) {
+      const verdict = check();
+      if (!verdict.ok) fail(c, verdict.problem!);
+    }
   };
   await Promise.all(Array.from({ length: options.lanes ?? 4 }, lane));
   for (const stray of harness.strays.splice(0)) {
