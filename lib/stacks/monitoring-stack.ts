@@ -30,7 +30,8 @@ export class MonitoringStack extends Stack {
   /** The dashboard: every alarm's state, then each alarm's graph. Call once, with all stacks' alarms. */
   addDashboard(alarmNames: readonly string[]): Dashboard {
     const byName: IAlarm[] = alarmNames.map((name, i) => Alarm.fromAlarmName(this, `Alarm${i}`, name));
-    const dashboard = new Dashboard(this, 'Dashboard', { dashboardName: this.stackName });
+    // Dashboard names are global to the account (alarm and topic names are regional): the region keeps two deployments apart.
+    const dashboard = new Dashboard(this, 'Dashboard', { dashboardName: `${this.stackName}-${this.region}` });
     dashboard.addWidgets(new AlarmStatusWidget({ title: 'Alarms', alarms: byName, width: 24, height: Math.max(3, Math.ceil(byName.length / 4) + 2) }));
     dashboard.addWidgets(...byName.map((alarm, i) => new AlarmWidget({ title: alarmNames[i], alarm, width: 8, height: 6 })));
     return dashboard;

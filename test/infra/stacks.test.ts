@@ -736,7 +736,7 @@ describe('alarms and dashboard', () => {
 
   it('one dashboard shows every alarm, by name', () => {
     const dashboard = Object.values(resources('monitoring', 'AWS::CloudWatch::Dashboard'))[0];
-    expect(dashboard.Properties!.DashboardName).toBe('NebulaGateway-Monitoring');
+    expect(dashboard.Properties!.DashboardName).toBe('NebulaGateway-Monitoring-eu-west-1');
     const body = JSON.stringify(dashboard.Properties!.DashboardBody);
     for (const a of alarms()) expect(body).toContain(`:alarm:${a.Properties!.AlarmName}`);
   });
