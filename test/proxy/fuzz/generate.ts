@@ -93,6 +93,7 @@ function draftRequest(rng: Rng, host: string): Draft {
   if (rng.chance(0.4)) headers.push(['Accept', '*/*']);
   if (rng.chance(0.3)) headers.push(['X-Note', randomText(rng, 1, 10)]);
   if (rng.chance(0.3)) headers.push(['Connection', rng.pick(['keep-alive', 'close', 'keep-alive, x-hop'])]);
+  if (rng.chance(0.05)) headers.push(['Expect', '100-continue']);
   let body = '';
   let framedBody = '';
   const framing = rng.int(3);
@@ -218,7 +219,8 @@ export function requestCase(seed: number, host: string): string {
     let bytes = serialize(d);
     const flips = rng.chance(0.5) ? rng.int(3) : 0;
     for (let m = 0; m < flips; m++) bytes = mutateBytes(rng, bytes);
-    out += bytes;
+    // An empty line between pipelined requests, as old clients send after a body.
+    out += (r > 0 && rng.chance(0.1) ? '\r\n' : '') + bytes;
   }
   return out;
 }
