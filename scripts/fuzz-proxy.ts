@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     shouldStop: () => Date.now() >= until,
     onFailure: (f) => {
       process.stdout.write(`FAIL ${f.kind} ${f.found}\n  ${JSON.stringify(f.bytes)}\n`);
-      if (f.bytes !== '') appendToCorpus({ kind: f.kind, bytes: f.bytes, found: f.found });
+      if (f.bytes !== '') appendToCorpus({ kind: f.kind, bytes: f.bytes, ...(f.method && { method: f.method }), found: f.found });
     },
   });
   await harness.close();

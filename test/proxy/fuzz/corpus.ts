@@ -9,6 +9,8 @@ import { join } from 'node:path';
 export interface CorpusCase {
   kind: 'request' | 'response';
   bytes: string;
+  /** For a response case, the method of the request it answers (GET when absent). */
+  method?: 'HEAD';
   /** What went wrong when it was found, and where it came from (a seed, or issue 9). */
   found: string;
 }

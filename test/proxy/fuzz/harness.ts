@@ -257,21 +257,21 @@ export class DifferentialHarness {
   }
 
   /** One response case: `bytes` from the environment, read directly and through the proxy. */
-  async responseCase(id: string, bytes: Buffer): Promise<Verdict> {
+  async responseCase(id: string, bytes: Buffer, method: 'GET' | 'HEAD' = 'GET'): Promise<Verdict> {
     this.responder.set(id, bytes);
     try {
-      return compareResponses(readResponses(bytes), readResponses(await this.fetchThroughProxy(id)));
+      return compareResponses(readResponses(bytes, method), readResponses(await this.fetchThroughProxy(id, method), method));
     } finally {
       this.responder.delete(id);
     }
   }
 
-  /** The raw bytes a client gets for `GET /r/<id>` through the proxy, to the connection's close. */
-  private fetchThroughProxy(id: string): Promise<Buffer> {
+  /** The raw bytes a client gets for `GET /r/<id>` (or HEAD) through the proxy, to the connection's close. */
+  private fetchThroughProxy(id: string, method: 'GET' | 'HEAD'): Promise<Buffer> {
     return new Promise((resolve) => {
       const chunks: Buffer[] = [];
       const socket = tlsConnect({ host: '127.0.0.1', port: this.proxyPort, ca: this.ca, servername: this.responseHost }, () => {
-        socket.write(`GET /r/${id} HTTP/1.1\r\nHost: ${this.responseHost}\r\nConnection: close\r\n\r\n`);
+        socket.write(`${method} /r/${id} HTTP/1.1\r\nHost: ${this.responseHost}\r\nConnection: close\r\n\r\n`);
       });
       socket.on('data', (c: Buffer) => chunks.push(c));
       socket.on('error', () => {});
@@ -315,8 +315,8 @@ function originFormOf(url: string, host: string): string {
   return m[2] === '' ? '/' : m[2].startsWith('?') ? `/${m[2]}` : m[2];
 }
 
-/** The proxy's own refusal page for an unreadable environment response. */
-const isProxyRefusal = (r: SeenResponse) => r.complete && (r.status === 502 || r.status === 504) && (r.body ?? '').includes('environment');
+/** The proxy's own 502/504 page (its Content-Security-Policy marks it; an environment's cases never send one). */
+const isProxyRefusal = (r: SeenResponse) => r.complete && (r.status === 502 || r.status === 504) && (r.headers ?? []).includes('content-security-policy');
 
 /**
  * A response read through the proxy must be one llhttp reads the same way directly, or the

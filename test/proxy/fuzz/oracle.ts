@@ -28,7 +28,7 @@ export class RequestOracle {
   private readonly byPort = new Map<number, SeenStream>();
 
   constructor() {
-    this.server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       const seen = this.byPort.get(req.socket.remotePort!);
       const message: SeenMessage = { method: req.method!, url: req.url! };
       seen?.messages.push(message);
@@ -38,7 +38,10 @@ export class RequestOracle {
         message.body = Buffer.concat(chunks).toString('latin1');
         res.end('ok');
       });
-    });
+    };
+    this.server = createServer(onRequest);
+    // An unknown Expect is the application's business (Node would answer 417 itself), not the parser's.
+    this.server.on('checkExpectation', onRequest);
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       const seen = this.byPort.get(socket.remotePort!);
       if (seen && !seen.error) seen.error = err.code ?? err.message;
@@ -130,7 +133,7 @@ export interface SeenResponse {
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'content-length']);
 
 /** Reads a whole response stream (to the connection's close) with llhttp as a client would. */
-export function readResponses(bytes: Buffer): SeenResponse {
+export function readResponses(bytes: Buffer, method = 'GET'): SeenResponse {
   const parser = new HTTPParser();
   parser.initialize(HTTPParser.RESPONSE, {}, 0, 0);
   const seen: SeenResponse = { complete: false, finals: 0 };
@@ -157,7 +160,8 @@ export function readResponses(bytes: Buffer): SeenResponse {
       }
     }
     body = [];
-    return 0;
+    // As Node's client does for HEAD: a final response to it has no body, whatever it says.
+    return method === 'HEAD' && status >= 200 ? 1 : 0;
   };
   parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
     body.push(Buffer.from(chunk));
@@ -193,7 +197,7 @@ export function splitPoints(bytes: Buffer): number[] {
 }
 
 /**
- * A raw environment: answers `GET /r/<id>` with the bytes registered under that id, then closes
+ * A raw environment: answers `GET` (or `HEAD`) `/r/<id>` with the bytes registered under that id, then closes
  * (so a response framed by the close ends there).
  */
 export class RawResponder {
@@ -207,7 +211,7 @@ export class RawResponder {
       socket.on('data', (c: Buffer) => {
         if (head.includes('\r\n\r\n')) return;
         head += c.toString('latin1');
-        const m = /^GET \/r\/(\w+) HTTP\/1\.[01]\r\n[\s\S]*?\r\n\r\n/.exec(head);
+        const m = /^(?:GET|HEAD) \/r\/(\w+) HTTP\/1\.[01]\r\n[\s\S]*?\r\n\r\n/.exec(head);
         if (!m) return;
         const bytes = this.responses.get(m[1]);
         if (!bytes) {

@@ -40,7 +40,7 @@ export async function runCases(
 ): Promise<FuzzStats> {
   const stats: FuzzStats = { requests: 0, responses: 0, forwarded: 0, relayed: 0, failures: [] };
   const fail = (c: CorpusCase & { label: string }, problem: string) => {
-    const failure: Failure = { kind: c.kind, bytes: toCorpusBytes(c.bytes, harness.requestHost), found: `${c.found}: ${problem}`, problem };
+    const failure: Failure = { kind: c.kind, bytes: toCorpusBytes(c.bytes, harness.requestHost), ...(c.method && { method: c.method }), found: `${c.found}: ${problem}`, problem };
     stats.failures.push(failure);
     options.onFailure?.(failure);
   };
@@ -70,7 +70,7 @@ export async function runCases(
         stats.requests++;
         settle(3);
       } else {
-        const verdict = await harness.responseCase(`c${responseIds++}`, Buffer.from(c.bytes, 'latin1'));
+        const verdict = await harness.responseCase(`c${responseIds++}`, Buffer.from(c.bytes, 'latin1'), c.method ?? 'GET');
         stats.responses++;
         stats.relayed += verdict.passed;
         if (!verdict.ok) fail(c, verdict.problem!);
@@ -96,7 +96,11 @@ export async function runCases(
 export function* generatedCases(seed: number, host: string, count = Infinity): Generator<CorpusCase & { label: string }> {
   for (let i = 0; i < count; i++) {
     const s = (seed + i) >>> 0;
-    if (i % 4 === 3) yield { kind: 'response', bytes: responseCase(s), found: `seed ${s}`, label: `response seed ${s}` };
+    if (i % 4 === 3) {
+      // One response case in eight answers a HEAD request.
+      const method = i % 32 === 31 ? { method: 'HEAD' as const } : {};
+      yield { kind: 'response', bytes: responseCase(s), ...method, found: `seed ${s}`, label: `response seed ${s}` };
+    }
     else yield { kind: 'request', bytes: toCorpusBytes(requestCase(s, host), host), found: `seed ${s}`, label: `request seed ${s}` };
   }
 }
