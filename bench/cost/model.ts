@@ -1,0 +1,186 @@
+/**
+ * The control plane's monthly cost as a pure function of list prices, the deployment's resources,
+ * the DynamoDB capacity each API operation was measured to consume, and the request mix below.
+ * docs/cost.md explains every term.
+ */
+
+export interface Prices {
+  readonly hoursPerMonth: number;
+  readonly apiGatewayRestPerMillionRequests: number;
+  readonly lambdaArmPerGbSecond: number;
+  readonly lambdaPerMillionRequests: number;
+  readonly fargateArmPerVcpuHour: number;
+  readonly fargateArmPerGbHour: number;
+  readonly nlbPerHour: number;
+  readonly nlbPerLcuHour: number;
+  readonly natGatewayPerHour: number;
+  readonly natGatewayPerGbProcessed: number;
+  readonly dynamodbOnDemandPerMillionWriteUnits: number;
+  readonly dynamodbOnDemandPerMillionReadUnits: number;
+  readonly dynamodbStoragePerGbMonth: number;
+  readonly kmsPerKeyMonth: number;
+  readonly kmsAsymmetricPer10kRequests: number;
+  readonly cloudwatchLogsIngestPerGb: number;
+  readonly cloudwatchAlarmPerMonth: number;
+  readonly cloudwatchDashboardPerMonth: number;
+  readonly dataTransferOutToInternetPerGb: number;
+  readonly secretsManagerPerSecretMonth: number;
+  readonly route53HostedZonePerMonth: number;
+  readonly ec2PerHour: Readonly<Record<string, number>>;
+  readonly ebsGp3PerGbMonth: number;
+}
+
+/** What the CDK app deploys (lib/config defaults unless given). */
+export interface Deployment {
+  readonly certificateLifetimeHours: number;
+  readonly lambdaMemoryGb: number;
+  readonly serverDesiredCount: number;
+  readonly natGateways: number;
+  readonly proxies: { readonly count: number; readonly instanceType: string };
+  readonly lighthouses: { readonly count: number; readonly instanceType: string };
+}
+
+/** DynamoDB capacity units one API operation consumed (measured). */
+export interface OperationCapacity {
+  readonly read: number;
+  readonly write: number;
+}
+
+export type Operation = 'create' | 'enroll' | 'firstConfig' | 'watchRepoll' | 'renew' | 'portChange' | 'routeDelta' | 'revoke' | 'versionPoll';
+export type MeasuredMix = Readonly<Record<Operation, OperationCapacity>>;
+
+/** The request mix and sizing assumptions; each is printed with the table and explained in docs/cost.md. */
+export interface Assumptions {
+  /** Agents renew at two thirds of the certificate's life. */
+  readonly renewAtFraction: number;
+  /** A watch is re-requested this often (the agent's long-poll `wait`). */
+  readonly watchRepollSeconds: number;
+  /** Connected hosts one server task holds (0.25 vCPU, 0.5 GB). */
+  readonly watchersPerTask: number;
+  readonly taskVcpu: number;
+  readonly taskGb: number;
+  /** Server tasks at least (two for availability). */
+  readonly minServerTasks: number;
+  /** Version items each task polls once a second (config and routes). */
+  readonly versionPollsPerTaskSecond: number;
+  /** Hosts created, enrolled and revoked per connected host per month (environments come and go). */
+  readonly churnPerHostMonth: number;
+  readonly portChangesPerHostMonth: number;
+  /** Bytes to the internet per watch re-request (the 304 answer, TLS records included). */
+  readonly bytesOutPerRepoll: number;
+  /** Bytes to each connected host per revocation (issue 11's target: at most 1 KB). */
+  readonly bytesPerWatcherPerRevocation: number;
+  /** Bytes of a renewal or enrollment answer (certificate + config). */
+  readonly bytesPerRenewal: number;
+  /** Lambda time per short call (enroll, renew, admin), including a KMS signature. */
+  readonly lambdaSecondsPerCall: number;
+  /** CloudWatch log bytes per API call (API Gateway access log + the function's line). */
+  readonly logBytesPerApiCall: number;
+  /** Watch connections are re-opened this often (NLB new flows). */
+  readonly connectionSeconds: number;
+  readonly storageBytesPerHost: number;
+  readonly kmsKeys: number;
+  readonly secrets: number;
+  readonly alarms: number;
+  readonly ebsGbPerInstance: number;
+}
+
+export const DEFAULT_ASSUMPTIONS: Assumptions = {
+  renewAtFraction: 2 / 3,
+  watchRepollSeconds: 55,
+  watchersPerTask: 10_000,
+  taskVcpu: 0.25,
+  taskGb: 0.5,
+  minServerTasks: 2,
+  versionPollsPerTaskSecond: 2,
+  churnPerHostMonth: 1,
+  portChangesPerHostMonth: 4,
+  bytesOutPerRepoll: 600,
+  bytesPerWatcherPerRevocation: 1024,
+  bytesPerRenewal: 8 * 1024,
+  lambdaSecondsPerCall: 0.15,
+  logBytesPerApiCall: 1024,
+  connectionSeconds: 3600,
+  storageBytesPerHost: 8 * 1024,
+  kmsKeys: 2,
+  secrets: 1,
+  alarms: 10,
+  ebsGbPerInstance: 8,
+};
+
+export type Design = 'server-watches' | 'lambda-long-polls';
+
+export interface CostLine {
+  readonly item: string;
+  readonly monthly: number;
+}
+
+const GB = 1e9;
+
+/** The monthly control-plane cost lines for `hosts` connected hosts under `design`. */
+export function controlPlaneCost(hosts: number, design: Design, p: Prices, d: Deployment, m: MeasuredMix, a: Assumptions): CostLine[] {
+  const hours = p.hoursPerMonth;
+  const seconds = hours * 3600;
+  const renewals = (hosts * hours) / (d.certificateLifetimeHours * a.renewAtFraction);
+  const repolls = (hosts * seconds) / a.watchRepollSeconds;
+  const churn = hosts * a.churnPerHostMonth;
+  const portChanges = hosts * a.portChangesPerHostMonth;
+  // Every route change (a port change, a revoked environment) wakes each proxy's long-poll once.
+  const routeDeltas = (portChanges + churn) * d.proxies.count;
+  const adminCalls = churn * 2 + portChanges;
+  const shortCalls = renewals + churn + adminCalls;
+  const onLambda = design === 'lambda-long-polls';
+  const tasks = onLambda ? d.serverDesiredCount : Math.max(a.minServerTasks, Math.ceil(hosts / a.watchersPerTask));
+  const apiRequests = shortCalls + (onLambda ? repolls : 0);
+  const lambdaSeconds = shortCalls * a.lambdaSecondsPerCall + (onLambda ? hosts * seconds : 0);
+
+  const reads =
+    repolls * m.watchRepoll.read +
+    renewals * m.renew.read +
+    churn * (m.create.read + m.enroll.read + m.firstConfig.read + m.revoke.read) +
+    portChanges * m.portChange.read +
+    routeDeltas * m.routeDelta.read +
+    tasks * seconds * a.versionPollsPerTaskSecond * m.versionPoll.read;
+  const writes =
+    repolls * m.watchRepoll.write +
+    renewals * m.renew.write +
+    churn * (m.create.write + m.enroll.write + m.firstConfig.write + m.revoke.write) +
+    portChanges * m.portChange.write;
+  const revocationBytes = churn * hosts * a.bytesPerWatcherPerRevocation;
+  const bytesOut = repolls * a.bytesOutPerRepoll + revocationBytes + (renewals + churn) * a.bytesPerRenewal;
+  // NLB LCU (TCP): the largest of new flows / 800 per s, active flows / 100,000, GB processed per hour.
+  const watchGbPerHour = (repolls * a.bytesOutPerRepoll * 2 + revocationBytes) / GB / hours;
+  const lcu = onLambda ? 0 : Math.max(hosts / a.connectionSeconds / 800, hosts / 100_000, watchGbPerHour);
+  // The server's DynamoDB traffic leaves the private subnets through the NAT gateway (about 1 KB a call).
+  const natGb = onLambda ? 0 : (tasks * seconds * a.versionPollsPerTaskSecond + repolls + routeDeltas) * 1024 / GB;
+
+  return [
+    { item: 'API Gateway requests', monthly: (apiRequests / 1e6) * p.apiGatewayRestPerMillionRequests },
+    { item: 'Lambda requests + GB-s', monthly: (apiRequests / 1e6) * p.lambdaPerMillionRequests + lambdaSeconds * d.lambdaMemoryGb * p.lambdaArmPerGbSecond },
+    { item: 'KMS signatures + keys', monthly: ((renewals + churn) / 1e4) * p.kmsAsymmetricPer10kRequests + a.kmsKeys * p.kmsPerKeyMonth },
+    { item: 'DynamoDB reads', monthly: (reads / 1e6) * p.dynamodbOnDemandPerMillionReadUnits },
+    { item: 'DynamoDB writes', monthly: (writes / 1e6) * p.dynamodbOnDemandPerMillionWriteUnits },
+    { item: 'DynamoDB storage', monthly: ((hosts * a.storageBytesPerHost) / GB) * p.dynamodbStoragePerGbMonth },
+    { item: `Fargate server tasks (${tasks})`, monthly: tasks * hours * (a.taskVcpu * p.fargateArmPerVcpuHour + a.taskGb * p.fargateArmPerGbHour) },
+    { item: 'NLB hours + LCU', monthly: hours * (p.nlbPerHour + lcu * p.nlbPerLcuHour) },
+    { item: 'NAT gateway hours + GB', monthly: d.natGateways * hours * p.natGatewayPerHour + natGb * p.natGatewayPerGbProcessed },
+    { item: 'Data transfer out', monthly: (bytesOut / GB) * p.dataTransferOutToInternetPerGb },
+    { item: 'CloudWatch logs + alarms + dashboard', monthly: ((apiRequests * a.logBytesPerApiCall) / GB) * p.cloudwatchLogsIngestPerGb + a.alarms * p.cloudwatchAlarmPerMonth + p.cloudwatchDashboardPerMonth },
+    { item: 'Secrets Manager + Route 53 zone', monthly: a.secrets * p.secretsManagerPerSecretMonth + p.route53HostedZonePerMonth },
+  ];
+}
+
+/** The EC2 fleets (lighthouses, proxies), shown apart: they do not grow with connected hosts here. */
+export function fleetCost(p: Prices, d: Deployment, a: Assumptions): CostLine[] {
+  const instance = (type: string) => {
+    const hourly = p.ec2PerHour[type];
+    if (hourly === undefined) throw new Error(`no price for instance type ${type} in the price file`);
+    return hourly * p.hoursPerMonth + a.ebsGbPerInstance * p.ebsGp3PerGbMonth;
+  };
+  return [
+    { item: `lighthouses (${d.lighthouses.count} x ${d.lighthouses.instanceType})`, monthly: d.lighthouses.count * instance(d.lighthouses.instanceType) },
+    { item: `proxies (${d.proxies.count} x ${d.proxies.instanceType})`, monthly: d.proxies.count * instance(d.proxies.instanceType) },
+  ];
+}
+
+export const total = (lines: readonly CostLine[]): number => lines.reduce((sum, l) => sum + l.monthly, 0);
