@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type ApiDependencies, type ApiLogger, type ApiRoute, createApi, loggable, type NodeVerifier, parseAdminRoleArns } from '../../src/api';
+import { type ApiDependencies, type ApiLogger, type ApiRoute, checkWatchUrl, createApi, loggable, type NodeVerifier, parseAdminRoleArns } from '../../src/api';
 import { GatewayStore } from '../../src/store';
 import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } from './apigw';
 import { logger } from './logger';
@@ -14,6 +14,12 @@ export const apiLogger: ApiLogger = {
 /** Comma-separated IAM role ARNs whose callers are admins (set on host-admin); unset or empty: no IAM caller is admin. */
 export const ADMIN_ROLE_ARNS_VARIABLE = 'GATEWAY_ADMIN_ROLE_ARNS';
 
+/** Where agents watch their config: the gateway server's TLS listener (e.g. `https://watch.<domain>:8443`); unset: agents poll this API. */
+export const WATCH_URL_VARIABLE = 'GATEWAY_WATCH_URL';
+
+/** A function never holds a request open: long-lived watches belong to the gateway server. */
+export const LAMBDA_LONG_POLL_MAX_SECONDS = 0;
+
 /** The API's dependencies from the function's environment; built once per execution environment. */
 export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier?: NodeVerifier): ApiDependencies {
   const lifetimeHours = Number(env.CERT_LIFETIME_HOURS ?? '24');
@@ -23,7 +29,11 @@ export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier
     signer: signerFromEnvironment(env),
     tokenSigner: tokenSignerFromEnvironment(env),
     nodeVerifier,
-    settings: { certificateLifetimeSeconds: lifetimeHours * 3600 },
+    settings: {
+      certificateLifetimeSeconds: lifetimeHours * 3600,
+      longPollMaxSeconds: LAMBDA_LONG_POLL_MAX_SECONDS,
+      ...(env[WATCH_URL_VARIABLE] ? { watchUrl: checkWatchUrl(env[WATCH_URL_VARIABLE], WATCH_URL_VARIABLE) } : {}),
+    },
     logger: apiLogger,
   };
 }

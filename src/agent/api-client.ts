@@ -12,6 +12,18 @@ export interface HostMaterial {
   readonly config: unknown;
   /** Certificate notAfter, ISO 8601. */
   readonly expiresAt: string;
+  /** Where to watch the config (the gateway server's long-poll); absent: poll the API slowly. */
+  readonly watchUrl?: string;
+}
+
+/** The media type of a config delta (the API's `config-delta.ts`). */
+export const CONFIG_DELTA_TYPE = 'application/vnd.nebula-gateway.config-delta+json';
+
+/** The blocklist changes that turn the config tagged `from` into the one tagged `to`. */
+export interface ConfigDelta {
+  readonly from: string;
+  readonly to: string;
+  readonly blocklist: { readonly add: readonly string[]; readonly remove: readonly string[] };
 }
 
 export interface EnrollResult extends HostMaterial {
@@ -19,9 +31,12 @@ export interface EnrollResult extends HostMaterial {
   readonly credential: string;
 }
 
-export type ConfigPoll = { readonly changed: true; readonly material: HostMaterial; readonly etag?: string } | { readonly changed: false };
+export type ConfigPoll =
+  | { readonly changed: true; readonly material: HostMaterial; readonly etag?: string }
+  | { readonly changed: true; readonly delta: ConfigDelta; readonly etag: string }
+  | { readonly changed: false };
 
-/** The API answered with an error status. `retriable` for 5xx and 429. */
+/** The API answered with an error status, or with a body the agent cannot use. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   constructor(
@@ -31,8 +46,9 @@ export class ApiError extends Error {
   ) {
     super(`API answered ${status} ${problemTitle}${detail ? `: ${detail}` : ''}`);
   }
+  /** 5xx and 429; also a success whose body was unusable (a broken answer, not a refusal). */
   get retriable(): boolean {
-    return this.status >= 500 || this.status === 429;
+    return this.status >= 500 || this.status === 429 || (this.status >= 200 && this.status < 300);
   }
 }
 
@@ -73,17 +89,19 @@ export class ApiClient {
 
   /**
    * Fetches the host's config. With `etag` and `waitSeconds` the server holds the request until
-   * the config changes or the wait ends (then `changed: false`).
+   * the config changes or the wait ends (then `changed: false`). With `etag` the answer may be a
+   * delta from the config with that tag (the server sends one only when asked: always here).
    */
   async config(hostId: string, credential: string, opts: { etag?: string; waitSeconds?: number; signal?: AbortSignal } = {}): Promise<ConfigPoll> {
     const query = opts.waitSeconds ? `?wait=${opts.waitSeconds}` : '';
     const res = await this.call('GET', `/v1/hosts/${encodeURIComponent(hostId)}/config${query}`, {
       credential,
-      headers: opts.etag ? { 'if-none-match': opts.etag } : {},
+      headers: { accept: `${CONFIG_DELTA_TYPE}, application/json`, ...(opts.etag ? { 'if-none-match': opts.etag } : {}) },
       signal: opts.signal,
       timeoutMs: ((opts.waitSeconds ?? 0) * 1000) + (this.options.timeoutMs ?? 15_000),
     });
     if (res.status === 304) return { changed: false };
+    if (res.status === 200 && res.contentType === CONFIG_DELTA_TYPE) return { changed: true, delta: expectDelta(res), etag: res.etag ?? '' };
     return { changed: true, material: expectMaterial(res, false), etag: res.etag };
   }
 
@@ -91,7 +109,7 @@ export class ApiClient {
     method: string,
     path: string,
     opts: { credential?: string; body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number },
-  ): Promise<{ status: number; body: string; etag?: string }> {
+  ): Promise<{ status: number; body: string; etag?: string; contentType?: string }> {
     const url = new URL(path.replace(/^\//, ''), this.base);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
@@ -105,7 +123,8 @@ export class ApiClient {
         res.on('error', (err) => reject(new ApiUnreachableError(`${method} ${url.pathname}: ${err.message}`)));
         res.on('end', () => {
           const etag = res.headers.etag;
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etag: typeof etag === 'string' ? etag : undefined });
+          const contentType = res.headers['content-type']?.split(';')[0].trim().toLowerCase();
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), etag: typeof etag === 'string' ? etag : undefined, contentType });
         });
       });
       req.on('timeout', () => req.destroy(new Error('timed out')));
@@ -129,6 +148,23 @@ function expectMaterial(res: { status: number; body: string }, withCredential: b
   const missing = ['hostId', 'certificate', 'ca', 'config', 'expiresAt', ...(withCredential ? ['credential'] : [])].filter((k) => json[k] === undefined || json[k] === null);
   if (missing.length > 0) throw new ApiError(res.status, 'incomplete answer', `missing ${missing.join(', ')}`);
   return json as unknown as HostMaterial;
+}
+
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+/** A delta as the API sends it: two tags and lists of fingerprints; anything else is refused whole. */
+function expectDelta(res: { status: number; body: string; etag?: string }): ConfigDelta {
+  let json: Partial<ConfigDelta>;
+  try {
+    json = JSON.parse(res.body) as Partial<ConfigDelta>;
+  } catch {
+    throw new ApiError(res.status, 'invalid JSON', 'the API answered with a config delta that is not JSON');
+  }
+  const list = (value: unknown) => Array.isArray(value) && value.every((f) => typeof f === 'string' && FINGERPRINT.test(f));
+  if (typeof json.from !== 'string' || typeof json.to !== 'string' || json.to !== res.etag || !list(json.blocklist?.add) || !list(json.blocklist?.remove)) {
+    throw new ApiError(res.status, 'incomplete answer', 'the config delta is malformed');
+  }
+  return json as ConfigDelta;
 }
 
 function problem(res: { status: number; body: string }): ApiError {

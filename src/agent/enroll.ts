@@ -48,7 +48,7 @@ export async function enrollHost(options: EnrollOptions): Promise<{ hostId: stri
       const result = await client.enroll(options.token, publicKeyPem, options.signal);
       const prepared = prepareConfig(paths, result, { logFormat: options.logFormat });
       writePreparedConfig(paths, prepared);
-      writeIdentity(paths, { api: options.api, hostId: result.hostId, credential: result.credential, apiCa: options.apiCa });
+      writeIdentity(paths, { api: options.api, hostId: result.hostId, credential: result.credential, apiCa: options.apiCa, watchUrl: result.watchUrl });
       options.logger.log('info', 'enrolled', { hostId: result.hostId, ip: prepared.certificateIp, expiresAt: result.expiresAt, dir: paths.dir });
       return { hostId: result.hostId, ip: prepared.certificateIp, expiresAt: result.expiresAt };
     } catch (err) {

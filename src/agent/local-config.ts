@@ -28,7 +28,12 @@ export function localizeConfig(apiConfig: unknown, ca: string, certificate: stri
   const pki = isMapping(document.pki) ? document.pki : {};
   document.pki = { ...pki, ca, cert: certificate, key: options.keyPath };
   if (options.logFormat) document.logging = { ...(isMapping(document.logging) ? document.logging : {}), format: options.logFormat };
-  return { document, yaml: stringify(document, { ...YAML_OPTIONS, lineWidth: 0 }) };
+  return { document, yaml: renderLocalConfig(document) };
+}
+
+/** A config document as the agent writes it (YAML 1.1, no line wrapping). */
+export function renderLocalConfig(document: Record<string, unknown>): string {
+  return stringify(document, { ...YAML_OPTIONS, lineWidth: 0 });
 }
 
 /** Parses a config.yml the agent wrote earlier. */

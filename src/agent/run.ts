@@ -1,14 +1,16 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiClient, ApiError, type HostMaterial } from './api-client';
+import { ApiClient, ApiError, type ConfigDelta, type ConfigPoll, type HostMaterial } from './api-client';
 import { writeFileAtomic } from './atomic-file';
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import type { AgentLogger, LogFormat } from './logger';
 import { NebulaProcess, testNebulaConfig } from './nebula-process';
 import { decideNebulaAction } from './reload-decision';
+import { patchBlocklist } from './config-patch';
 import { msUntilRenewal, tunnelRefreshTime } from './renewal';
 import { sleep } from './sleep';
-import { AgentStateError, type PreparedConfig, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writePreparedConfig } from './state-dir';
+import { AgentStateError, type AgentIdentity, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writeIdentity, writePreparedConfig } from './state-dir';
+import { DEFAULT_FALLBACK_POLL_MS, DEFAULT_WATCH_BACKOFF, MIN_WATCH_ROUND_MS, fallbackDelay, watchTarget } from './watch-policy';
 
 export interface RunOptions {
   readonly dir: string;
@@ -18,8 +20,12 @@ export interface RunOptions {
   readonly logFormat?: LogFormat;
   readonly logger: AgentLogger;
   readonly backoff?: BackoffPolicy;
-  /** Long-poll length asked of the API (it caps at 60). @default 55 */
+  /** Long-poll length asked of the watch endpoint (it caps at 60). @default 55 */
   readonly waitSeconds?: number;
+  /** How often the API is polled while the watch endpoint is down (jittered). @default 5 min */
+  readonly fallbackPollMs?: number;
+  /** Retries of a failed watch endpoint. @default 1 s doubling to 1 min, full jitter */
+  readonly watchBackoff?: BackoffPolicy;
   /** Aborting stops the agent (SIGTERM/SIGINT in the CLI). */
   readonly signal: AbortSignal;
 }
@@ -35,9 +41,10 @@ type Applied = ReturnType<typeof readAppliedConfig> & object;
 /**
  * `gateway agent run`: keeps nebula running on the enrolled config and the config current.
  * Three loops share one serial queue for everything that touches files or the process:
- * the long-poll (re-issued at once after each answer, so revocations arrive within a round
- * trip), renewal at two thirds of the certificate's life, and a supervisor that restarts
- * nebula if it dies. While the API is unreachable the running mesh is left alone.
+ * the watch (a long-poll of the watch URL the API names, re-issued at once after each answer, so
+ * revocations arrive within a round trip; while it fails, slow polls of the API and retries of the
+ * watch with backoff), renewal at two thirds of the certificate's life, and a supervisor that
+ * restarts nebula if it dies. While the API is unreachable the running mesh is left alone.
  */
 export async function runAgent(options: RunOptions): Promise<number> {
   return new Agent(options).run();
@@ -45,8 +52,9 @@ export async function runAgent(options: RunOptions): Promise<number> {
 
 class Agent {
   private readonly paths;
-  private readonly identity;
+  private identity: AgentIdentity;
   private readonly client: ApiClient;
+  private watcher: { url: string; client: ApiClient } | undefined;
   private readonly nebula: NebulaProcess;
   private readonly binary: string;
   private readonly log: AgentLogger['log'];
@@ -127,34 +135,99 @@ class Agent {
     }
   }
 
-  /** The long-poll: re-issued immediately after every answer; backoff only after failures. */
+  /**
+   * Keeps the config current: long-polls the watch URL, re-issued at once after every change.
+   * When the watch fails (refused, TLS, 5xx) the API is polled every `fallbackPollMs` instead,
+   * and the watch is retried with backoff; its first answer ends the fallback. A refusal of the
+   * host (401, 403) from either ends the agent.
+   */
   private async poll(): Promise<void> {
     let etag: string | undefined;
-    let failures = 0;
+    let watchFailures = 0;
+    let watchRetryAt = 0;
+    let apiFailures = 0;
+    let apiPollAt = 0;
     while (!this.stopping) {
-      try {
-        const answer = await this.client.config(this.identity.hostId, this.identity.credential, {
-          etag,
-          waitSeconds: etag ? (this.options.waitSeconds ?? 55) : undefined,
-          signal: this.halt.signal,
-        });
-        if (failures > 0) this.log('info', 'api_reachable', { after: failures });
-        failures = 0;
-        if (answer.changed) {
-          await this.serial(() => this.apply(answer.material, 'config'));
-          etag = answer.etag;
-          // Without an ETag the server cannot hold the next request: poll slowly instead of spinning.
-          if (!etag) await sleep(NO_ETAG_POLL_MS, this.halt.signal);
+      const watch = this.watch();
+      if (watch && Date.now() >= watchRetryAt) {
+        const started = Date.now();
+        try {
+          const answer = await watch.client.config(this.identity.hostId, this.identity.credential, {
+            etag,
+            waitSeconds: etag ? (this.options.waitSeconds ?? 55) : undefined,
+            signal: this.halt.signal,
+          });
+          if (watchFailures > 0) this.log('info', 'watch_reachable', { url: watch.url, after: watchFailures });
+          watchFailures = 0;
+          etag = await this.take(answer, etag, 'watch');
+          if (!answer.changed) watchRetryAt = started + MIN_WATCH_ROUND_MS;
+          continue;
+        } catch (err) {
+          if (this.stopping) break;
+          if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return this.reject(err);
+          const delayMs = backoffDelay(watchFailures, this.options.watchBackoff ?? DEFAULT_WATCH_BACKOFF);
+          watchFailures++;
+          watchRetryAt = Date.now() + delayMs;
+          this.log('warn', 'watch_unreachable', { url: watch.url, error: (err as Error).message, attempt: watchFailures, retryInMs: delayMs });
         }
-      } catch (err) {
-        if (this.stopping) break;
-        if (err instanceof ApiError && !err.retriable) return this.reject(err);
-        const delayMs = backoffDelay(failures, this.options.backoff ?? DEFAULT_BACKOFF);
-        failures++;
-        this.log('warn', this.retriable(err) ? 'api_unreachable' : 'apply_failed', { call: 'config', error: (err as Error).message, attempt: failures, delayMs });
-        await sleep(delayMs, this.halt.signal);
       }
+      if (Date.now() >= apiPollAt) {
+        try {
+          const answer = await this.client.config(this.identity.hostId, this.identity.credential, { etag, signal: this.halt.signal });
+          if (apiFailures > 0) this.log('info', 'api_reachable', { after: apiFailures });
+          apiFailures = 0;
+          etag = await this.take(answer, etag, 'api');
+          apiPollAt = Date.now() + fallbackDelay(this.options.fallbackPollMs ?? DEFAULT_FALLBACK_POLL_MS);
+        } catch (err) {
+          if (this.stopping) break;
+          if (err instanceof ApiError && !err.retriable) return this.reject(err);
+          const delayMs = backoffDelay(apiFailures, this.options.backoff ?? DEFAULT_BACKOFF);
+          apiFailures++;
+          apiPollAt = Date.now() + delayMs;
+          this.log('warn', this.retriable(err) ? 'api_unreachable' : 'apply_failed', { call: 'config', error: (err as Error).message, attempt: apiFailures, delayMs });
+        }
+      }
+      const next = this.watch() ? Math.min(watchRetryAt, apiPollAt) : apiPollAt;
+      await sleep(Math.max(0, next - Date.now()), this.halt.signal);
     }
+  }
+
+  /** The watch endpoint's client for the watch URL the API last named, when it may be used. */
+  private watch(): { url: string; client: ApiClient } | undefined {
+    const target = watchTarget(this.identity.api, this.identity.watchUrl);
+    if (!target.url) return undefined;
+    if (this.watcher?.url !== target.url) this.watcher = { url: target.url, client: new ApiClient({ baseUrl: target.url, caPem: this.identity.apiCa }) };
+    return this.watcher;
+  }
+
+  /** Applies a config answer; returns the ETag to send next (none after a delta that does not fit: the next answer is whole). */
+  private async take(answer: ConfigPoll, etag: string | undefined, via: 'watch' | 'api'): Promise<string | undefined> {
+    if (!answer.changed) return etag;
+    if ('delta' in answer) {
+      if (answer.delta.from !== etag) {
+        this.log('warn', 'config_delta_skipped', { via, reason: 'it does not start from the applied config' });
+        return undefined;
+      }
+      await this.serial(() => this.applyDelta(answer.delta, via));
+      return answer.etag;
+    }
+    await this.serial(() => this.apply(answer.material, 'config', via));
+    // Without an ETag the server cannot hold the next request: poll slowly instead of spinning.
+    if (!answer.etag) await sleep(NO_ETAG_POLL_MS, this.halt.signal);
+    return answer.etag;
+  }
+
+  /** Remembers a new watch URL from an answer (agent.json keeps it for the next start). */
+  private learnWatchUrl(watchUrl: string | undefined): void {
+    if (watchUrl === undefined || watchUrl === this.identity.watchUrl) return;
+    const target = watchTarget(this.identity.api, watchUrl);
+    if (target.refused) {
+      this.log('warn', 'watch_url_refused', { url: watchUrl, reason: target.refused });
+      return;
+    }
+    this.identity = { ...this.identity, watchUrl };
+    writeIdentity(this.paths, this.identity);
+    this.log('info', 'watch_url', { url: watchUrl });
   }
 
   /** Renews at two thirds of the certificate's life; a certificate arriving by the long-poll reschedules. */
@@ -234,19 +307,40 @@ class Agent {
     }
   }
 
+  /** A whole config from the API: this host's copy of it, installed if it differs. */
+  private async apply(material: HostMaterial, source: 'config' | 'renewal', via: 'watch' | 'api' = 'api'): Promise<void> {
+    if (material.hostId !== this.identity.hostId) throw new AgentStateError(`the API answered for host ${material.hostId}, not ${this.identity.hostId}`);
+    this.learnWatchUrl(material.watchUrl);
+    let prepared;
+    try {
+      prepared = prepareConfig(this.paths, material, { logFormat: this.options.logFormat });
+    } catch (err) {
+      this.log('error', 'config_rejected', { source, via, error: (err as Error).message });
+      return;
+    }
+    await this.install(prepared, { source, via, kind: 'full' }, () => writePreparedConfig(this.paths, prepared));
+  }
+
+  /** A config delta: the running config with the blocklist patched, installed like a whole config. */
+  private async applyDelta(delta: ConfigDelta, via: 'watch' | 'api'): Promise<void> {
+    let patched;
+    try {
+      patched = patchBlocklist(this.applied.config, delta.blocklist);
+    } catch (err) {
+      this.log('error', 'config_rejected', { source: 'config', via, kind: 'delta', error: (err as Error).message });
+      return;
+    }
+    const prepared = { ...this.applied, config: patched.document, yaml: patched.yaml };
+    await this.install(prepared, { source: 'config', via, kind: 'delta', added: delta.blocklist.add.length, removed: delta.blocklist.remove.length }, () =>
+      writeFileAtomic(this.paths.config, patched.yaml),
+    );
+  }
+
   /**
    * Writes a new config if it differs, after `nebula -test` accepts it, then reloads or
    * restarts nebula as the change requires. A config nebula rejects is logged and not applied.
    */
-  private async apply(material: HostMaterial, source: 'config' | 'renewal'): Promise<void> {
-    if (material.hostId !== this.identity.hostId) throw new AgentStateError(`the API answered for host ${material.hostId}, not ${this.identity.hostId}`);
-    let prepared: PreparedConfig;
-    try {
-      prepared = prepareConfig(this.paths, material, { logFormat: this.options.logFormat });
-    } catch (err) {
-      this.log('error', 'config_rejected', { source, error: (err as Error).message });
-      return;
-    }
+  private async install(prepared: Applied & { yaml: string }, about: { source: 'config' | 'renewal'; via: 'watch' | 'api'; kind: 'full' | 'delta'; [field: string]: unknown }, write: () => void): Promise<void> {
     const decision = decideNebulaAction(this.applied, prepared);
     if (decision.action === 'none') return;
     const candidate = join(this.paths.dir, `.config.candidate.${process.pid}.yml`);
@@ -254,18 +348,18 @@ class Agent {
     const complaint = testNebulaConfig(this.binary, candidate);
     rmSync(candidate, { force: true });
     if (complaint) {
-      this.log('error', 'config_rejected', { source, error: complaint });
+      this.log('error', 'config_rejected', { ...about, error: complaint });
       return;
     }
-    writePreparedConfig(this.paths, prepared);
+    write();
     const certificateChanged = prepared.notAfter.getTime() !== this.applied.notAfter.getTime() || prepared.certificateIp !== this.applied.certificateIp;
     const replaced = this.applied;
-    this.applied = prepared;
+    this.applied = { config: prepared.config, certificateIp: prepared.certificateIp, notBefore: prepared.notBefore, notAfter: prepared.notAfter };
     if (certificateChanged) {
       this.certificateChanged.abort();
       this.certificateChanged = new AbortController();
     }
-    const fields = { source, action: decision.action, changed: decision.changed, notAfter: prepared.notAfter.toISOString() };
+    const fields = { ...about, action: decision.action, changed: decision.changed, notAfter: prepared.notAfter.toISOString() };
     if (!this.nebula.running) {
       this.log('info', 'config_written', fields);
     } else if (decision.action === 'reload') {

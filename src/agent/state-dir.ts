@@ -42,6 +42,8 @@ export interface AgentIdentity {
   readonly credential: string;
   /** PEM of extra CAs trusted for an https API. */
   readonly apiCa?: string;
+  /** Where the API last said to watch the config (the gateway server); absent: poll the API. */
+  readonly watchUrl?: string;
 }
 
 export class AgentStateError extends Error {
@@ -64,6 +66,7 @@ export function readIdentity(paths: AgentPaths): AgentIdentity {
   if (!existsSync(paths.identity)) throw new AgentStateError(`${paths.dir} holds no enrolled host (no agent.json): run 'gateway agent enroll' first`);
   const json = JSON.parse(readFileSync(paths.identity, 'utf8')) as Partial<AgentIdentity>;
   if (typeof json.api !== 'string' || typeof json.hostId !== 'string' || typeof json.credential !== 'string') throw new AgentStateError(`${paths.identity} is incomplete`);
+  if (json.watchUrl !== undefined && typeof json.watchUrl !== 'string') throw new AgentStateError(`${paths.identity}: watchUrl is not a string`);
   return json as AgentIdentity;
 }
 

@@ -1,5 +1,5 @@
-/** Why a wait ended. */
-export type WaitOutcome = 'changed' | 'timeout' | 'aborted';
+/** Why a wait ended: the network changed (`changed`), this host changed (`host`), time ran out, or the client left. */
+export type WaitOutcome = 'changed' | 'host' | 'timeout' | 'aborted';
 
 interface Waiter {
   readonly hostId: string;
@@ -11,11 +11,15 @@ interface Waiter {
 /**
  * Wakes long-polling config requests when something in their config may have changed. Changes
  * made by this process notify directly; changes made by other instances (the Lambda API, another
- * server) are seen by polling the network's config version item, one read per interval for all
- * waiters together, and only while someone waits.
+ * server task) are seen by polling the network's config version item, one strongly consistent
+ * GetItem per interval for all waiters together, and only while someone waits (see README.md for
+ * why this and not DynamoDB Streams). A waiter costs a closure and one timer for its whole wait:
+ * nothing runs per waiter while nothing changes.
  */
 export class ChangeFeed {
-  private readonly waiters = new Set<Waiter>();
+  /** Waiters by host id: a host's own change wakes only its waiters. */
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private count = 0;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
 
@@ -28,40 +32,60 @@ export class ChangeFeed {
   wait(hostId: string, version: number, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
     if (signal?.aborted) return Promise.resolve('aborted');
     return new Promise((resolve) => {
+      let done = false;
       const finish = (outcome: WaitOutcome) => {
+        if (done) return;
+        done = true;
         clearTimeout(timeout);
         signal?.removeEventListener('abort', onAbort);
-        this.waiters.delete(waiter);
-        if (this.waiters.size === 0) this.stopPolling();
+        this.remove(waiter);
         resolve(outcome);
       };
       const onAbort = () => finish('aborted');
       const waiter: Waiter = { hostId, version, wake: finish };
       const timeout = setTimeout(() => finish('timeout'), Math.max(0, timeoutMs));
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.add(waiter);
-      this.startPolling();
+      this.add(waiter);
     });
   }
 
   /** Something in every host's config changed (revocation, lighthouses, CA). */
   notifyNetwork(): void {
-    for (const waiter of [...this.waiters]) waiter.wake('changed');
+    for (const waiter of this.all()) waiter.wake('changed');
   }
 
   /** Something in one host's config changed (a new certificate). */
   notifyHost(hostId: string): void {
-    for (const waiter of [...this.waiters]) if (waiter.hostId === hostId) waiter.wake('changed');
+    for (const waiter of [...(this.waiters.get(hostId) ?? [])]) waiter.wake('host');
   }
 
   /** Wakes every waiter with 'aborted' and stops polling (server shutdown). */
   close(): void {
-    for (const waiter of [...this.waiters]) waiter.wake('aborted');
+    for (const waiter of this.all()) waiter.wake('aborted');
     this.stopPolling();
   }
 
   get waiting(): number {
-    return this.waiters.size;
+    return this.count;
+  }
+
+  private add(waiter: Waiter): void {
+    let set = this.waiters.get(waiter.hostId);
+    if (!set) this.waiters.set(waiter.hostId, (set = new Set()));
+    set.add(waiter);
+    this.count++;
+    this.startPolling();
+  }
+
+  private remove(waiter: Waiter): void {
+    const set = this.waiters.get(waiter.hostId);
+    if (!set?.delete(waiter)) return;
+    if (set.size === 0) this.waiters.delete(waiter.hostId);
+    if (--this.count === 0) this.stopPolling();
+  }
+
+  private all(): Waiter[] {
+    return [...this.waiters.values()].flatMap((set) => [...set]);
   }
 
   private startPolling(): void {
@@ -80,7 +104,7 @@ export class ChangeFeed {
     this.polling = true;
     try {
       const version = await this.readVersion();
-      for (const waiter of [...this.waiters]) if (waiter.version !== version) waiter.wake('changed');
+      for (const waiter of this.all()) if (waiter.version !== version) waiter.wake('changed');
     } catch {
       // The store did not answer this time; waiters still time out, and the next poll may work.
     } finally {

@@ -15,7 +15,7 @@ export type { ApiHandler, ApiRequest, ApiResponse, IamIdentity } from './http';
 export { ApiProblem, problemResponse, type ProblemDetails, type FieldError } from './problem';
 export { ChangeFeed } from './change-feed';
 export type { ApiRoute, RouteHandler } from './router';
-export { type ApiDependencies, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS } from './settings';
+export { type ApiDependencies, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS, checkWatchUrl, WatchUrlError } from './settings';
 export { type AdminRole, AdminRoleConfigError, isAdminPrincipal, parseAdminRoleArns } from './admin-roles';
 export { ADMIN_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX, hashSecret, newSecret, newHostId } from './secrets';
 /** Client input (a path) as it may be logged: at most 64 printable ASCII characters. */
@@ -43,7 +43,7 @@ export function createApi(deps: ApiDependencies, routes: readonly ApiRoute[]): A
   const ctx: ApiContext = {
     store: deps.store,
     signer: deps.signer,
-    views: new NetworkViewCache(deps.store, deps.signer, clock, settings.versionPollIntervalMs),
+    views: new NetworkViewCache(deps.store, deps.signer, clock, settings.versionPollIntervalMs, settings.blocklistHistory),
     feed: deps.changeFeed ?? new ChangeFeed(() => deps.store.getConfigVersion(), settings.versionPollIntervalMs),
     settings,
     clock,

@@ -3,6 +3,9 @@ import type { NetworkPolicy } from '../mesh/firewall';
 import { type NebulaCertificate, parseCertificateBundle } from '../pki';
 import type { Signer } from '../pki/signer';
 import { type GatewayStore, type LighthouseRecord, NetworkNotInitialisedError, type RevocationRecord } from '../store';
+import { BlocklistHistory } from './config-delta';
+import { contentPart } from './etag';
+import { DEFAULT_API_SETTINGS } from './settings';
 import { VersionedCache } from './versioned-cache';
 
 /** What every host's config shares, as of one config version. */
@@ -15,6 +18,15 @@ export interface NetworkView {
   readonly lighthouses: readonly LighthouseRecord[];
   /** Revocations unexpired when the view was loaded; filter by the current time before use. */
   readonly revocations: readonly RevocationRecord[];
+  /** A hash of everything here that every host's config carries, except the blocklist (see configTag). */
+  readonly shape: string;
+}
+
+/** The blocklist at one moment: sorted fingerprints, their content hash, and when it next changes by itself. */
+export interface Blocklist {
+  readonly fingerprints: readonly string[];
+  readonly part: string;
+  readonly nextExpiry?: Date;
 }
 
 /**
@@ -25,6 +37,11 @@ export interface NetworkView {
 export class NetworkViewCache {
   private readonly views: VersionedCache<NetworkView>;
   private signing: Promise<NebulaCertificate[]> | undefined;
+  /** One read of the version at a time, shared by every request that asks meanwhile (a wake-up of thousands of watchers). */
+  private reading: Promise<NetworkView> | undefined;
+  private lastBlocklist: { view: NetworkView; at: number; value: Blocklist } | undefined;
+  /** The blocklists served lately, for config deltas. */
+  readonly blocklists: BlocklistHistory;
 
   /**
    * @param maxStalenessMs how long a confirmed version is trusted without reading it again. Changes
@@ -36,12 +53,28 @@ export class NetworkViewCache {
     private readonly signer: Signer,
     private readonly clock: () => Date,
     maxStalenessMs: number,
+    blocklistHistory = DEFAULT_API_SETTINGS.blocklistHistory,
   ) {
     this.views = new VersionedCache(() => store.getConfigVersion(), (version) => this.load(version), maxStalenessMs);
+    this.blocklists = new BlocklistHistory(blocklistHistory);
   }
 
   current(): Promise<NetworkView> {
-    return this.views.current();
+    this.reading ??= this.views.current().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  /** The blocklist of `view` at `now`, computed once per view until a revocation in it expires; remembered for deltas. */
+  blocklist(view: NetworkView, now: Date): Blocklist {
+    const at = now.getTime();
+    const last = this.lastBlocklist;
+    if (last && last.view === view && at >= last.at && (last.value.nextExpiry === undefined || at < last.value.nextExpiry.getTime())) return last.value;
+    const value = blocklistOf(view, now);
+    this.lastBlocklist = { view, at, value };
+    this.blocklists.remember(value.part, value.fingerprints);
+    return value;
   }
 
   /** Read the version again on next use (another instance may have changed the network). */
@@ -72,22 +105,28 @@ export class NetworkViewCache {
     ]);
     if (!network) throw new NetworkNotInitialisedError(this.store.tableName);
     this.signing = undefined;
+    const ordered = [...lighthouses].sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
     return {
       version,
       cidr: Ipv4Cidr.parse(network.cidr),
       caBundle: network.caBundle,
       caCertificates: parseCertificateBundle(network.caBundle),
       policy: network.policy,
-      lighthouses,
+      lighthouses: ordered,
       revocations,
+      shape: contentPart(JSON.stringify([network.cidr, network.caBundle, network.policy, ordered])),
     };
   }
 }
 
-/** Fingerprints to block at `now`, and when the next one expires (the config changes then). */
-export function blocklistAt(view: NetworkView, now: Date): { fingerprints: string[]; nextExpiry?: Date } {
+/**
+ * Fingerprints to block at `now`, sorted (so a config patched by a delta is the config rendered
+ * whole), their content hash, and when the next one expires (the config changes then).
+ */
+export function blocklistOf(view: NetworkView, now: Date): Blocklist {
   const at = now.toISOString();
   const live = view.revocations.filter((r) => r.expiresAt > at);
   const next = live.reduce<string | undefined>((min, r) => (min === undefined || r.expiresAt < min ? r.expiresAt : min), undefined);
-  return { fingerprints: live.map((r) => r.fingerprint), nextExpiry: next ? new Date(next) : undefined };
+  const fingerprints = [...new Set(live.map((r) => r.fingerprint))].sort();
+  return { fingerprints, part: contentPart(fingerprints.join('\n')), nextExpiry: next ? new Date(next) : undefined };
 }

@@ -15,6 +15,18 @@ export interface ApiSettings {
   readonly versionPollIntervalMs: number;
   /** A freed address stays quarantined at least this long, besides its certificates' remaining life. @default 0 */
   readonly minQuarantineSeconds: number;
+  /**
+   * The longest `?wait=` a config request is held. Lambda sets 0 (answers at once: watches belong
+   * to the gateway server, and a held request would keep a function busy). @default 60
+   */
+  readonly longPollMaxSeconds: number;
+  /**
+   * Where agents watch their config (the gateway server's long-poll), told in enroll, renew and
+   * config answers; none: agents poll the API slowly. @default none
+   */
+  readonly watchUrl?: string;
+  /** Blocklist states kept in memory to answer config deltas from; an older state gets the full config. @default 64 */
+  readonly blocklistHistory: number;
 }
 
 export const DEFAULT_API_SETTINGS: ApiSettings = {
@@ -23,6 +35,8 @@ export const DEFAULT_API_SETTINGS: ApiSettings = {
   maxBodyBytes: 64 * 1024,
   versionPollIntervalMs: 1000,
   minQuarantineSeconds: 0,
+  longPollMaxSeconds: 60,
+  blocklistHistory: 64,
 };
 
 /**
@@ -63,4 +77,22 @@ export interface ApiDependencies {
   /** The same for the route table (woken by port changes); one is made when absent. */
   readonly routesFeed?: ChangeFeed;
   readonly logger?: ApiLogger;
+}
+
+/** A watch URL is not an absolute http(s) URL; `source` names where it came from (a flag or variable). */
+export class WatchUrlError extends Error {
+  override readonly name = 'WatchUrlError';
+}
+
+/** The watch URL as agents will be told it: absolute http(s), no credentials, query or fragment. */
+export function checkWatchUrl(value: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch (cause) {
+    throw new WatchUrlError(`${source} must be an absolute http(s) URL, got ${JSON.stringify(value.slice(0, 100))}`, { cause });
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new WatchUrlError(`${source} must be an http(s) URL, not ${url.protocol}`);
+  if (url.username || url.password || url.search || url.hash) throw new WatchUrlError(`${source} must carry no credentials, query or fragment`);
+  return url.toString().replace(/\/$/, '');
 }

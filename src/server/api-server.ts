@@ -5,7 +5,8 @@ import { createHttpServer } from './http-server';
 import { startSweeper } from './sweeper';
 
 export interface ApiServerOptions {
-  readonly api: Api;
+  /** Makes the API once the server listens, given the server's own URL (local mode tells agents to watch it). */
+  readonly api: (url: string) => Api;
   /** Swept for expired revocations and ended quarantines every `sweepIntervalMs`. */
   readonly store: GatewayStore;
   readonly port: number;
@@ -22,29 +23,39 @@ export interface ApiServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Pending connections the kernel queues before the server accepts them: a reconnect storm of
+ * thousands of watchers arrives within a second (Linux caps it at net.core.somaxconn).
+ */
+const LISTEN_BACKLOG = 16_384;
+
 /** What both modes of `gateway serve` run once their dependencies exist: the HTTP server and the sweep loop. */
 export async function serveApi(options: ApiServerOptions): Promise<ApiServer> {
-  const server = createHttpServer(options.api, { maxBodyBytes: options.maxBodyBytes });
+  let api: Api | undefined;
+  const server = createHttpServer((request) => (api as Api)(request), { maxBodyBytes: options.maxBodyBytes });
   await new Promise<void>((done, fail) => {
     server.once('error', fail);
-    server.listen(options.port, options.host, () => {
+    server.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', fail);
       done();
     });
   });
+  const address = server.address() as AddressInfo;
+  const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${hostPart}:${address.port}`;
+  // Requests are handled only after this callback's tick, so none can find the API missing.
+  api = options.api(url);
   const sweeper = startSweeper({
     store: options.store,
     clock: options.clock,
     intervalMs: options.sweepIntervalMs,
     onError: (err) => options.log(`sweep failed: ${err.message}`),
   });
-  const address = server.address() as AddressInfo;
-  const hostPart = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${hostPart}:${address.port}`,
+    url,
     async stop() {
       await sweeper.stop();
-      await closeServer(server, options.api);
+      await closeServer(server, api as Api);
     },
   };
 }

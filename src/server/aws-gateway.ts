@@ -25,6 +25,12 @@ export interface AwsGatewayOptions {
   readonly nodeVerifier?: NodeVerifier;
   /** One line per event; never given a secret. @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Where agents are told to watch their config: this service's name as environments reach it
+   * (the NLB's TLS listener, e.g. `https://watch.<domain>:8443`; the CLI reads GATEWAY_WATCH_URL).
+   * @default none: agents then poll API Gateway
+   */
+  readonly watchUrl?: string;
 }
 
 export interface RunningAwsGateway {
@@ -60,18 +66,19 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<Runni
       ...(options.certificateLifetimeSeconds !== undefined ? { certificateLifetimeSeconds: options.certificateLifetimeSeconds } : {}),
       ...(options.enrollmentTokenTtlSeconds !== undefined ? { enrollmentTokenTtlSeconds: options.enrollmentTokenTtlSeconds } : {}),
     };
-    const api = createApi(
-      {
-        store,
-        signer: options.signer,
-        tokenSigner: options.tokenSigner,
-        settings,
-        clock,
-        nodeVerifier: options.nodeVerifier,
-        logger: lineLogger(log),
-      },
-      ALL_ROUTES,
-    );
+    const api = () =>
+      createApi(
+        {
+          store,
+          signer: options.signer,
+          tokenSigner: options.tokenSigner,
+          settings: { ...settings, ...(options.watchUrl ? { watchUrl: options.watchUrl } : {}) },
+          clock,
+          nodeVerifier: options.nodeVerifier,
+          logger: lineLogger(log),
+        },
+        ALL_ROUTES,
+      );
     const served = await serveApi({
       api,
       store,

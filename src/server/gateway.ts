@@ -53,6 +53,8 @@ export interface GatewayOptions {
   readonly nodeVerifier?: NodeVerifier;
   /** One line per event; never given a secret. @default stderr */
   readonly log?: (line: string) => void;
+  /** Where agents are told to watch their config. @default this server's own URL */
+  readonly watchUrl?: string;
 }
 
 export interface RunningGateway {
@@ -108,19 +110,20 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       ...(options.certificateLifetimeSeconds !== undefined ? { certificateLifetimeSeconds: options.certificateLifetimeSeconds } : {}),
       ...(options.enrollmentTokenTtlSeconds !== undefined ? { enrollmentTokenTtlSeconds: options.enrollmentTokenTtlSeconds } : {}),
     };
-    const api: Api = createApi(
-      {
-        store,
-        signer: ca.signer,
-        tokenSigner: tokenKey.signer,
-        adminTokenHash: hashSecret(admin.token),
-        settings,
-        clock,
-        nodeVerifier: options.nodeVerifier,
-        logger: lineLogger(log),
-      },
-      ALL_ROUTES,
-    );
+    const api = (url: string): Api =>
+      createApi(
+        {
+          store,
+          signer: ca.signer,
+          tokenSigner: tokenKey.signer,
+          adminTokenHash: hashSecret(admin.token),
+          settings: { ...settings, watchUrl: settings.watchUrl ?? options.watchUrl ?? url },
+          clock,
+          nodeVerifier: options.nodeVerifier,
+          logger: lineLogger(log),
+        },
+        ALL_ROUTES,
+      );
     const served = await serveApi({
       api,
       store,

@@ -1,12 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type Api, type ApiRequest, type ApiResponse, payloadTooLarge } from '../api';
+import { type ApiHandler, type ApiRequest, type ApiResponse, payloadTooLarge } from '../api';
 
 /**
  * Node's HTTP server in front of the transport-independent API: streams the body with a size
  * limit (413 as soon as it is exceeded), aborts a long-poll when its client goes away, and keeps
  * connections alive between requests. Never sets `iam`: plain HTTP carries no verified AWS identity.
  */
-export function createHttpServer(api: Api, options: { readonly maxBodyBytes: number }): Server {
+export function createHttpServer(api: ApiHandler, options: { readonly maxBodyBytes: number }): Server {
   const server = createServer((req, res) => void serve(api, options.maxBodyBytes, req, res));
   // Long-polls hold a request up to 60 s; idle keep-alive connections stay a little longer.
   server.keepAliveTimeout = 65_000;
@@ -15,7 +15,7 @@ export function createHttpServer(api: Api, options: { readonly maxBodyBytes: num
   return server;
 }
 
-async function serve(api: Api, maxBodyBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(api: ApiHandler, maxBodyBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const controller = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) controller.abort();

@@ -1,8 +1,9 @@
 import { type HostRecord, PublicKeyTakenError, StateConflictError } from '../../store';
 import { requireHost } from '../auth';
+import { acceptsConfigDelta, blocklistChanges, CONFIG_DELTA_TYPE, configDelta } from '../config-delta';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
-import { ifNoneMatchMatches } from '../etag';
-import { type RenderedConfig, renderHostConfig } from '../host-config';
+import { type ConfigTag, configEtag, ifNoneMatchMatches, parseConfigEtag } from '../etag';
+import { configTag, renderHostConfig, renderHostConfigWith } from '../host-config';
 import type { ApiRequest, ApiResponse } from '../http';
 import { ApiProblem, conflict, jsonResponse } from '../problem';
 import { configQuery, parseJsonBody, parseQuery, renewBody } from '../validation';
@@ -10,27 +11,81 @@ import { configQuery, parseJsonBody, parseQuery, renewBody } from '../validation
 /**
  * `GET /v1/hosts/{id}/config[?wait=s]`: the host's current config with an ETag. With a matching
  * If-None-Match, 304 at once, or after holding the request until the config changes or `wait`
- * seconds pass.
+ * seconds pass (at most `longPollMaxSeconds`: 0 in Lambda, which answers at once). A client that
+ * accepts config deltas (`Accept: application/vnd.nebula-gateway.config-delta+json`) and whose
+ * config differs from the current one only in the blocklist gets the blocklist change alone;
+ * anything else (another certificate, lighthouse or CA, a blocklist this process no longer knows)
+ * gets the whole config.
+ *
+ * Waking thousands of watchers on a revocation must not cost a store read each: a woken request
+ * keeps the host it authenticated with for the delta (which carries nothing of the host), and
+ * reads the host again only to send a whole config or when the host is among the revoked.
  */
 export async function getConfig(ctx: ApiContext, request: ApiRequest, hostId: string): Promise<ApiResponse> {
   const query = parseQuery(request.query, configQuery);
-  let known: HostRecord | undefined = await requireHost(ctx, request, hostId);
+  let host = await requireHost(ctx, request, hostId);
+  let fresh = true;
   const ifNoneMatch = request.headers['if-none-match'];
-  const deadline = Date.now() + (query.wait ?? 0) * 1000;
+  const known = acceptsConfigDelta(request.headers.accept) ? parseConfigEtag(ifNoneMatch) : undefined;
+  const deadline = Date.now() + Math.min(query.wait ?? 0, ctx.settings.longPollMaxSeconds) * 1000;
   for (;;) {
-    const { rendered, version } = await current(ctx, hostId, known);
-    known = undefined;
-    if (!ifNoneMatchMatches(ifNoneMatch, rendered.etag)) {
-      return jsonResponse(200, rendered.body, { etag: rendered.etag, 'cache-control': 'no-cache' });
+    const view = await ctx.views.current();
+    if (!fresh && view.revocations.some((r) => r.hostId === hostId)) {
+      host = await activeHost(ctx, hostId);
+      fresh = true;
+    }
+    if (host.status !== 'active') throw noLongerActive(hostId);
+    const blocklist = ctx.views.blocklist(view, ctx.clock());
+    const tag = configTag(host, view, blocklist, ctx.settings.watchUrl);
+    const etag = configEtag(tag);
+    if (!ifNoneMatchMatches(ifNoneMatch, etag)) {
+      const delta = known && deltaAnswer(ctx, known, tag);
+      if (delta) return delta;
+      if (!fresh) {
+        host = await activeHost(ctx, hostId);
+        fresh = true;
+        continue;
+      }
+      const rendered = renderHostConfigWith(host, view, blocklist, ctx.settings.watchUrl);
+      return jsonResponse(200, rendered.body, { etag: rendered.etag, 'cache-control': 'no-cache', vary: 'accept' });
     }
     const remaining = deadline - Date.now();
-    if (remaining <= 0 || request.signal?.aborted) return notModified(rendered.etag);
-    // Also wake when a blocklisted certificate expires: the config changes then by itself.
-    const untilExpiry = rendered.nextExpiry ? rendered.nextExpiry.getTime() - ctx.clock().getTime() + 1000 : Infinity;
-    const outcome = await ctx.feed.wait(hostId, version, Math.min(remaining, Math.max(untilExpiry, 0)), request.signal);
-    if (outcome === 'aborted') return notModified(rendered.etag);
+    if (remaining <= 0 || request.signal?.aborted) return notModified(etag);
+    const outcome = await ctx.feed.wait(hostId, view.version, Math.min(remaining, untilExpiry(ctx, blocklist.nextExpiry)), request.signal);
+    if (outcome === 'aborted') return notModified(etag);
+    if (outcome === 'host') host = await activeHost(ctx, hostId);
+    fresh = outcome === 'host';
     ctx.views.recheck();
   }
+}
+
+/** A blocklisted certificate expiring changes the config by itself: wake a second after it does. */
+function untilExpiry(ctx: ApiContext, nextExpiry: Date | undefined): number {
+  return nextExpiry ? Math.max(nextExpiry.getTime() - ctx.clock().getTime() + 1000, 0) : Infinity;
+}
+
+/** The blocklist change from the client's config to the current one, when that is all that changed and its blocklist is known here. */
+function deltaAnswer(ctx: ApiContext, known: ConfigTag, current: ConfigTag): ApiResponse | undefined {
+  if (known.hostPart !== current.hostPart) return undefined;
+  const before = ctx.views.blocklists.get(known.blocklistPart);
+  const after = ctx.views.blocklists.get(current.blocklistPart);
+  if (!before || !after) return undefined;
+  const delta = configDelta(known, current, blocklistChanges(before, after));
+  return {
+    status: 200,
+    headers: { 'content-type': CONFIG_DELTA_TYPE, etag: delta.to, 'cache-control': 'no-cache', vary: 'accept' },
+    body: JSON.stringify(delta),
+  };
+}
+
+async function activeHost(ctx: ApiContext, hostId: string): Promise<HostRecord> {
+  const host = await ctx.store.getHost(hostId);
+  if (!host || host.status !== 'active') throw noLongerActive(hostId);
+  return host;
+}
+
+function noLongerActive(hostId: string): ApiProblem {
+  return new ApiProblem(401, 'unauthorized', 'Not authenticated', `host ${hostId} is no longer active`, undefined, { 'www-authenticate': 'Bearer' });
 }
 
 /** `POST /v1/hosts/{id}/renew {publicKey?}`: a new certificate (for a new key if given) and config. */
@@ -52,17 +107,8 @@ export async function renew(ctx: ApiContext, request: ApiRequest, hostId: string
   }
   ctx.feed.notifyHost(hostId);
   ctx.logger?.info('host renewed', { hostId, fingerprint: certificate.fingerprint });
-  const rendered = renderHostConfig(renewed, view, ctx.clock());
+  const rendered = renderHostConfig(renewed, view, ctx.clock(), ctx.settings.watchUrl);
   return jsonResponse(200, rendered.body, { etag: rendered.etag });
-}
-
-/** The config as of now; `known` is the host just read by authentication (re-read on later rounds). */
-async function current(ctx: ApiContext, hostId: string, known?: HostRecord): Promise<{ rendered: RenderedConfig; version: number }> {
-  const [view, host] = await Promise.all([ctx.views.current(), known ?? ctx.store.getHost(hostId)]);
-  if (!host || host.status !== 'active') {
-    throw new ApiProblem(401, 'unauthorized', 'Not authenticated', `host ${hostId} is no longer active`, undefined, { 'www-authenticate': 'Bearer' });
-  }
-  return { rendered: renderHostConfig(host, view, ctx.clock()), version: view.version };
 }
 
 function notModified(etag: string): ApiResponse {

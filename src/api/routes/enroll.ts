@@ -45,7 +45,7 @@ export async function enroll(ctx: ApiContext, request: ApiRequest): Promise<ApiR
   }
   ctx.feed.notifyHost(enrolled.id);
   ctx.logger?.info('host enrolled', { hostId: enrolled.id, fingerprint: enrolled.certificateFingerprint });
-  const rendered = renderHostConfig(enrolled, view, now);
+  const rendered = renderHostConfig(enrolled, view, now, ctx.settings.watchUrl);
   return jsonResponse(200, { ...rendered.body, credential });
 }
 

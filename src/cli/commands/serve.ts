@@ -1,5 +1,6 @@
 import { Ipv4Cidr, MeshError } from '../../mesh';
 import { parseGoDuration } from '../../pki';
+import { checkWatchUrl } from '../../api';
 import { DEFAULT_DATA_DIR, DEFAULT_OVERLAY_CIDR, DEFAULT_TABLE_NAME, LOCAL_DYNAMODB_REGION, startAwsGateway, startGateway } from '../../server';
 import { type CliIO, type CommandImpl, parseFlags, UsageError } from '../command';
 import { type AwsKeyReference, awsSigner, parseAwsKeyReference } from './aws-keys';
@@ -39,6 +40,8 @@ AWS mode (the container's command: gateway serve --aws --host 0.0.0.0):
                            POST /v1/access-tokens answers 501)
   --port N                 default $PORT, else 8080
   --cert-lifetime DUR      default $CERT_LIFETIME_HOURS hours, else 24h
+  $GATEWAY_WATCH_URL       where agents are told to watch their config: this service's TLS name
+                           (e.g. https://watch.<domain>:8443); unset: agents poll API Gateway
 Not with --aws: --data-dir, --overlay-cidr (the stack's), --dynamodb-endpoint (the SDK's
 AWS_ENDPOINT_URL_DYNAMODB applies). Region and credentials come from the environment (the task
 role in ECS). No admin token: the admin routes answer 401 here; admins call API Gateway with IAM.
@@ -149,6 +152,7 @@ async function serveAws(flags: ServeFlags, io: CliIO): Promise<number> {
     certificateLifetimeSeconds: certLifetime,
     enrollmentTokenTtlSeconds: tokenTtl,
     log: (line) => io.stderr.write(`${line}\n`),
+    watchUrl: env.GATEWAY_WATCH_URL ? checkWatchUrl(env.GATEWAY_WATCH_URL, 'GATEWAY_WATCH_URL') : undefined,
   });
   io.stdout.write(`gateway listening on ${gateway.url}\n`);
   io.stdout.write(`table ${tableName}, CA key in ${caKey.backend === 'kms' ? 'KMS' : 'Secrets Manager'}; admin routes: through API Gateway with IAM only\n`);

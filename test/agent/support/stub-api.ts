@@ -156,7 +156,8 @@ export class StubApi {
       { version: '1.1' },
     );
     rendered.tun.disabled = true;
-    return { hostId: this.hostId, certificate: cert.toPem(), ca: this.ca.toPem(), config: stringify(rendered, { version: '1.1' }), expiresAt: cert.details.notAfter.toISOString() };
+    // The stub is its own watch endpoint, as a local gateway is.
+    return { hostId: this.hostId, certificate: cert.toPem(), ca: this.ca.toPem(), config: stringify(rendered, { version: '1.1' }), expiresAt: cert.details.notAfter.toISOString(), watchUrl: this.url };
   }
 
   private etag(): string {
