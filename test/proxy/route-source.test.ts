@@ -78,4 +78,40 @@ describe('route sources', () => {
       await new Promise((r) => server.close(r));
     }
   });
+
+  it('http: a hostile or broken delta is refused; the last good table stays and the whole table is fetched again', async () => {
+    const entry = (hostId: string, port: number) => ({ hostId, ip: '10.42.0.9', owner: { subject: 's', organization: 'o' }, ports: [{ port, access: 'public', protocol: 'http' }] });
+    const bad: [unknown, string][] = [
+      [{ from: '1', to: '2', upsert: [entry('h2', 1)], remove: ['h2'] }, 'remove[0]: host h2 is listed twice'],
+      [{ from: '1', to: '2', upsert: [entry('h2', 1), entry('h2', 2)], remove: [] }, 'upsert[1].hostId: duplicate host h2'],
+      [{ from: '1', to: '2', upsert: [{ ...entry('h2', 1), ip: '10.42.0.999' }], remove: [] }, 'upsert[0].ip'],
+      [{ from: '1', to: '2', upsert: [], remove: ['Not A Label'] }, 'remove[0]'],
+      [{ from: '1', upsert: [], remove: [] }, 'to'],
+    ];
+    const answers = [...bad.map(([body]) => body)];
+    let fullFetches = 0;
+    const server: Server = createServer((req, res) => {
+      const answer = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (!req.url!.includes('since=')) {
+        fullFetches++;
+        answer(tableV('1'));
+      } else if (answers.length > 0) answer(answers.shift());
+      else res.writeHead(304).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const source = new HttpRouteSource(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes`, { retryMs: 10 });
+    const seen: RouteTable[] = [];
+    const errors: string[] = [];
+    source.start((t) => seen.push(t), (e) => errors.push(e.message));
+    try {
+      await eventually(() => errors.length === bad.length && fullFetches === bad.length + 1 && seen.length === bad.length + 1);
+      bad.forEach(([, message], i) => expect(errors[i]).toContain(message));
+      // Only whole tables were delivered: nothing of a refused delta reached the proxy.
+      expect(seen.map((t) => t.routes)).toEqual(Array(bad.length + 1).fill(tableV('1').routes));
+    } finally {
+      await source.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
 });
