@@ -8,10 +8,11 @@
  */
 import { DescribeInstancesCommand, type DescribeInstancesCommandOutput, EC2Client, EC2ServiceException } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createApi, type Api, type ApiRequest, hashSecret } from '../../src/api';
+import { createApi, type Api, type ApiRequest, hashSecret, type NodeVerifier } from '../../src/api';
 import { Ec2NodeVerifier } from '../../src/api/ec2-node-verifier';
 import { NODE_REGISTER_ROUTES } from '../../src/api/route-groups/node-register';
 import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
+import { Ipv4Cidr } from '../../src/mesh/cidr';
 import { createCA, encodeX25519PublicKeyPem, generateEd25519KeyPair, generateX25519KeyPair, LocalSigner, NebulaCertificate } from '../../src/pki';
 import { ensureTable, GatewayStore } from '../../src/store';
 import { dropTable, scanAll, testDynamoClient, uniqueTableName } from '../support/dynamodb';
@@ -64,6 +65,7 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
   const client = testDynamoClient();
   const tableName = uniqueTableName('gw-node-guards');
   let store: GatewayStore;
+  let signer: LocalSigner;
   let api: Api;
   let instanceCounter = 0x100;
   /** A fresh instance id per case, so no case depends on another's state. */
@@ -72,7 +74,7 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
   beforeAll(async () => {
     await ensureTable(client, tableName);
     store = new GatewayStore({ client, tableName });
-    const signer = new LocalSigner(generateEd25519KeyPair().privateKey);
+    signer = new LocalSigner(generateEd25519KeyPair().privateKey);
     const ca = await createCA({ signer, name: 'node-guards', duration: '24h' });
     await store.initNetwork({ cidr: '10.60.0.0/24', caBundle: ca.toPem(), policy: { ...DEFAULT_NETWORK_POLICY }, createdAt: new Date().toISOString() });
     const nodeVerifier = new Ec2NodeVerifier({ client: new EC2Client({}), networkTag: NETWORK_TAG, roleTagKey: ROLE_TAG });
@@ -167,29 +169,57 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
   it('an instance registering many times at once ends up with one host; a racing call is told to retry, never refused for good', async () => {
     const id = nextInstance();
     ec2.on(DescribeInstancesCommand, { InstanceIds: [id] }).resolves(describes(id, 'proxy'));
-    const caller = { arn: sessionArn(id, 'GatewayProxyRole') };
-    const answers = await Promise.all(Array.from({ length: 6 }, () => api(register({ role: 'proxy', publicKey: newKey() }, caller))));
-    const outcomes = answers.map((a) => (a.status === 200 ? 'ok' : `${a.status} ${JSON.parse(a.body as string).type.split('/').pop()}`));
-    expect(outcomes.filter((o) => o !== 'ok' && o !== '409 concurrent-registration')).toEqual([]);
-    expect(outcomes).toContain('ok');
-    const hostIds = new Set(answers.filter((a) => a.status === 200).map((a) => JSON.parse(a.body as string).hostId));
-    expect(hostIds.size).toBe(1);
-    expect(await store.getHostIdForInstance(id)).toBe([...hostIds][0]);
+    // The production verifier, behind a barrier: every call passes EC2's check before any goes on,
+    // so all of them race for the host (its name, the instance id) and then for its enrollment.
+    const racers = 6;
+    const released: (() => void)[] = [];
+    const verifier = new Ec2NodeVerifier({ client: new EC2Client({}), networkTag: NETWORK_TAG, roleTagKey: ROLE_TAG });
+    const barrier: NodeVerifier = {
+      async verify(instanceId, role) {
+        const answer = await verifier.verify(instanceId, role);
+        await new Promise<void>((go) => {
+          released.push(go);
+          if (released.length === racers) for (const release of released) release();
+        });
+        return answer;
+      },
+    };
+    const racing = createApi({ store, signer, nodeVerifier: barrier }, NODE_REGISTER_ROUTES);
+    try {
+      const caller = { arn: sessionArn(id, 'GatewayProxyRole') };
+      const answers = await Promise.all(Array.from({ length: racers }, () => racing(register({ role: 'proxy', publicKey: newKey() }, caller))));
+      const outcomes = answers.map((a) => (a.status === 200 ? 'ok' : `${a.status} ${JSON.parse(a.body as string).type.split(':').pop()}`));
+      expect(outcomes.filter((o) => o !== 'ok' && o !== '409 concurrent-registration')).toEqual([]);
+      expect(outcomes).toContain('ok');
+      const hostIds = new Set(answers.filter((a) => a.status === 200).map((a) => JSON.parse(a.body as string).hostId));
+      expect(hostIds.size).toBe(1);
+      expect(await store.getHostIdForInstance(id)).toBe([...hostIds][0]);
+    } finally {
+      racing.close();
+    }
   });
 
-  it('binds the IAM caller to the instance: a body naming another instance is refused before EC2 is asked', async () => {
-    const caller = nextInstance();
-    const other = nextInstance();
-    // EC2 would vouch for both: only the binding can refuse.
-    ec2.on(DescribeInstancesCommand, { InstanceIds: [caller] }).resolves(describes(caller, 'lighthouse'));
-    ec2.on(DescribeInstancesCommand, { InstanceIds: [other] }).resolves(describes(other, 'lighthouse'));
-    const result = await attempt(register({ role: 'lighthouse', publicKey: newKey(), instanceId: other }, { arn: sessionArn(caller) }));
-    expect(result).toMatchObject({ status: 400, wrote: false });
-    expect(result.problem.errors).toEqual([{ field: 'instanceId', message: "does not match the caller's IAM session" }]);
-    expect(ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(0);
-    // The same instance id in the body as in the session is fine.
-    const same = await api(register({ role: 'lighthouse', publicKey: newKey(), instanceId: caller }, { arn: sessionArn(caller) }));
-    expect(same.status).toBe(200);
+  it("a host of another kind already named like the instance: 409 name-taken naming instanceId, nothing written", async () => {
+    const id = nextInstance();
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [id] }).resolves(describes(id, 'proxy'));
+    await store.createHost({ host: { id: `h-named-${id}`, name: id, role: 'environment', groups: [] }, cidr: Ipv4Cidr.parse('10.60.0.0/24'), token: { hash: `t-${id}`, expiresAt: new Date(Date.now() + 3600_000) }, now: new Date() });
+    const result = await attempt(register({ role: 'proxy', publicKey: newKey() }, { arn: sessionArn(id, 'GatewayProxyRole') }));
+    expect(result).toMatchObject({ status: 409, wrote: false, problem: { type: expect.stringMatching(/name-taken$/), errors: [expect.objectContaining({ field: 'instanceId' })] } });
+  });
+
+  it('a gateway without a node verifier (local mode) answers 501, whoever asks', async () => {
+    const local = createApi({ store, signer, adminTokenHash: hashSecret(ADMIN) }, NODE_REGISTER_ROUTES);
+    try {
+      const response = await local(register({ role: 'proxy', publicKey: newKey(), instanceId: nextInstance() }, undefined, ADMIN));
+      expect(response.status).toBe(501);
+      expect(JSON.parse(response.body as string)).toMatchObject({
+        type: expect.stringMatching(/no-node-verifier$/),
+        title: 'Not available',
+        detail: 'node registration needs an EC2 node verifier, which this gateway does not have',
+      });
+    } finally {
+      local.close();
+    }
   });
 
   it.each([
