@@ -56,7 +56,6 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
       }));
     } catch (err) {
       // A concurrent registration of the same instance created the host (its name is the instance id).
-      // Stryker disable next-line ConditionalExpression: false is equivalent: another error finds no host and is rethrown below
       if (!(err instanceof StateConflictError || err instanceof HostNameTakenError)) throw err;
       host = await existingHost(ctx, instanceId);
       if (!host && err instanceof HostNameTakenError) throw conflict('name-taken', err.message, 'instanceId');
