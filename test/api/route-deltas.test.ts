@@ -120,6 +120,20 @@ describe('route table deltas', () => {
     expect(res.body).toEqual({ from: `${epoch}.${seq0 + 2}`, to: full.version, upsert: [full.routes.find((r) => r.hostId === h.id)], remove: [] });
   });
 
+  test('the largest change a host can make, its 64th port with the longest owner, is a delta under 10 KB', async () => {
+    const owner = { subject: `s${'x'.repeat(127)}`, organization: `o${'y'.repeat(63)}` };
+    const h = await env('largest-entry', owner);
+    for (let port = 65535; port > 65535 - 63; port--) await put(h.id, port, 'organization', 'https');
+    const before = await table();
+    await put(h.id, 65535 - 63, 'organization', 'https');
+    const res = await since(before.version);
+    expect(res.body.upsert[0].ports).toHaveLength(64);
+    expect(Buffer.byteLength(res.text)).toBeLessThanOrEqual(10_000);
+    // A 65th port is refused, so no host's entry grows beyond this.
+    const more = await call('PUT', `/v1/hosts/${h.id}/ports/1`, { token: admin(), body: { access: 'public' } });
+    expect(more.status).toBe(409);
+  });
+
   test('a version that is not one the API hands out is a 400 naming since', async () => {
     for (const version of ['', 'abc', '1', 'deadbeef.0', 'deadbeef.01', 'DEADBEEF.1', 'deadbeef.1.2', `deadbeef.${'9'.repeat(13)}`, '"deadbeef.1"']) {
       const res = await call('GET', `/v1/routes?since=${encodeURIComponent(version)}`, { token: admin() });
