@@ -10,7 +10,7 @@ import { startDynamoDbLocal } from '../src/server/dynamodb-local';
 import { ensureTable, GatewayStore } from '../src/store';
 
 /**
- * Lambda bundles and cold starts. Each function is bundled as NodejsFunction bundles it
+ * Lambda bundles and cold starts. Each function is bundled as GatewayFunction bundles it
  * (FUNCTION_BUNDLING: minified CJS, AWS SDK external), then started in a fresh `node` process
  * that requires the bundle and serves one API Gateway request against DynamoDB Local. The
  * baseline is a function that only imports the DynamoDB client and answers one GetItem.

@@ -54,6 +54,15 @@ describe('npx cdk synth (offline, no Docker)', () => {
       expect(code).toMatch(/require\("@aws-sdk\/client-dynamodb"\)/);
       expect(code).not.toMatch(/aws-sdk-js|DynamoDB_20120810/);
     }
+    // Each of our functions runs its own bundle: seven distinct code assets, each one of those directories.
+    const codeKeys = readdirSync(out)
+      .filter((f) => f.endsWith('.template.json'))
+      .flatMap((f) => Object.values((JSON.parse(readFileSync(join(out, f), 'utf8')) as { Resources: Record<string, { Type: string; Properties: any }> }).Resources))
+      .filter((r) => r.Type === 'AWS::Lambda::Function' && JSON.stringify(r.Properties.Architectures) === '["arm64"]')
+      .map((r) => `asset.${String(r.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
+    expect(codeKeys).toHaveLength(7);
+    expect(new Set(codeKeys).size).toBe(7);
+    expect([...codeKeys].sort()).toEqual([...functionBundles].sort());
     const agent = readdirSync(out).filter((f) => /^asset\..*\.js$/.test(f));
     expect(agent).toHaveLength(1);
     expect(readFileSync(join(out, agent[0]), 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
