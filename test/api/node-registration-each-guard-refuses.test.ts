@@ -222,6 +222,21 @@ describe('POST /v1/nodes/register: each guard, alone, refuses', () => {
     }
   });
 
+  it('binds the IAM caller to the instance: a body naming another instance is refused before EC2 is asked', async () => {
+    const caller = nextInstance();
+    const other = nextInstance();
+    // EC2 would vouch for both: only the binding can refuse.
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [caller] }).resolves(describes(caller, 'lighthouse'));
+    ec2.on(DescribeInstancesCommand, { InstanceIds: [other] }).resolves(describes(other, 'lighthouse'));
+    const result = await attempt(register({ role: 'lighthouse', publicKey: newKey(), instanceId: other }, { arn: sessionArn(caller) }));
+    expect(result).toMatchObject({ status: 400, wrote: false });
+    expect(result.problem.errors).toEqual([{ field: 'instanceId', message: "does not match the caller's IAM session" }]);
+    expect(ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(0);
+    // The same instance id in the body as in the session is fine.
+    const same = await api(register({ role: 'lighthouse', publicKey: newKey(), instanceId: caller }, { arn: sessionArn(caller) }));
+    expect(same.status).toBe(200);
+  });
+
   it.each([
     ['an IAM user', `arn:aws:iam::${ACCOUNT}:user/alice`],
     ['a role session not named for an instance', `arn:aws:sts::${ACCOUNT}:assumed-role/GatewayLighthouseRole/alice`],
