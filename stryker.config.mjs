@@ -32,7 +32,17 @@ export const groups = {
   },
   'api-auth': {
     mutate: ['src/api/auth.ts', 'src/api/routes/enroll.ts'],
-    tests: ['test/api/*.test.ts', 'test/lambda/apigw.test.ts', 'test/lambda/admin-roles.test.ts'],
+    tests: [
+      'test/api/lifecycle.test.ts',
+      'test/api/bad-input.test.ts',
+      'test/api/admin-roles.test.ts',
+      'test/api/host-identity.test.ts',
+      'test/api/multi-instance.test.ts',
+      'test/api/*auth*.test.ts',
+      'test/api/*enroll*.test.ts',
+      'test/lambda/apigw.test.ts',
+      'test/lambda/admin-roles.test.ts',
+    ],
   },
   config: {
     mutate: ['src/mesh/config.ts'],
