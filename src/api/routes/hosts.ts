@@ -92,6 +92,11 @@ export async function revokeHost(ctx: ApiContext, request: ApiRequest, hostId: s
   if (!host) throw notFound(`no host ${hostId}`);
   ctx.views.invalidate();
   ctx.feed.notifyNetwork();
+  if (host.role === 'environment') {
+    // Its routes left the table in the revocation's transaction: proxies here hear of it now.
+    ctx.routes.invalidate();
+    ctx.routesFeed.notifyNetwork();
+  }
   return jsonResponse(200, { host: publicHost(host) });
 }
 
