@@ -151,6 +151,8 @@ export class GatewayApi extends Construct {
     super(scope, id);
     const { table, caKey, accessTokenKey } = props;
 
+    // CDK's deployment id hashes the RestApi, policy included: new admins redeploy the stage (test/infra/variants.test.ts).
+    const policy = this.resourcePolicy(props);
     this.accessLogs = new LogGroup(this, 'AccessLogs', { retention: props.logRetention });
     acknowledgeLogGroupRules(this.accessLogs);
     // `Default`: the API keeps the logical ID (and so its id and URL) it had when the stack created it directly.
@@ -163,7 +165,7 @@ export class GatewayApi extends Construct {
       // stack never leaves the account pointing at a deleted role (another stack may rely on it).
       cloudWatchRole: true,
       cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
-      policy: this.resourcePolicy(props),
+      policy,
       deployOptions: {
         stageName: API_STAGE,
         accessLogDestination: new LogGroupLogDestination(this.accessLogs),

@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { AssetHashType, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib/core';
+import { AssetHashType, type BundlingOptions, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib/core';
 import { Architecture, Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { buildSync } from 'esbuild';
@@ -97,15 +97,15 @@ export class GatewayFunction extends Construct {
 function bundledCode(entry: string): Code {
   return Code.fromAsset(LAMBDA_DIR, {
     assetHashType: AssetHashType.OUTPUT,
-    // Part of CDK's staging cache key, which cannot see into tryBundle: without it every function would get the first one's bundle.
-    extraHash: path.basename(entry),
     bundling: {
       // Never used: local bundling always succeeds or throws (no Docker fallback).
       image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22-slim'),
+      // The entry travels in the bundling options, which key CDK's staging cache (tryBundle's code does not).
+      environment: { [ENTRY_OPTION]: entry },
       local: {
-        tryBundle(outputDir: string): boolean {
+        tryBundle(outputDir: string, options: BundlingOptions): boolean {
           buildSync({
-            entryPoints: [entry],
+            entryPoints: [options.environment![ENTRY_OPTION]],
             outfile: path.join(outputDir, 'index.js'),
             bundle: true,
             platform: 'node',
@@ -122,3 +122,5 @@ function bundledCode(entry: string): Code {
     },
   });
 }
+
+const ENTRY_OPTION = 'GATEWAY_FUNCTION_ENTRY';

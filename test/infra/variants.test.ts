@@ -135,3 +135,19 @@ describe('minimal configuration', () => {
     monitoring.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 });
+
+describe('changing the admins', () => {
+  it('redeploys the stage: API Gateway applies a new resource policy only with a new deployment', () => {
+    const deploymentIds = (roleArns: string[]) => {
+      const { stacks } = buildTestApp({ ...MINIMAL_CONFIG, admins: { roleArns } });
+      const api = Template.fromStack(stacks.api);
+      return Object.keys(api.findResources('AWS::ApiGateway::Deployment'));
+    };
+    const one = deploymentIds([ADMIN_ROLE_ARN]);
+    const two = deploymentIds([ADMIN_ROLE_ARN, 'arn:aws:iam::111122223333:role/SecondAdmin']);
+    expect(one).toHaveLength(1);
+    expect(two).toHaveLength(1);
+    expect(one[0]).not.toBe(two[0]);
+    expect(deploymentIds([ADMIN_ROLE_ARN])).toEqual(one);
+  });
+});
