@@ -93,7 +93,6 @@ export class RequestOracle {
 
 // Node's internal binding to llhttp: the exact parser its HTTP server and client run, driven
 // synchronously (no sockets, so every byte is accounted for).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const { HTTPParser, methods } = require('_http_common') as {
   HTTPParser: {
     new (): LlhttpParser;
