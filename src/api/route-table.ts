@@ -121,17 +121,26 @@ export class RouteTableCache {
     return this.tables.current();
   }
 
-  /** What a proxy at version `since` needs, against `head`. */
-  async since(since: RoutesHead, head: RoutesHead): Promise<SinceAnswer> {
+  /**
+   * What a proxy at version `since` needs, and the head it was decided against. A version ahead of
+   * the cached head (another instance served it) is checked against a fresh read of the head first;
+   * a delta stops at the head, so a version this instance hands out is never ahead of its head.
+   */
+  async since(since: RoutesHead): Promise<{ answer: SinceAnswer; head: RoutesHead }> {
+    let head = await this.head();
+    if (since.seq > head.seq && since.epoch === head.epoch) {
+      this.recheck();
+      head = await this.head();
+    }
     const sameTable = since.seq === 0 || since.epoch === head.epoch;
-    if (!sameTable || since.seq > head.seq) return { kind: 'snapshot', reason: 'unknown-version' };
-    if (since.seq === head.seq) return { kind: 'current' };
-    if (head.seq - since.seq > MAX_DELTA_CHANGES) return { kind: 'snapshot', reason: 'behind' };
-    const changes = await this.store.listRouteChanges(since.seq, MAX_DELTA_CHANGES);
-    if (changes.length === 0 || changes[0].seq !== since.seq + 1) return { kind: 'snapshot', reason: 'expired' };
+    if (!sameTable || since.seq > head.seq) return { head, answer: { kind: 'snapshot', reason: 'unknown-version' } };
+    if (since.seq === head.seq) return { head, answer: { kind: 'current' } };
+    if (head.seq - since.seq > MAX_DELTA_CHANGES) return { head, answer: { kind: 'snapshot', reason: 'behind' } };
+    const changes = (await this.store.listRouteChanges(since.seq, head.seq - since.seq)).filter((c) => c.seq <= head.seq);
+    if (changes.length === 0 || changes[0].seq !== since.seq + 1) return { head, answer: { kind: 'snapshot', reason: 'expired' } };
     const delta = collapseChanges(since, head.epoch, changes);
-    if (!delta) return { kind: 'snapshot', reason: 'gap' };
-    return { kind: 'delta', to: delta.to, json: JSON.stringify(delta) };
+    if (!delta) return { head, answer: { kind: 'snapshot', reason: 'gap' } };
+    return { head, answer: { kind: 'delta', to: delta.to, json: JSON.stringify(delta) } };
   }
 
   /** Read the head again on next use (another instance may have changed the routes). */

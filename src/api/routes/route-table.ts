@@ -37,8 +37,7 @@ async function changesSince(ctx: ApiContext, request: ApiRequest, sinceText: str
   const since = parseRoutesVersion(sinceText) as RoutesHead;
   const etag = `"${sinceText}"`;
   for (;;) {
-    const head = await ctx.routes.head();
-    const answer = await ctx.routes.since(since, head);
+    const { answer, head } = await ctx.routes.since(since);
     if (answer.kind === 'delta') return ok(`"${answer.to}"`, answer.json);
     if (answer.kind === 'snapshot') {
       const table = await ctx.routes.current();
