@@ -4,7 +4,7 @@ export { keys, hostIndexKey, ttlOf } from './keys';
 export { GatewayStore, type HostPage } from './repository';
 export { type NewHost, type CreateHostInput, type CreatedHost } from './allocation';
 export { InvalidCursorError, hostItem, leaseItem } from './items';
-export { routeItem, ROUTE_CHANGE_RETENTION_MS, type RouteChange, type RoutesHead } from './routes';
+export { routeItem, type RouteChange, type RoutesHead } from './routes';
 export type {
   NetworkRecord,
   HostRecord,
