@@ -9,7 +9,7 @@ import { ALL_ROUTES } from '../../src/api/route-groups/all';
 import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { Ipv4Cidr } from '../../src/mesh/cidr';
 import { newHostId } from '../../src/api/secrets';
-import { createCA, encodeX25519PublicKeyPem, generateEd25519KeyPair, generateX25519KeyPair, LocalSigner } from '../../src/pki';
+import { createCA, encodeX25519PublicKeyPem, generateEd25519KeyPair, generateX25519KeyPair, LocalSigner, type NebulaCertificate, signCertificate } from '../../src/pki';
 import { ensureTable, GatewayStore } from '../../src/store';
 import { dropTable, scanAll, testDynamoClient, uniqueTableName } from '../support/dynamodb';
 
@@ -33,12 +33,14 @@ describe('API auth admits only the right caller', () => {
   const tableName = uniqueTableName('gw-auth');
   let store: GatewayStore;
   let api: Api;
+  let ca: NebulaCertificate;
+  let signer: LocalSigner;
 
   beforeAll(async () => {
     await ensureTable(client, tableName);
     store = new GatewayStore({ client, tableName });
-    const signer = new LocalSigner(generateEd25519KeyPair().privateKey);
-    const ca = await createCA({ signer, name: 'auth', duration: '24h' });
+    signer = new LocalSigner(generateEd25519KeyPair().privateKey);
+    ca = await createCA({ signer, name: 'auth', duration: '24h' });
     await store.initNetwork({ cidr: '10.95.0.0/24', caBundle: ca.toPem(), policy: { ...DEFAULT_NETWORK_POLICY }, createdAt: new Date().toISOString() });
     api = createApi({ store, signer, adminTokenHash: hashSecret(ADMIN), adminRoles: parseAdminRoleArns(ADMIN_ROLE, 'adminRoles') }, ALL_ROUTES);
   });
@@ -145,7 +147,10 @@ describe('API auth admits only the right caller', () => {
       const path = `/v1/hosts/${host.id}/config`;
       // Pending (never registered): not yet.
       expect(await answer(request('GET', path, { iam: session(instanceId) }))).toMatchObject({ status: 403, body: { detail: `the caller's identity is not host ${host.id}'s instance` } });
-      await store.completeEnrollment({ host, tokenHash: 'unused-token-hash', credentialHash: hashSecret('gwh_instance'), certificate: { pem: 'unused', fingerprint: 'f'.repeat(64), notAfter: new Date(Date.now() + 3600_000), publicKey: 'unused' }, now: new Date() });
+      const key = generateX25519KeyPair().publicKey;
+      const cert = await signCertificate({ ca, signer, name: instanceId, ips: [`${host.ip}/24`], groups: ['proxy'], publicKey: key, duration: 3600_000 });
+      const certificate = { pem: cert.toPem(), fingerprint: cert.fingerprint(), notAfter: cert.details.notAfter, publicKey: encodeX25519PublicKeyPem(key) };
+      await store.completeEnrollment({ host, tokenHash: 'unused-token-hash', credentialHash: hashSecret('gwh_instance'), certificate, now: new Date() });
       expect((await answer(request('GET', path, { iam: session(instanceId) }))).status).toBe(200);
       for (const iam of [session('i-0ddddddddddddddd2'), `arn:aws:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/alice`, `arn:aws:iam::${ACCOUNT}:user/${instanceId}`]) {
         expect({ iam, status: (await answer(request('GET', path, { iam }))).status }).toEqual({ iam, status: 403 });
