@@ -19,6 +19,8 @@ interface Waiter {
 export class ChangeFeed {
   /** Waiters by host id: a host's own change wakes only its waiters. */
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** How many waiters hold each version: a poll that finds them all current costs nothing per waiter. */
+  private readonly versions = new Map<number, number>();
   private count = 0;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -73,6 +75,7 @@ export class ChangeFeed {
     let set = this.waiters.get(waiter.hostId);
     if (!set) this.waiters.set(waiter.hostId, (set = new Set()));
     set.add(waiter);
+    this.versions.set(waiter.version, (this.versions.get(waiter.version) ?? 0) + 1);
     this.count++;
     this.startPolling();
   }
@@ -81,6 +84,9 @@ export class ChangeFeed {
     const set = this.waiters.get(waiter.hostId);
     if (!set?.delete(waiter)) return;
     if (set.size === 0) this.waiters.delete(waiter.hostId);
+    const holding = (this.versions.get(waiter.version) ?? 1) - 1;
+    if (holding === 0) this.versions.delete(waiter.version);
+    else this.versions.set(waiter.version, holding);
     if (--this.count === 0) this.stopPolling();
   }
 
@@ -104,6 +110,7 @@ export class ChangeFeed {
     this.polling = true;
     try {
       const version = await this.readVersion();
+      if (this.versions.size === 1 && this.versions.has(version)) return;
       for (const waiter of this.all()) if (waiter.version !== version) waiter.wake('changed');
     } catch {
       // The store did not answer this time; waiters still time out, and the next poll may work.
