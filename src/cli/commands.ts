@@ -59,6 +59,11 @@ export const commands: readonly Command[] = [
     load: () => require('./commands/hosts').hostsShowCommand,
   },
   {
+    path: ['hosts', 'set-owner'],
+    summary: "set an environment's owner (who may reach its private ports)",
+    load: () => require('./commands/hosts').hostsSetOwnerCommand,
+  },
+  {
     path: ['hosts', 'delete'],
     summary: 'revoke a host (blocklisted on every node)',
     load: () => require('./commands/hosts').hostsDeleteCommand,

@@ -95,6 +95,11 @@ export class AdminClient {
     return (await this.call<{ host: Host }>('DELETE', `/v1/hosts/${encodeURIComponent(id)}`)).host;
   }
 
+  /** Sets an environment's owner (who may reach its `private` ports). */
+  async setOwner(id: string, owner: Principal): Promise<Host> {
+    return (await this.call<{ host: Host }>('PATCH', `/v1/hosts/${encodeURIComponent(id)}`, { body: { owner } })).host;
+  }
+
   setPort(id: string, port: number, input: { access: AccessLevel; protocol?: UpstreamProtocol }): Promise<PortRoute> {
     return this.call('PUT', `/v1/hosts/${encodeURIComponent(id)}/ports/${port}`, { body: input });
   }

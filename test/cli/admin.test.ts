@@ -81,6 +81,20 @@ describe('token mode against a local gateway', () => {
     expect(lines[1]).toContain('203.0.113.10:4242');
   });
 
+  test('hosts set-owner changes who owns an environment; a lighthouse has no owner; the flag is required', async () => {
+    const id = JSON.parse((await run('hosts', 'create', ...local(), '--name', 'dev-owner', '--role', 'environment', '--owner', 'alice@acme', '--json')).stdout).host.id;
+    expect(await run('hosts', 'set-owner', id, ...local(), '--owner', 'carol@globex')).toMatchObject({ status: 0, stdout: `host ${id} (dev-owner) is owned by carol@globex\n` });
+    expect(JSON.parse((await run('hosts', 'show', id, ...local(), '--json')).stdout).host.owner).toEqual({ subject: 'carol', organization: 'globex' });
+    const missing = await run('hosts', 'set-owner', id, ...local());
+    expect(missing).toMatchObject({ status: 2 });
+    expect(missing.stderr).toContain('--owner');
+    const lh = JSON.parse((await run('hosts', 'create', ...local(), '--name', 'lh-owner', '--role', 'lighthouse', '--endpoints', '203.0.113.20:4242', '--json')).stdout).host.id;
+    const refused = await run('hosts', 'set-owner', lh, ...local(), '--owner', 'a@b');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('400');
+    expect(JSON.parse((await run('hosts', 'show', lh, ...local(), '--json')).stdout).host.owner).toBeUndefined();
+  });
+
   test('ports set and delete, tokens create, hosts delete (twice)', async () => {
     const id = JSON.parse((await run('hosts', 'create', ...local(), '--name', 'dev2', '--role', 'environment', '--owner-subject', 'bob', '--owner-org', 'acme', '--json')).stdout).host.id;
     expect(await run('ports', 'set', id, '3000', ...local(), '--access', 'organization')).toMatchObject({ status: 0, stdout: `host ${id} port 3000: organization, upstream http\n` });
@@ -366,7 +380,7 @@ describe('IAM mode: SigV4 from the credential chain, verified by a loopback stan
 
 test('the README documents every admin command', () => {
   const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
-  for (const command of ['hosts create', 'hosts list', 'hosts show', 'hosts delete', 'ports set', 'ports delete', 'tokens create']) {
+  for (const command of ['hosts create', 'hosts list', 'hosts show', 'hosts set-owner', 'hosts delete', 'ports set', 'ports delete', 'tokens create']) {
     expect(readme).toContain(`gateway ${command}`);
   }
 });

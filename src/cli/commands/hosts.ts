@@ -164,6 +164,31 @@ ${CONNECTION_USAGE}`,
   },
 };
 
+export const hostsSetOwnerCommand: CommandImpl = {
+  usage: `Usage: gateway hosts set-owner ID --api URL (--iam | --token-file FILE) (--owner SUBJECT@ORG | --owner-subject S --owner-org O) [--json]
+
+Sets an environment's owner: who may reach its private ports through the proxies. The proxies
+follow within seconds; connections already open are not cut.
+
+${CONNECTION_USAGE}`,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const { values: flags, positionals } = parseFlagsAndArguments(argv, {
+      ...CONNECTION_FLAGS,
+      owner: { type: 'string' },
+      'owner-subject': { type: 'string' },
+      'owner-org': { type: 'string' },
+    });
+    const [id] = argumentsOf(positionals, ['ID']).map(hostIdArgument);
+    const owner = ownerOf(flags);
+    if (!owner) throw new UsageError('flag --owner (or --owner-subject and --owner-org) is required');
+    const { client } = adminClientFrom(flags, io);
+    const host = await calling(() => client.setOwner(id, owner), flagOfField({ id: 'ID', owner: '--owner' }));
+    if (flags.json) writeJson(io, { host });
+    else io.stdout.write(`host ${host.id} (${host.name}) is owned by ${principal(owner)}\n`);
+    return 0;
+  },
+};
+
 export const hostsDeleteCommand: CommandImpl = {
   usage: `Usage: gateway hosts delete ID --api URL (--iam | --token-file FILE) [--json]
 
