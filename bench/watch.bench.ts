@@ -197,6 +197,8 @@ async function main(): Promise<void> {
       const enrolled = (await call('POST', '/v1/enroll', '', { token: created.enrollment.token, publicKey: encodeX25519PublicKeyPem(generateX25519KeyPair().publicKey) })).json;
       return { hostId: created.host.id as string, credential: enrolled.credential as string, fingerprint: NebulaCertificate.fromPem(enrolled.certificate).fingerprint() };
     };
+    // Two lighthouses, as a real network has: their addresses are part of every whole config.
+    for (const [i, ip] of ['203.0.113.10', '203.0.113.11'].entries()) await call('POST', '/v1/hosts', adminToken, { name: `lighthouse-${i}`, role: 'lighthouse', endpoints: [`${ip}:4242`] });
     const hosts: { hostId: string; credential: string }[] = [];
     for (let i = 0; i < HOSTS; i += 10) hosts.push(...(await Promise.all(Array.from({ length: Math.min(10, HOSTS - i) }, (_, k) => enroll(`watcher-${i + k}`)))));
     const victims = [await enroll('victim-full'), await enroll('victim-delta')];

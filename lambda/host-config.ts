@@ -19,6 +19,8 @@ export function capWait(request: ApiRequest): ApiRequest {
 
 /**
  * GET /v1/hosts/{id}/config and GET /v1/routes (the proxies' route table, `?host=<proxy id>`): open at
- * the gateway, host credential checked by the API; both long-poll; cannot sign.
+ * the gateway, host credential checked by the API; cannot sign. The config answers at once
+ * (`longPollMaxSeconds` 0, see shared/runtime.ts): agents watch the gateway server and poll here
+ * only while it is unreachable. The route table still long-polls, capped below.
  */
 export const handler = apiGatewayHandler({ routes: HOST_CONFIG_ROUTES, iamAuthorized: false, adapt: capWait });

@@ -9,3 +9,5 @@ export { type Decision, type NebulaAction, RESTART_KEYS, decideNebulaAction } fr
 export { RENEWAL_FRACTION, msUntilRenewal, renewalTime } from './renewal';
 export { EXIT_HOST_REJECTED, type RunOptions, runAgent } from './run';
 export { type AgentPaths, agentPaths } from './state-dir';
+export { DEFAULT_FALLBACK_POLL_MS, DEFAULT_WATCH_BACKOFF, fallbackDelay, watchTarget } from './watch-policy';
+export { patchBlocklist } from './config-patch';

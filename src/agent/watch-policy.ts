@@ -11,7 +11,9 @@ export const MIN_WATCH_ROUND_MS = 1000;
 
 /**
  * The watch URL the agent may use, or why not: it must be http(s), and must not downgrade an
- * https API to plain http (the credential travels with every watch request).
+ * https API to plain http (the credential travels with every watch request). A local gateway
+ * listening on every interface names itself 0.0.0.0 (or [::]): the agent then watches the host
+ * it reaches the API by, on the watch URL's port.
  */
 export function watchTarget(api: string, watchUrl: string | undefined): { url?: string; refused?: string } {
   if (watchUrl === undefined) return {};
@@ -22,7 +24,9 @@ export function watchTarget(api: string, watchUrl: string | undefined): { url?: 
     return { refused: 'not a URL' };
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return { refused: `${url.protocol} is not http(s)` };
-  if (new URL(api).protocol === 'https:' && url.protocol !== 'https:') return { refused: 'the API is https and the watch URL is not' };
+  const apiUrl = new URL(api);
+  if (apiUrl.protocol === 'https:' && url.protocol !== 'https:') return { refused: 'the API is https and the watch URL is not' };
+  if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = apiUrl.hostname;
   return { url: url.toString() };
 }
 

@@ -11,7 +11,11 @@ export interface ApiSettings {
   readonly enrollmentTokenTtlSeconds: number;
   /** Larger request bodies get 413. @default 64 KiB */
   readonly maxBodyBytes: number;
-  /** How often long-polls re-read the network's config version (other instances' changes). @default 1000 */
+  /**
+   * How often long-polls re-read the network's config version (other instances' changes), and how
+   * long a confirmed version is trusted. 500 ms keeps a change made elsewhere within 1 s of every
+   * watcher (poll, read, fan-out); see src/api/README.md for its cost. @default 500
+   */
   readonly versionPollIntervalMs: number;
   /** A freed address stays quarantined at least this long, besides its certificates' remaining life. @default 0 */
   readonly minQuarantineSeconds: number;
@@ -33,7 +37,7 @@ export const DEFAULT_API_SETTINGS: ApiSettings = {
   certificateLifetimeSeconds: 24 * 3600,
   enrollmentTokenTtlSeconds: 3600,
   maxBodyBytes: 64 * 1024,
-  versionPollIntervalMs: 1000,
+  versionPollIntervalMs: 500,
   minQuarantineSeconds: 0,
   longPollMaxSeconds: 60,
   blocklistHistory: 64,

@@ -11,6 +11,8 @@ describe('watch target', () => {
     expect(watchTarget('https://api.example.test', 'file:///etc/passwd').refused).toMatch(/not http/);
     expect(watchTarget('https://api.example.test', 'not a url').refused).toBe('not a URL');
     expect(watchTarget('https://api.example.test', undefined)).toEqual({});
+    expect(watchTarget('http://gateway.lan:8080/', 'http://0.0.0.0:8080').url).toBe('http://gateway.lan:8080/');
+    expect(watchTarget('http://10.1.2.3:8080', 'http://[::]:9090').url).toBe('http://10.1.2.3:9090/');
   });
 
   it('spreads fallback polls over ±25% of the interval', () => {

@@ -81,7 +81,7 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
   }
   ctx.feed.notifyHost(registered.id);
   ctx.logger?.info('node registered', { hostId: registered.id, role: registered.role, instanceId });
-  const rendered = renderHostConfig(registered, await ctx.views.current(), now);
+  const rendered = renderHostConfig(registered, await ctx.views.current(), now, ctx.settings.watchUrl);
   return jsonResponse(200, { ...rendered.body, credential });
 }
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { type LogFormat, createLogger, enrollHost, runAgent } from '../../agent';
+import { DEFAULT_FALLBACK_POLL_MS, type LogFormat, createLogger, enrollHost, runAgent } from '../../agent';
 import { type CliIO, type CommandImpl, UsageError, parseFlags, required } from '../command';
 
 function logFormat(value: unknown): LogFormat {
@@ -78,6 +78,7 @@ Exits 3 when the API refuses the host (revoked or unknown).
   --log-format F     text (default) or json; json also sets nebula's logging.format
   --wait S           long-poll length asked of the API, seconds (default 55, at most 60)
   --backoff-max S    longest wait between retries while the API is unreachable (default 30)
+  --fallback-poll S  how often the API is polled while the watch endpoint is down (default 300, ±25%)
 `,
   async run(argv: string[], io: CliIO): Promise<number> {
     const flags = parseFlags(argv, {
@@ -86,11 +87,13 @@ Exits 3 when the API refuses the host (revoked or unknown).
       'log-format': { type: 'string' },
       wait: { type: 'string' },
       'backoff-max': { type: 'string' },
+      'fallback-poll': { type: 'string' },
     });
     const dir = required(flags, 'dir');
     const format = logFormat(flags['log-format']);
     const waitSeconds = positiveSeconds(flags, 'wait', 55, 60);
     const capMs = positiveSeconds(flags, 'backoff-max', 30) * 1000;
+    const fallbackPollMs = positiveSeconds(flags, 'fallback-poll', DEFAULT_FALLBACK_POLL_MS / 1000) * 1000;
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGTERM', onSignal);
@@ -103,6 +106,7 @@ Exits 3 when the API refuses the host (revoked or unknown).
         logger: createLogger(format, io.stderr),
         waitSeconds,
         backoff: { baseMs: Math.min(500, capMs), capMs },
+        fallbackPollMs,
         signal: stop.signal,
       });
     } finally {
