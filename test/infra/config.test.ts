@@ -77,6 +77,21 @@ describe('gateway configuration (cdk.json context "gateway")', () => {
     expect(() => buildTestApp({ ...MINIMAL_CONFIG, overlayCidr: '10.40.0.0/8' } as never)).toThrow(/gateway\.overlayCidr/);
   });
 
+  it('refuses the names RFC 2606 and 6761 reserve, and every name under them; accepts look-alikes', () => {
+    for (const name of ['example', 'example.com', 'dev.example.net', 'a.b.example.org', 'test', 'x.test', 'invalid', 'localhost', 'gw.localhost', 'printer.local', 'EXAMPLE.COM']) {
+      expect([name, reservedDomain(name)]).toEqual([name, expect.any(String)]);
+    }
+    for (const name of ['acme-corp.io', 'myexample.com', 'example.co', 'testing.dev', 'local.acme-corp.io', 'example.com.acme-corp.io']) {
+      expect([name, reservedDomain(name)]).toEqual([name, undefined]);
+      expect(parseConfig({ domain: name, admins }).domain).toBe(name);
+    }
+  });
+
+  it('cdk.json sets no domain: a plain `cdk synth` must be told one', () => {
+    const context = (JSON.parse(readFileSync(resolve(__dirname, '../../cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+    expect(context.gateway).toBeUndefined();
+  });
+
   it('parses CIDRs as networks only', () => {
     expect(parseIpv4Cidr('10.0.0.0/8')).toEqual({ start: 0x0a000000, end: 0x0affffff });
     expect(parseIpv4Cidr('10.0.0.1/8')).toBeUndefined();
