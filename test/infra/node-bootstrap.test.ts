@@ -220,3 +220,44 @@ describeNeeding(['systemd-analyze'])('node boot script: systemd-analyze verify',
     });
   });
 });
+
+describe('proxy-run.sh, run for real (paths moved under a temporary root, node-22 a stub)', () => {
+  /** The script as rendered, its absolute paths moved under `root`; nothing else is changed. */
+  function runScript(root: string): { status: number | null; stdout: string; stderr: string } {
+    const script = file(variants.proxy, '/opt/nebula-gateway/proxy-run.sh')
+      .replaceAll(PROXY_RUN_DIR, join(root, PROXY_RUN_DIR))
+      .replaceAll('/usr/bin/node-22', join(root, 'usr/bin/node-22'))
+      .replaceAll('/opt/nebula-gateway', join(root, 'opt/nebula-gateway'));
+    const path = join(root, 'proxy-run.sh');
+    writeFileSync(path, script);
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    // The stub prints what `gateway proxy` would get: its arguments and the token from the environment.
+    writeFileSync(join(root, 'usr/bin/node-22'), '#!/bin/bash\nprintf "%s\\n" "$@"\nprintf "token=%s\\n" "$GATEWAY_ROUTES_TOKEN"\n');
+    chmodSync(join(root, 'usr/bin/node-22'), 0o755);
+    return spawnSync('bash', [path], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  }
+
+  it('with the files proxy-prepare.sh writes: execs gateway proxy with the routes URL and the credential in its environment only', () => {
+    withDir((root) => {
+      mkdirSync(join(root, PROXY_RUN_DIR), { recursive: true });
+      writeFileSync(join(root, PROXY_RUN_DIR, 'routes-url'), 'http://server.nebulagateway.internal:8080/v1/routes?host=h-123\n');
+      writeFileSync(join(root, PROXY_RUN_DIR, 'routes-token'), 'gwh_secret\n');
+      const run = runScript(root);
+      expect([run.status, run.stderr]).toEqual([0, '']);
+      const lines = run.stdout.trim().split('\n');
+      expect(lines.slice(lines.indexOf('--routes'), lines.indexOf('--routes') + 2)).toEqual(['--routes', 'http://server.nebulagateway.internal:8080/v1/routes?host=h-123']);
+      expect(lines.at(-1)).toBe('token=gwh_secret');
+      // The credential is never an argument (arguments are visible to every user in ps).
+      expect(lines.slice(0, -1).join(' ')).not.toContain('gwh_secret');
+    });
+  });
+
+  it('without them: fails before starting node, naming the missing file (systemd then restarts the unit, prepare runs again)', () => {
+    withDir((root) => {
+      const run = runScript(root);
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain(`${PROXY_RUN_DIR}/routes-url`);
+      expect(run.stdout).toBe('');
+    });
+  });
+});
