@@ -110,6 +110,7 @@ export {
   generateEd25519KeyPair,
   LocalSigner,
   NebulaCertificate,
+  parseCertificateBundle,
   parseEd25519PrivateKeyPem,
   parseGoDuration,
   type Signer,

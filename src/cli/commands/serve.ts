@@ -1,6 +1,6 @@
 import { Ipv4Cidr, MeshError } from '../../mesh';
 import { parseGoDuration } from '../../pki';
-import { checkWatchUrl } from '../../api';
+import { checkWatchUrl, type GatewayStore } from '../../api';
 import { DEFAULT_DATA_DIR, DEFAULT_OVERLAY_CIDR, DEFAULT_TABLE_NAME, LOCAL_DYNAMODB_REGION, startAwsGateway, startGateway } from '../../server';
 import { type CliIO, type CommandImpl, parseFlags, UsageError } from '../command';
 import { type AwsKeyReference, awsSigner, parseAwsKeyReference } from './aws-keys';
@@ -154,12 +154,29 @@ async function serveAws(flags: ServeFlags, io: CliIO): Promise<number> {
     log: (line) => io.stderr.write(`${line}\n`),
     watchUrl: env.GATEWAY_WATCH_URL ? checkWatchUrl(env.GATEWAY_WATCH_URL, 'GATEWAY_WATCH_URL') : undefined,
   });
+  const caExpiry = caExpiryReporter(env, gateway.store, io);
   io.stdout.write(`gateway listening on ${gateway.url}\n`);
   io.stdout.write(`table ${tableName}, CA key in ${caKey.backend === 'kms' ? 'KMS' : 'Secrets Manager'}; admin routes: through API Gateway with IAM only\n`);
   await untilSignal(io);
+  await caExpiry?.stop();
   await gateway.stop();
   io.stdout.write('gateway stopped\n');
   return 0;
+}
+
+/** The stack names the CA expiry metric's namespace and network; without them nothing is reported. */
+function caExpiryReporter(env: NodeJS.ProcessEnv, store: GatewayStore, io: CliIO): { stop(): Promise<void> } | undefined {
+  const namespace = env.CA_EXPIRY_METRIC_NAMESPACE;
+  const network = env.CA_EXPIRY_METRIC_NETWORK;
+  if (!namespace || !network) return undefined;
+  // Loaded only here: local mode never pays for the CloudWatch client.
+  const { startCaExpiryReporter, cloudWatchCaExpirySink } = require('../../server/ca-expiry-metric') as typeof import('../../server/ca-expiry-metric');
+  return startCaExpiryReporter({
+    store,
+    sink: cloudWatchCaExpirySink({ namespace, network }),
+    clock: () => new Date(),
+    log: (line) => io.stderr.write(`${line}\n`),
+  });
 }
 
 function portNumber(text: string, flag: string): number {
