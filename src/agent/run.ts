@@ -152,15 +152,13 @@ class Agent {
       if (watch && Date.now() >= watchRetryAt) {
         const started = Date.now();
         try {
-          const answer = await watch.client.config(this.identity.hostId, this.identity.credential, {
-            etag,
-            waitSeconds: etag ? (this.options.waitSeconds ?? 55) : undefined,
-            signal: this.halt.signal,
-          });
+          // After a failure, ask once without waiting: it catches up at once and shows the watch works.
+          const waitSeconds = etag && watchFailures === 0 ? (this.options.waitSeconds ?? 55) : undefined;
+          const answer = await watch.client.config(this.identity.hostId, this.identity.credential, { etag, waitSeconds, signal: this.halt.signal });
           if (watchFailures > 0) this.log('info', 'watch_reachable', { url: watch.url, after: watchFailures });
           watchFailures = 0;
           etag = await this.take(answer, etag, 'watch');
-          if (!answer.changed) watchRetryAt = started + MIN_WATCH_ROUND_MS;
+          if (!answer.changed && waitSeconds) watchRetryAt = started + MIN_WATCH_ROUND_MS;
           continue;
         } catch (err) {
           if (this.stopping) break;

@@ -86,7 +86,10 @@ describeMesh()('a real mesh run by gateway agents', () => {
 
   it('keeps the mesh working while the gateway is stopped, and the agents catch up when it is back', async () => {
     const unreachable = new Map(mesh.nodes.map((n) => [n, n.events('api_unreachable').length]));
-    const reachable = new Map(mesh.nodes.map((n) => [n, n.events('api_reachable').length]));
+    // Agents watch the gateway server and poll it as the API while the watch fails (issue 11):
+    // whichever answers first after the restart ends the outage for that agent.
+    const caughtUp = (n: (typeof mesh.nodes)[number]) => n.events('api_reachable').length + n.events('watch_reachable').length;
+    const reachable = new Map(mesh.nodes.map((n) => [n, caughtUp(n)]));
     await mesh.stopGateway();
     for (const node of mesh.nodes) await node.waitForEvent('api_unreachable', (unreachable.get(node) ?? 0) + 1);
     expect(ping(proxy.ns, env2.ip)).toBe(true);
@@ -95,7 +98,9 @@ describeMesh()('a real mesh run by gateway agents', () => {
     expect(mesh.nodes.every((n) => n.agent?.exitCode === null)).toBe(true);
 
     await mesh.startGateway();
-    for (const node of mesh.nodes) await node.waitForEvent('api_reachable', (reachable.get(node) ?? 0) + 1);
+    for (const node of mesh.nodes) {
+      await waitUntil(`${node.name} to reach the gateway again (api_reachable + watch_reachable events)`, () => caughtUp(node), (n) => n > (reachable.get(node) ?? 0), { timeoutMs: 60_000, intervalMs: 100 });
+    }
     expect(ping(proxy.ns, env3.ip)).toBe(true);
   }, 90_000);
 
@@ -134,6 +139,12 @@ describeMesh()('a real mesh run by gateway agents', () => {
     const others = mesh.nodes.filter((n) => n !== env3);
     const notBlocking = () => others.filter((n) => !blocklistOf(n).includes(fingerprint)).map((n) => n.name);
     await waitUntil('every node to blocklist env3 (the list: nodes that do not yet)', notBlocking, (names) => names.length === 0, { timeoutMs: 15_000, intervalMs: 250 });
+    // Through the watch path (issue 11): each agent long-polls the gateway server and applied the
+    // revocation as a delta (the blocklist change alone), reloading its nebula.
+    for (const node of others) {
+      const since = node.events('nebula_reloaded').filter((e) => Date.parse(String(e.time)) >= revokedAt);
+      expect({ node: node.name, applied: since.map((e) => [e.via, e.kind]) }).toEqual({ node: node.name, applied: expect.arrayContaining([['watch', 'delta']]) });
+    }
     for (const peer of [lh1, lh2, proxy]) {
       await waitFor(`${peer.name} to lose its tunnel to env3`, () => !ping(peer.ns, env3.ip, 1), 30_000);
     }
