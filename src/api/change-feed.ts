@@ -1,3 +1,6 @@
+/** A version read taking longer than this is abandoned; the next tick reads again. */
+const POLL_TIMEOUT_MS = 5000;
+
 /** Why a wait ended: the network changed (`changed`), this host changed (`host`), time ran out, or the client left. */
 export type WaitOutcome = 'changed' | 'host' | 'timeout' | 'aborted';
 
@@ -108,13 +111,19 @@ export class ChangeFeed {
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
+    let giveUp: NodeJS.Timeout | undefined;
     try {
-      const version = await this.readVersion();
+      // A read that never answers must not stop the polls for good (a hung connection has no timeout of its own).
+      const hung = new Promise<never>((_, reject) => {
+        giveUp = setTimeout(() => reject(new Error('version read timed out')), POLL_TIMEOUT_MS);
+      });
+      const version = await Promise.race([this.readVersion(), hung]);
       if (this.versions.size === 1 && this.versions.has(version)) return;
       for (const waiter of this.all()) if (waiter.version !== version) waiter.wake('changed');
     } catch {
       // The store did not answer this time; waiters still time out, and the next poll may work.
     } finally {
+      clearTimeout(giveUp);
       this.polling = false;
     }
   }
