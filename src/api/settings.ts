@@ -94,7 +94,7 @@ export function checkWatchUrl(value: string, source: string): string {
   try {
     url = new URL(value);
   } catch (cause) {
-    throw new WatchUrlError(`${source} must be an absolute http(s) URL, got ${JSON.stringify(value.slice(0, 100))}`, { cause });
+    throw new WatchUrlError(`${source} must be an absolute http(s) URL`, { cause });
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new WatchUrlError(`${source} must be an http(s) URL, not ${url.protocol}`);
   if (url.username || url.password || url.search || url.hash) throw new WatchUrlError(`${source} must carry no credentials, query or fragment`);
