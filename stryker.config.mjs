@@ -28,7 +28,7 @@ export const groups = {
   },
   'proxy-access': {
     mutate: ['src/proxy/access.ts', 'src/proxy/decision.ts'],
-    tests: ['test/proxy/decision.test.ts', 'test/proxy/proxy.test.ts', 'test/proxy/access*.test.ts'],
+    tests: ['test/proxy/decision.test.ts', 'test/proxy/http1.test.ts', 'test/proxy/proxy.test.ts', 'test/proxy/access*.test.ts'],
   },
   'api-auth': {
     mutate: ['src/api/auth.ts', 'src/api/routes/enroll.ts'],
