@@ -79,8 +79,9 @@ describeNeeding(['root', 'ip'])('DynamoDB Local listens on loopback only', () =>
 describe("DynamoDB Local (the test run's) refuses what a web page could send", () => {
   const endpoint = dynamoDbEndpoint();
   const port = Number(new URL(endpoint).port);
-  const listTables = { 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0', authorization: 'AWS4-HMAC-SHA256 Credential=testkey/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00' };
+  const listTables = { 'x-amz-target': 'DynamoDB_20120810.ListTables', 'content-type': 'application/x-amz-json-1.0', authorization: 'AWS4-HMAC-SHA256 Credential=originprobe/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00' };
 
+  // DynamoDB Local keeps one database per access key: this key's is empty whatever other suites created.
   test('a plain loopback request is served (the baseline)', async () => {
     const res = await fetch(endpoint, { method: 'POST', headers: listTables, body: '{}' });
     expect(res.status).toBe(200);
