@@ -190,7 +190,7 @@ async function allocationAttempts(client: DynamoDBClient) {
       const tries: number[] = [];
       for (let i = 0; i < 40; i++) {
         const { attempts } = await store.createHost({
-          host: { id: `h-bench${fill}${i}`, name: 'alloc', role: 'environment', groups: [] },
+          host: { id: `h-bench${fill}${i}`, name: `alloc-${i}`, role: 'environment', groups: [] },
           cidr,
           token: { hash: createHash('sha256').update(`${tableName}/${i}`).digest('hex'), expiresAt: new Date(Date.now() + 3600_000) },
           now: new Date(),
