@@ -114,7 +114,12 @@ describe('API auth admits only the right caller', () => {
     it("admit the host's own credential, and its first use kills the enrollment token", async () => {
       const host = await enrolledHost('own-credential');
       expect((await answer(request('GET', `/v1/hosts/${host.id}/config`, { authorization: `Bearer ${host.credential}` }))).status).toBe(200);
-      expect((await store.getHost(host.id))?.credentialUsedAt).toEqual(expect.any(String));
+      const firstUse = (await store.getHost(host.id))?.credentialUsedAt;
+      expect(firstUse).toEqual(expect.any(String));
+      // Later uses do not move the first use.
+      await new Promise((r) => setTimeout(r, 5));
+      expect((await answer(request('GET', `/v1/hosts/${host.id}/config`, { authorization: `Bearer ${host.credential}` }))).status).toBe(200);
+      expect((await store.getHost(host.id))?.credentialUsedAt).toBe(firstUse);
       // A retry of the enrollment with the same token and key no longer works.
       const retry = await answer(request('POST', '/v1/enroll', { body: { token: host.token, publicKey: host.publicKey } }));
       expect(retry).toMatchObject({ status: 401, body: { detail: 'the enrollment token is unknown, used up or expired' } });
