@@ -24,7 +24,7 @@ export const groups = {
   },
   tokens: {
     mutate: ['src/mesh/access-token.ts', 'src/proxy/token-verifier.ts'],
-    tests: ['test/proxy/access-token.test.ts', 'test/api/access-tokens.test.ts', 'test/proxy/token*.test.ts'],
+    tests: ['test/proxy/access-token*.test.ts', 'test/api/access-tokens.test.ts', 'test/proxy/token*.test.ts'],
   },
   'proxy-access': {
     mutate: ['src/proxy/access.ts', 'src/proxy/decision.ts'],
