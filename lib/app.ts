@@ -6,7 +6,8 @@ import { ApiStack } from './stacks/api-stack';
 import { FleetsStack } from './stacks/fleets-stack';
 import { MonitoringStack } from './stacks/monitoring-stack';
 import { NetworkStack } from './stacks/network-stack';
-import { ServerStack } from './stacks/server-stack';
+import { serverEndpoint } from './constructs/gateway-server';
+import { ServerStack, serverNamespaceName } from './stacks/server-stack';
 import { StateStack } from './stacks/state-stack';
 
 export interface GatewayStacks {
@@ -25,9 +26,9 @@ export interface GatewayStacks {
  * Builds the gateway into `app` from its context (`gateway` key), with cdk-nag's AWS Solutions
  * checks: an unacknowledged finding fails synth. Stacks: `<name>-Monitoring` (alarm topic,
  * dashboard), `<name>-Network` (only when the VPC is created) and `<name>-State` (retained,
- * long-lived), and the stateless `<name>-Api`, `<name>-Server`, `<name>-Fleets`. Fleets reads the
- * Api's and Server's values from SSM at each deploy (lib/deploy-time-values.ts), so its
- * dependencies on them are declared here.
+ * long-lived), and the stateless `<name>-Api`, `<name>-Fleets`, `<name>-Server`. Fleets reads the
+ * Api's values and Server the Fleets' from SSM at each deploy (lib/deploy-time-values.ts), so those
+ * dependencies are declared here.
  */
 /** Context key that turns the AWS Guard rules on for `cdk synth` (`-c guard=true`); test/infra always runs them. */
 export const GUARD_CONTEXT_KEY = 'guard';
@@ -69,11 +70,12 @@ export function buildGateway(app: App, options: { nag?: boolean; guard?: boolean
     vpc: network?.vpc,
     createdZone: state.hostedZone,
     table: state.table,
-    serverEndpoint: server.server.endpoint,
+    serverEndpoint: serverEndpoint(serverNamespaceName(config)),
     description: description('lighthouse and proxy fleets, DNS records, node lifecycle'),
   });
   fleets.addStackDependency(api, 'reads the API URL and register route from SSM');
-  fleets.addStackDependency(server, "reads the server's security group from SSM");
+  // ECS refuses a target group no listener uses: the watch listener (Fleets) comes before the service.
+  server.addStackDependency(fleets, "reads the fleets' security groups and the watch target group from SSM");
   for (const stack of [state, api, server, fleets]) stack.addStackDependency(monitoring, 'its alarms notify the alarm topic');
   monitoring.addDashboard([state, api, server, fleets].flatMap((stack) => stack.alarms.names));
 

@@ -127,11 +127,12 @@ const configSchema = z
     proxies: proxiesSchema,
     server: z
       .strictObject({
-        desiredCount: z.number().int().min(1).max(10).default(1),
+        // Two or more: a task's restart or an AZ outage must not drop every watch at once.
+        desiredCount: z.number().int().min(1).max(10).default(2),
         cpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]).default(256),
         memoryMiB: z.number().int().min(512).max(30720).default(512),
       })
-      .default({ desiredCount: 1, cpu: 256, memoryMiB: 512 }),
+      .default({ desiredCount: 2, cpu: 256, memoryMiB: 512 }),
     api: z
       .strictObject({
         rateLimit: z.number().positive().default(50),
@@ -200,6 +201,19 @@ export function parseConfig(raw: unknown): GatewayConfig {
  */
 export function fleetRoleName(config: Pick<GatewayConfig, 'name'>, region: string, role: 'lighthouse' | 'proxy'): string {
   return `${config.name}-${region}-${role}-node`;
+}
+
+/** The port of the proxies' NLB whose TLS listener forwards agents' config watches to the server tasks. */
+export const WATCH_PORT = 8443;
+
+/** `watch.<domain>`: the name environments reach the server's watches by (its certificate's name). */
+export function watchName(config: Pick<GatewayConfig, 'domain'>): string {
+  return `watch.${config.domain}`;
+}
+
+/** `https://watch.<domain>:8443`: GATEWAY_WATCH_URL of the functions that answer with `watchUrl` and of the server task. */
+export function watchUrl(config: Pick<GatewayConfig, 'domain'>): string {
+  return `https://${watchName(config)}:${WATCH_PORT}`;
 }
 
 /** An admin role's name, account and partition, parsed from its (validated) ARN. */

@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import type { GatewayConfig } from './config';
 
 /**
- * Values one stateless stack hands another through SSM Parameter Store, not a cross-stack
+ * Values one stateless stack hands another through SSM Parameter Store (Api → Fleets → Server), not a cross-stack
  * reference. The consumer reads each as an `AWS::SSM::Parameter::Value<String>` template parameter:
  * CloudFormation resolves it again on every update, and `cdk deploy` never skips a stack with such
  * a parameter. So after the producer is redeployed (a new security group, a new API after a
@@ -17,8 +17,14 @@ export const DEPLOY_TIME_VALUES = {
   apiUrl: 'api/url',
   /** execute-api ARN of `POST /v1/nodes/register`: the only route the fleet roles may call. */
   registerRouteArn: 'api/register-route-arn',
-  /** The gateway server's security group: the fleets add their ingress to it. */
-  serverSecurityGroupId: 'server/security-group-id',
+  /** The lighthouses' security group: the server admits it on its port. */
+  lighthouseSecurityGroupId: 'fleets/lighthouse-security-group-id',
+  /** The proxies' security group: the server admits it on its port. */
+  proxySecurityGroupId: 'fleets/proxy-security-group-id',
+  /** The proxy NLB's security group: the server admits the watch listener's traffic and health checks from it. */
+  loadBalancerSecurityGroupId: 'fleets/load-balancer-security-group-id',
+  /** The target group behind the NLB's watch listener (`watch.<domain>:8443`): the server's service registers its tasks in it. */
+  watchTargetGroupArn: 'fleets/watch-target-group-arn',
 } as const;
 export type DeployTimeValue = keyof typeof DEPLOY_TIME_VALUES;
 

@@ -78,7 +78,7 @@ const FUNCTIONS: Record<ApiFunctionName, FunctionSpec> = {
     description: 'Admin routes (IAM): hosts, ports, access tokens (signs access tokens)',
   },
   enroll: { entry: 'enroll', signs: true, tableAccess: 'readWrite', description: 'POST /v1/enroll and POST /v1/hosts/{id}/renew (signs certificates)' },
-  hostConfig: { entry: 'host-config', signs: false, tableAccess: 'readWrite', description: 'GET /v1/hosts/{id}/config and GET /v1/routes (long-poll)' },
+  hostConfig: { entry: 'host-config', signs: false, tableAccess: 'readWrite', description: 'GET /v1/hosts/{id}/config and GET /v1/routes (answered at once)' },
   nodeRegister: { entry: 'node-register', signs: true, tableAccess: 'readWrite', description: 'POST /v1/nodes/register (IAM, EC2-verified; signs certificates)' },
 };
 
@@ -117,7 +117,14 @@ export interface GatewayApiProps {
   readonly nodeRegistration: NodeRegistrationProps;
   /** The roles whose sessions may call the admin routes (resource policy, and host-admin's own check). */
   readonly adminRoleArns: readonly string[];
+  /** GATEWAY_WATCH_URL of the functions whose answers carry `watchUrl` (enroll/renew, config, registration). */
+  readonly watchUrl: string;
 }
+
+/** Where agents watch their config (lambda/shared/runtime.ts reads it). */
+export const WATCH_URL_ENV = 'GATEWAY_WATCH_URL';
+/** The functions whose answers tell agents where to watch. */
+export const WATCH_URL_FUNCTIONS = ['enroll', 'hostConfig', 'nodeRegister'] as const satisfies readonly ApiFunctionName[];
 
 /** Environment variable naming the admin roles (comma-separated ARNs) for the functions serving admin routes. */
 export const ADMIN_ROLES_ENV = 'GATEWAY_ADMIN_ROLE_ARNS';
@@ -202,7 +209,7 @@ export class GatewayApi extends Construct {
           ...(spec.accessTokens === 'sign' ? accessTokenKey.environment : {}),
           ...(spec.accessTokens === 'publish' ? { TOKEN_PUBLIC_KEY: props.accessTokenPublicKey } : {}),
         },
-        // Long-polls wait up to 25 s in Lambda (lambda/host-config.ts); API Gateway cuts at 29 s.
+        // Every call answers at once (no long-poll in Lambda): watches run on the server, at GATEWAY_WATCH_URL.
       });
       if (spec.tableAccess === 'read') table.grantReadItems(fn.function);
       else table.grantReadWriteItems(fn.function);
@@ -219,6 +226,7 @@ export class GatewayApi extends Construct {
     };
 
     this.functions.hostAdmin.function.addEnvironment(ADMIN_ROLES_ENV, props.adminRoleArns.join(','));
+    for (const name of WATCH_URL_FUNCTIONS) this.functions[name].function.addEnvironment(WATCH_URL_ENV, props.watchUrl);
 
     const register = this.functions.nodeRegister.function;
     const { nodeRegistration } = props;

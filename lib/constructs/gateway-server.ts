@@ -3,6 +3,7 @@ import { type IVpc, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import {
+  AvailabilityZoneRebalancing,
   Cluster,
   ContainerImage,
   ContainerInsights,
@@ -23,6 +24,11 @@ import type { GatewayTable } from './gateway-table';
 /** The port the server container listens on. */
 export const SERVER_PORT = 8080;
 
+/** `http://server.<namespace>:8080`: the in-VPC name ECS keeps in Cloud Map (a name, so other stacks need no reference). */
+export function serverEndpoint(namespaceName: string): string {
+  return `http://server.${namespaceName}:${SERVER_PORT}`;
+}
+
 export interface GatewayServerProps {
   /** The VPC whose private subnets run the tasks. */
   readonly vpc: IVpc;
@@ -38,8 +44,10 @@ export interface GatewayServerProps {
   readonly cpu: number;
   /** Fargate task memory in MiB. */
   readonly memoryMiB: number;
-  /** Number of tasks. */
+  /** Number of tasks (ECS spreads them across the subnets' AZs and rebalances after an AZ recovers). */
   readonly desiredCount: number;
+  /** GATEWAY_WATCH_URL: where the answers tell agents to watch their config (`https://watch.<domain>:8443`). */
+  readonly watchUrl: string;
   /** Retention of the container's log group. */
   readonly logRetention: RetentionDays;
   /**
@@ -54,9 +62,10 @@ export interface GatewayServerProps {
 /**
  * The gateway server on ECS Fargate in the private subnets (`gateway serve --aws`, configured by
  * the environment below): the same API inside the VPC plus the expiry sweep, which runs here in
- * the server's loop. Reachable at `http://server.<namespace>:8080` through Cloud Map (private
- * DNS), not a load balancer: one or a few tasks, in-VPC callers only, and ECS keeps the DNS
- * records to healthy tasks. Its security group admits nobody until a caller adds a rule.
+ * the server's loop. Reachable in the VPC at `http://server.<namespace>:8080` through Cloud Map
+ * (private DNS; ECS keeps the records to healthy tasks), and by environments through the proxies'
+ * NLB watch listener once the server stack registers the service in its target group. Its security
+ * group admits nobody until a caller adds a rule.
  */
 export class GatewayServer extends Construct {
   readonly cluster: Cluster;
@@ -108,6 +117,7 @@ export class GatewayServer extends Construct {
         PORT: String(SERVER_PORT),
         TABLE_NAME: table.tableName,
         CERT_LIFETIME_HOURS: String(props.certificateLifetimeHours),
+        GATEWAY_WATCH_URL: props.watchUrl,
         CA_EXPIRY_METRIC_NAMESPACE: props.caExpiryMetric.namespace,
         CA_EXPIRY_METRIC_NETWORK: props.caExpiryMetric.network,
         ...caKey.environment,
@@ -138,6 +148,7 @@ export class GatewayServer extends Construct {
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
       circuitBreaker: { enable: true, rollback: true },
+      availabilityZoneRebalancing: AvailabilityZoneRebalancing.ENABLED,
       vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
       assignPublicIp: false,
       securityGroups: [this.securityGroup],
@@ -147,7 +158,7 @@ export class GatewayServer extends Construct {
     Validations.of(task).acknowledge(
       {
         id: 'AwsSolutions-ECS2',
-        reason: 'The environment holds only the port, table name, certificate lifetime and the CA key ARN: no secrets.',
+        reason: 'The environment holds only the port, table name, certificate lifetime, watch URL, metric names and the CA key ARN: no secrets.',
       },
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
@@ -156,6 +167,6 @@ export class GatewayServer extends Construct {
       },
     );
 
-    this.endpoint = `http://server.${this.namespace.namespaceName}:${SERVER_PORT}`;
+    this.endpoint = serverEndpoint(props.namespaceName);
   }
 }

@@ -1,12 +1,22 @@
 import { Annotations, Duration, Validations } from 'aws-cdk-lib/core';
 import { type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import { type NetworkListener, NetworkLoadBalancer, type NetworkTargetGroup, Protocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { Certificate, CertificateValidation } from 'aws-cdk-lib/aws-certificatemanager';
+import {
+  ListenerCertificate,
+  type NetworkListener,
+  NetworkLoadBalancer,
+  NetworkTargetGroup,
+  Protocol,
+  SslPolicy,
+  TargetType,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { ARecord, type IHostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
 import { LoadBalancerTarget } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
-import type { GatewayConfig } from '../config';
+import { type GatewayConfig, WATCH_PORT, watchName } from '../config';
 import { acknowledgeGuardRule } from '../guard';
 import type { AgentAsset } from './agent-asset';
+import { SERVER_PORT } from './gateway-server';
 import { NodeFleet } from './node-fleet';
 
 export interface ProxyFleetProps {
@@ -30,6 +40,11 @@ export interface ProxyFleetProps {
  * The proxies: private instances behind an internet-facing NLB that passes TCP 443 through (TLS
  * ends at `gateway proxy`), `*.<domain>` aliased to it. Security groups: HTTPS from anywhere to
  * the NLB, and from the NLB only to the proxies.
+ *
+ * The same NLB carries the agents' config watches (no second load balancer): a TLS listener on
+ * 8443 with an ACM certificate for `watch.<domain>` (DNS-validated in the zone), TLS 1.2+, forwarding
+ * to `watchTargetGroup` (IP targets on the server's port, `GET /healthz`). The server stack registers
+ * its tasks there and adds the NLB → task rules: this stack knows nothing of the server.
  */
 export class ProxyFleet extends Construct {
   readonly fleet: NodeFleet;
@@ -39,14 +54,27 @@ export class ProxyFleet extends Construct {
   readonly loadBalancerSecurityGroup: SecurityGroup;
   readonly securityGroup: SecurityGroup;
   readonly wildcardRecord: ARecord;
+  readonly watchCertificate: Certificate;
+  readonly watchListener: NetworkListener;
+  readonly watchTargetGroup: NetworkTargetGroup;
+  readonly watchRecord: ARecord;
 
   constructor(scope: Construct, id: string, props: ProxyFleetProps) {
     super(scope, id);
     const { config, vpc } = props;
 
-    const nlbSg = new SecurityGroup(this, 'LoadBalancerSecurityGroup', { vpc, description: 'proxy NLB: HTTPS from anywhere', allowAllOutbound: false });
+    const nlbSg = new SecurityGroup(this, 'LoadBalancerSecurityGroup', { vpc, description: 'proxy NLB: HTTPS and watches from anywhere', allowAllOutbound: false });
     nlbSg.addIngressRule(Peer.anyIpv4(), Port.tcp(443), 'HTTPS from browsers');
-    Validations.of(nlbSg).acknowledge({ id: 'AwsSolutions-EC23', reason: 'The proxies serve public HTTPS URLs (TCP 443 only).' });
+    nlbSg.addIngressRule(Peer.anyIpv4(), Port.tcp(WATCH_PORT), 'config watches from environments (TLS)');
+    Validations.of(nlbSg).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason: 'The proxies serve public HTTPS URLs (TCP 443) and environments anywhere watch their config (TLS on 8443); nothing else is open.',
+    });
+    acknowledgeGuardRule(
+      nlbSg,
+      'vpc_sg_open_only_to_authorized_ports_check',
+      'Environments anywhere on the internet watch their config at watch.<domain>:8443 (TLS, host credential required); 443 is the proxies.',
+    );
     const proxySg = new SecurityGroup(this, 'SecurityGroup', { vpc, description: 'proxies: TCP 443 from the NLB only', allowAllOutbound: true });
     proxySg.addIngressRule(nlbSg, Port.tcp(443), 'HTTPS passed through by the NLB');
     nlbSg.addEgressRule(proxySg, Port.tcp(443), 'to the proxies');
@@ -105,11 +133,11 @@ export class ProxyFleet extends Construct {
       },
       deregistrationDelay: Duration.seconds(30),
     });
-    Validations.of(this.loadBalancer).acknowledge({
-      id: 'AwsSolutions-ELB2',
-      reason: 'NLB access logs cover TLS listeners only; this listener passes TCP through and TLS ends at the proxies.',
-    });
-    acknowledgeGuardRule(this.loadBalancer, 'elbv2_logging_enabled_check', 'NLB access logs cover TLS listeners only; this listener passes TCP through and TLS ends at the proxies.');
+    const noAccessLogs =
+      'NLB access logs cover TLS listeners only: the 443 listener passes TCP through (TLS ends at the proxies), and the watch listener carries ' +
+      'authenticated long-polls the server answers itself; a log bucket for one connection line per watch is not worth it.';
+    Validations.of(this.loadBalancer).acknowledge({ id: 'AwsSolutions-ELB2', reason: noAccessLogs });
+    acknowledgeGuardRule(this.loadBalancer, 'elbv2_logging_enabled_check', noAccessLogs);
     acknowledgeGuardRule(
       this.loadBalancer,
       'elbv2_deletion_protection_enabled_check',
@@ -118,6 +146,40 @@ export class ProxyFleet extends Construct {
     this.wildcardRecord = new ARecord(this, 'WildcardRecord', {
       zone: props.zone,
       recordName: `*.${config.domain}`,
+      target: RecordTarget.fromAlias(new LoadBalancerTarget(this.loadBalancer)),
+    });
+
+    // Watches: TLS ends at the NLB (ACM certificate), plain HTTP inside the VPC to the tasks.
+    const watchHost = watchName(config);
+    this.watchCertificate = new Certificate(this, 'WatchCertificate', {
+      domainName: watchHost,
+      validation: CertificateValidation.fromDns(props.zone),
+    });
+    this.watchTargetGroup = new NetworkTargetGroup(this, 'WatchTargets', {
+      vpc,
+      port: SERVER_PORT,
+      protocol: Protocol.TCP,
+      targetType: TargetType.IP,
+      healthCheck: {
+        protocol: Protocol.HTTP,
+        path: '/healthz',
+        interval: Duration.seconds(10),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
+      // A watch is a long-poll of at most 60 s: a draining task's agents reconnect to another one.
+      deregistrationDelay: Duration.seconds(30),
+    });
+    this.watchListener = this.loadBalancer.addListener('Watch', {
+      port: WATCH_PORT,
+      protocol: Protocol.TLS,
+      certificates: [ListenerCertificate.fromCertificateManager(this.watchCertificate)],
+      sslPolicy: SslPolicy.RECOMMENDED_TLS,
+      defaultTargetGroups: [this.watchTargetGroup],
+    });
+    this.watchRecord = new ARecord(this, 'WatchRecord', {
+      zone: props.zone,
+      recordName: watchHost,
       target: RecordTarget.fromAlias(new LoadBalancerTarget(this.loadBalancer)),
     });
   }

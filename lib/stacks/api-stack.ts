@@ -2,7 +2,7 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib/core';
 import { ComparisonOperator, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { fleetRoleName, type GatewayConfig } from '../config';
+import { fleetRoleName, type GatewayConfig, watchUrl } from '../config';
 import type { AccessTokenKey, CaKey } from '../constructs/ca-key';
 import { API_STAGE, GatewayApi } from '../constructs/gateway-api';
 import { GatewayAlarms } from '../constructs/gateway-alarms';
@@ -40,6 +40,7 @@ export class ApiStack extends Stack {
       burstLimit: config.api.burstLimit,
       logRetention: config.logRetentionDays as RetentionDays,
       adminRoleArns: config.admins.roleArns,
+      watchUrl: watchUrl(config),
       nodeRegistration: {
         lighthouseRoleName: fleetRoleName(config, this.region, 'lighthouse'),
         proxyRoleName: fleetRoleName(config, this.region, 'proxy'),
@@ -55,7 +56,7 @@ export class ApiStack extends Stack {
       threshold: 5,
       comparison: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     });
-    // Long-polls (config, routes) wait up to 25 s by design: latency is watched on enrollment, a short call.
+    // Latency is watched on enrollment: the call every new environment waits on.
     this.alarms.add('api-enroll-latency', {
       metric: new Metric({
         namespace: 'AWS/ApiGateway',

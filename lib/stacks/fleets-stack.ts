@@ -1,19 +1,18 @@
 import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib/core';
 import { ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { CfnSecurityGroupIngress, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IHostedZone, PublicHostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
 import { fleetRoleName, type GatewayConfig } from '../config';
 import { AgentAsset } from '../constructs/agent-asset';
-import { SERVER_PORT } from '../constructs/gateway-server';
 import type { GatewayTable } from '../constructs/gateway-table';
 import { LighthouseFleet } from '../constructs/lighthouse-fleet';
 import { GatewayAlarms } from '../constructs/gateway-alarms';
 import { FLEET_TAGS } from '../constructs/node-fleet';
 import { NodeLifecycle } from '../constructs/node-lifecycle';
 import { ProxyFleet } from '../constructs/proxy-fleet';
-import { consumeDeployTimeValue } from '../deploy-time-values';
+import { consumeDeployTimeValue, publishDeployTimeValue } from '../deploy-time-values';
 import { exportName } from '../exports';
 import { vpcFor } from './network-stack';
 
@@ -25,17 +24,19 @@ export interface FleetsStackProps extends StackProps {
   readonly createdZone?: IHostedZone;
   /** The gateway table (state stack): the node-lifecycle function revokes terminated instances' hosts. */
   readonly table: GatewayTable;
-  /** The gateway server in the VPC (`http://server.<namespace>:8080`): the agents' API after registration. */
+  /** The gateway server in the VPC (`http://server.<namespace>:8080`, a name, not a reference): the agents' API after registration. */
   readonly serverEndpoint: string;
 }
 
 /**
  * The nebula fleets and their DNS: lighthouses (`LighthouseFleet`: fixed count, public, one
  * Elastic IP and `lighthouse-N.<domain>` record each) and proxies (`ProxyFleet`: behind an
- * internet-facing NLB, `*.<domain>` aliased to it), the server's ingress from both, and the
- * node-lifecycle function that revokes a terminated instance's host. The API URL, the register
- * route and the server's security group come from SSM at each deploy (lib/deploy-time-values.ts),
- * so redeploying the Api or Server stack reaches this one on the next `cdk deploy --all`.
+ * internet-facing NLB, `*.<domain>` aliased to it, and the watch listener `watch.<domain>:8443`),
+ * and the node-lifecycle function that revokes a terminated instance's host. The API URL and the
+ * register route come from SSM at each deploy (lib/deploy-time-values.ts), so redeploying the Api
+ * stack reaches this one on the next `cdk deploy --all`. It publishes the fleets' and the NLB's
+ * security groups and the watch target group for the server stack, which is deployed after it:
+ * ECS refuses a target group no load balancer uses yet, so the listener must exist first.
  */
 export class FleetsStack extends Stack {
   readonly lighthouses: LighthouseFleet;
@@ -67,18 +68,11 @@ export class FleetsStack extends Stack {
     this.proxies = new ProxyFleet(this, 'Proxies', common);
     this.lighthouseNames = this.lighthouses.names;
 
-    // The server accepts the fleets only; the rules live here so this stack can come and go.
-    const serverSecurityGroupId = consumeDeployTimeValue(this, config, 'serverSecurityGroupId');
-    for (const [name, sg] of [['Lighthouses', this.lighthouses.securityGroup], ['Proxies', this.proxies.securityGroup]] as const) {
-      new CfnSecurityGroupIngress(this, `ServerFrom${name}`, {
-        groupId: serverSecurityGroupId,
-        sourceSecurityGroupId: sg.securityGroupId,
-        ipProtocol: 'tcp',
-        fromPort: SERVER_PORT,
-        toPort: SERVER_PORT,
-        description: `gateway server from the ${name.toLowerCase()}`,
-      });
-    }
+    // The server stack admits these groups on its port and registers its tasks behind the watch listener.
+    publishDeployTimeValue(this, config, 'lighthouseSecurityGroupId', this.lighthouses.securityGroup.securityGroupId);
+    publishDeployTimeValue(this, config, 'proxySecurityGroupId', this.proxies.securityGroup.securityGroupId);
+    publishDeployTimeValue(this, config, 'loadBalancerSecurityGroupId', this.proxies.loadBalancerSecurityGroup.securityGroupId);
+    publishDeployTimeValue(this, config, 'watchTargetGroupArn', this.proxies.watchTargetGroup.targetGroupArn);
 
     this.lifecycle = new NodeLifecycle(this, 'NodeLifecycle', {
       groups: [this.lighthouses.fleet.group, this.proxies.fleet.group],

@@ -1,5 +1,5 @@
 import { Stack, type StackProps, Validations } from 'aws-cdk-lib/core';
-import { FlowLogDestination, FlowLogTrafficType, IpAddresses, type IVpc, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import { FlowLogDestination, FlowLogTrafficType, GatewayVpcEndpointAwsService, IpAddresses, type IVpc, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { GatewayConfig } from '../config';
@@ -11,7 +11,7 @@ export interface NetworkStackProps extends StackProps {
 
 /**
  * The VPC the gateway creates (public + private subnets across the configured AZs, reject flow
- * logs on). Only when the config says `vpc.mode: create`; an existing VPC is imported by
+ * logs on, a DynamoDB gateway endpoint). Only when the config says `vpc.mode: create`; an existing VPC is imported by
  * attributes in each stack that uses it (`vpcFor`), never looked up.
  */
 export class NetworkStack extends Stack {
@@ -37,6 +37,8 @@ export class NetworkStack extends Stack {
     // CDK's own handler that empties the default security group (@aws-cdk/aws-ec2:restrictDefaultSecurityGroup).
     const provider = this.node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
     if (provider) acknowledgeGuardRule(provider, 'lambda_inside_vpc_check', "CDK's custom resource that strips the default security group's rules calls only the EC2 API.");
+    // Free, and the server's version polls (4 reads/s per task) and every other table call stay off the NAT gateway.
+    created.addGatewayEndpoint('DynamoDb', { service: GatewayVpcEndpointAwsService.DYNAMODB });
     this.vpc = created;
   }
 }

@@ -1,14 +1,15 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib/core';
 import { ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import type { IVpc } from 'aws-cdk-lib/aws-ec2';
+import { CfnSecurityGroupEgress, CfnSecurityGroupIngress, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import { NetworkTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import type { GatewayConfig } from '../config';
+import { type GatewayConfig, watchUrl } from '../config';
 import type { CaKey } from '../constructs/ca-key';
 import { CA_EXPIRY_METRIC, GatewayAlarms } from '../constructs/gateway-alarms';
-import { GatewayServer } from '../constructs/gateway-server';
+import { GatewayServer, SERVER_PORT } from '../constructs/gateway-server';
 import type { GatewayTable } from '../constructs/gateway-table';
-import { publishDeployTimeValue } from '../deploy-time-values';
+import { consumeDeployTimeValue, type DeployTimeValue } from '../deploy-time-values';
 import { exportName } from '../exports';
 import { vpcFor } from './network-stack';
 
@@ -20,7 +21,17 @@ export interface ServerStackProps extends StackProps {
   readonly caKey: CaKey;
 }
 
-/** The gateway server on ECS Fargate (`GatewayServer`), named in Cloud Map as `server.<name>.internal`. */
+/** The Cloud Map namespace of the server: `<name>.internal` (lower case). */
+export function serverNamespaceName(config: Pick<GatewayConfig, 'name'>): string {
+  return `${config.name.toLowerCase()}.internal`;
+}
+
+/**
+ * The gateway server on ECS Fargate (`GatewayServer`), named in Cloud Map as `server.<name>.internal`,
+ * its tasks registered in the Fleets stack's watch target group (behind `watch.<domain>:8443`), and
+ * who may reach them on the server port: the lighthouses, the proxies and the NLB. The Fleets stack's
+ * values come from SSM at each deploy (lib/deploy-time-values.ts); this stack is deployed after it.
+ */
 export class ServerStack extends Stack {
   readonly server: GatewayServer;
   readonly alarms: GatewayAlarms;
@@ -33,11 +44,12 @@ export class ServerStack extends Stack {
       vpc: vpcFor(this, config, props.vpc),
       table: props.table,
       caKey: props.caKey,
-      namespaceName: `${config.name.toLowerCase()}.internal`,
+      namespaceName: serverNamespaceName(config),
       certificateLifetimeHours: config.certificateLifetimeHours,
       cpu: config.server.cpu,
       memoryMiB: config.server.memoryMiB,
       desiredCount: config.server.desiredCount,
+      watchUrl: watchUrl(config),
       logRetention: config.logRetentionDays as RetentionDays,
       caExpiryMetric: { namespace: CA_EXPIRY_METRIC.namespace, network: config.name },
     });
@@ -59,7 +71,26 @@ export class ServerStack extends Stack {
       treatMissingData: TreatMissingData.BREACHING,
     });
 
-    publishDeployTimeValue(this, config, 'serverSecurityGroupId', this.server.securityGroup.securityGroupId);
+    const fleets = (value: DeployTimeValue) => consumeDeployTimeValue(this, config, value);
+    this.server.service.attachToNetworkTargetGroup(
+      NetworkTargetGroup.fromTargetGroupAttributes(this, 'WatchTargets', { targetGroupArn: fleets('watchTargetGroupArn') }),
+    );
+    const serverGroupId = this.server.securityGroup.securityGroupId;
+    const port = { ipProtocol: 'tcp', fromPort: SERVER_PORT, toPort: SERVER_PORT };
+    for (const [name, value, what] of [
+      ['Lighthouses', 'lighthouseSecurityGroupId', 'the lighthouses'],
+      ['Proxies', 'proxySecurityGroupId', 'the proxies'],
+      ['LoadBalancer', 'loadBalancerSecurityGroupId', "the proxy NLB's watch listener and its health checks"],
+    ] as const) {
+      new CfnSecurityGroupIngress(this, `ServerFrom${name}`, { groupId: serverGroupId, sourceSecurityGroupId: fleets(value), ...port, description: `gateway server from ${what}` });
+    }
+    // The NLB's group allows no outbound traffic but what is added (to the proxies, and here).
+    new CfnSecurityGroupEgress(this, 'LoadBalancerToServer', {
+      groupId: fleets('loadBalancerSecurityGroupId'),
+      destinationSecurityGroupId: serverGroupId,
+      ...port,
+      description: 'proxy NLB to the gateway server tasks (watches, health checks)',
+    });
 
     new CfnOutput(this, 'ServerEndpoint', { value: this.server.endpoint, exportName: exportName(config, 'ServerEndpoint') });
   }

@@ -21,7 +21,7 @@ describe('gateway configuration (cdk.json context "gateway")', () => {
       caKeyBackend: 'kms',
       lighthouses: { count: 2, instanceType: 't4g.micro' },
       proxies: { min: 2, max: 4, instanceType: 't4g.small' },
-      server: { desiredCount: 1, cpu: 256, memoryMiB: 512 },
+      server: { desiredCount: 2, cpu: 256, memoryMiB: 512 },
       api: { rateLimit: 50, burstLimit: 100 },
       logRetentionDays: 30,
     });
@@ -59,6 +59,7 @@ describe('gateway configuration (cdk.json context "gateway")', () => {
     [{ ...MINIMAL_CONFIG, proxies: { tlsSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:gateway/tls' } }, /gateway\.proxies\.tlsSecretArn: must be the full ARN of a Secrets Manager secret, with its 6-character suffix/],
     [{ ...MINIMAL_CONFIG, proxies: { tlsSecretArn: 'arn:aws:s3:::bucket/tls-AbCdEf' } }, /gateway\.proxies\.tlsSecretArn/],
     [{ ...MINIMAL_CONFIG, lighthouses: { count: 0 } }, /gateway\.lighthouses\.count/],
+    [{ ...MINIMAL_CONFIG, server: { desiredCount: 0 } }, /gateway\.server\.desiredCount/],
     [{ ...MINIMAL_CONFIG, lighthouses: { instanceType: 'micro' } }, /gateway\.lighthouses\.instanceType: must be an EC2 instance type/],
     [{ ...MINIMAL_CONFIG, caKeyBackend: 'hsm' }, /gateway\.caKeyBackend/],
     [{ ...MINIMAL_CONFIG, certificateLifetimeHours: 0 }, /gateway\.certificateLifetimeHours/],

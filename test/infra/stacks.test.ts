@@ -362,14 +362,37 @@ describe('gateway server (ECS Fargate)', () => {
     expect(put).toEqual([{ Action: 'cloudwatch:PutMetricData', Effect: 'Allow', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': 'NebulaGateway' } } }]);
   });
 
-  it('accepts port 8080 from the two fleets only (rules owned by the fleets stack)', () => {
-    const ingress = Object.values(resources('fleets', 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 8080);
-    expect(ingress).toHaveLength(2);
+  it('accepts port 8080 from the two fleets and the proxy NLB only (rules owned by the server stack, groups read from SSM)', () => {
+    const parameters = t('server').toJSON().Parameters as Record<string, { Default?: string }>;
+    const parameterRef = (name: string) => ({ Ref: Object.entries(parameters).find(([, p]) => p.Default === name)![0] });
+    const ingress = Object.values(resources('server', 'AWS::EC2::SecurityGroupIngress'));
+    expect(ingress.map((r) => r.Properties!.SourceSecurityGroupId)).toEqual(
+      ['lighthouse', 'proxy', 'load-balancer'].map((group) => parameterRef(`/NebulaGateway/fleets/${group}-security-group-id`)),
+    );
     for (const rule of ingress) {
-      expect(rule.Properties).toMatchObject({ IpProtocol: 'tcp', ToPort: 8080, SourceSecurityGroupId: expect.anything() });
+      expect(rule.Properties).toMatchObject({ IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080, GroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ServerSecurityGroup/), 'GroupId'] } });
       expect(rule.Properties!.CidrIp).toBeUndefined();
     }
+    // The NLB's group has no default egress: its way to the tasks is this one rule.
+    expect(Object.values(resources('server', 'AWS::EC2::SecurityGroupEgress')).map((r) => r.Properties)).toEqual([
+      expect.objectContaining({
+        GroupId: parameterRef('/NebulaGateway/fleets/load-balancer-security-group-id'),
+        DestinationSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^ServerSecurityGroup/), 'GroupId'] },
+        IpProtocol: 'tcp',
+        FromPort: 8080,
+        ToPort: 8080,
+      }),
+    ]);
     expect(JSON.stringify(resources('server', 'AWS::EC2::SecurityGroup'))).not.toContain('SecurityGroupIngress');
+    expect(Object.values(resources('fleets', 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 8080)).toEqual([]);
+  });
+
+  it('runs two tasks by default, spread over the AZs and rebalanced after an AZ recovers', () => {
+    t('server').resourceCountIs('AWS::ECS::Service', 1);
+    const [service] = Object.values(resources('server', 'AWS::ECS::Service'));
+    expect(service.Properties).toMatchObject({ DesiredCount: 2, AvailabilityZoneRebalancing: 'ENABLED' });
+    // One private subnet per AZ (the config's maxAzs: 2).
+    expect(service.Properties!.NetworkConfiguration.AwsvpcConfiguration.Subnets).toHaveLength(2);
   });
 });
 
@@ -429,7 +452,10 @@ describe('fleets', () => {
     });
     t('fleets').hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('proxy NLB'),
-      SecurityGroupIngress: [{ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: Match.anyValue() }],
+      SecurityGroupIngress: [
+        { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: Match.anyValue() },
+        { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 8443, ToPort: 8443, Description: Match.anyValue() },
+      ],
     });
     const proxyIngress = Object.values(resources('fleets', 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 443);
     expect(proxyIngress).toEqual([
@@ -520,6 +546,90 @@ describe('fleets', () => {
     ]) {
       expect(userData).toContain(needle);
     }
+  });
+});
+
+describe('watch endpoint (https://watch.<domain>:8443 on the proxies\' NLB, forwarded to the server tasks)', () => {
+  const functionsWith = (variable: string) =>
+    Object.entries(resources('api', 'AWS::Lambda::Function'))
+      .filter(([, fn]) => fn.Properties!.Environment?.Variables?.[variable] !== undefined)
+      .map(([, fn]) => ({ entry: fn.Properties!.Description as string, value: fn.Properties!.Environment.Variables[variable] }));
+
+  it('a TLS listener on 8443 of the one NLB, with the watch certificate and a TLS 1.2+ policy, forwarding to the watch target group', () => {
+    t('fleets').resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 1);
+    const [nlb] = Object.keys(resources('fleets', 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
+    const [certificate] = Object.keys(resources('fleets', 'AWS::CertificateManager::Certificate'));
+    const [targets] = Object.entries(resources('fleets', 'AWS::ElasticLoadBalancingV2::TargetGroup')).find(([, tg]) => tg.Properties!.Port === 8080)!;
+    t('fleets').hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      LoadBalancerArn: { Ref: nlb },
+      Port: 8443,
+      Protocol: 'TLS',
+      Certificates: [{ CertificateArn: { Ref: certificate } }],
+      SslPolicy: 'ELBSecurityPolicy-TLS13-1-2-2021-06',
+      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targets } }],
+    });
+  });
+
+  it('the certificate names watch.<domain> and is validated by DNS in the stack\'s zone', () => {
+    t('fleets').resourceCountIs('AWS::CertificateManager::Certificate', 1);
+    t('fleets').hasResourceProperties('AWS::CertificateManager::Certificate', {
+      DomainName: 'watch.dev.acme-corp.io',
+      ValidationMethod: 'DNS',
+      DomainValidationOptions: [{ DomainName: 'watch.dev.acme-corp.io', HostedZoneId: Match.anyValue() }],
+    });
+  });
+
+  it('the target group holds the server tasks by IP on 8080 and checks GET /healthz; the server service registers in it', () => {
+    t('fleets').hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      Port: 8080,
+      Protocol: 'TCP',
+      TargetType: 'ip',
+      HealthCheckProtocol: 'HTTP',
+      HealthCheckPath: '/healthz',
+    });
+    const [arn] = Object.values(resources('fleets', 'AWS::SSM::Parameter')).filter((p) => p.Properties!.Name === '/NebulaGateway/fleets/watch-target-group-arn');
+    const [targets] = Object.entries(resources('fleets', 'AWS::ElasticLoadBalancingV2::TargetGroup')).find(([, tg]) => tg.Properties!.Port === 8080)!;
+    expect(arn.Properties!.Value).toEqual({ Ref: targets });
+    t('server').hasResourceProperties('AWS::ECS::Service', {
+      LoadBalancers: [Match.objectLike({ ContainerName: 'Server', ContainerPort: 8080 })],
+      HealthCheckGracePeriodSeconds: Match.anyValue(),
+    });
+  });
+
+  it('watch.<domain> is an alias of the NLB', () => {
+    const [nlb] = Object.keys(resources('fleets', 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
+    t('fleets').hasResourceProperties('AWS::Route53::RecordSet', {
+      Name: 'watch.dev.acme-corp.io.',
+      Type: 'A',
+      AliasTarget: Match.objectLike({ DNSName: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([{ 'Fn::GetAtt': [nlb, 'DNSName'] }])]) }) }),
+    });
+  });
+
+  it('GATEWAY_WATCH_URL is on exactly the enroll, host-config and node-register functions and on the server task', () => {
+    const url = 'https://watch.dev.acme-corp.io:8443';
+    const withUrl = functionsWith('GATEWAY_WATCH_URL');
+    expect(withUrl.map((f) => f.value)).toEqual([url, url, url]);
+    expect(withUrl.map((f) => f.entry.split(' ')[0]).sort()).toEqual(['GET', 'POST', 'POST']);
+    expect(withUrl.map((f) => f.entry).sort()).toEqual([
+      expect.stringContaining('GET /v1/hosts/{id}/config'),
+      expect.stringContaining('POST /v1/enroll'),
+      expect.stringContaining('POST /v1/nodes/register'),
+    ]);
+    t('server').hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'GATEWAY_WATCH_URL', Value: url }]) })],
+    });
+    expect(JSON.stringify(t('fleets').toJSON())).not.toContain('GATEWAY_WATCH_URL');
+  });
+
+  it('the created VPC has a DynamoDB gateway endpoint on its route tables', () => {
+    t('network').resourceCountIs('AWS::EC2::VPCEndpoint', 1);
+    const [endpoint] = Object.values(resources('network', 'AWS::EC2::VPCEndpoint'));
+    expect(endpoint.Properties).toMatchObject({ VpcEndpointType: 'Gateway', ServiceName: expect.objectContaining({ 'Fn::Join': ['', ['com.amazonaws.', expect.anything(), '.dynamodb']] }) });
+    // The private subnets' route tables (where the tasks run) are among them.
+    const routeTables = Object.keys(resources('network', 'AWS::EC2::RouteTable'));
+    const privateTables = routeTables.filter((id) => id.includes('private'));
+    expect(privateTables).toHaveLength(2);
+    for (const id of privateTables) expect(endpoint.Properties!.RouteTableIds).toContainEqual({ Ref: id });
   });
 });
 
@@ -676,7 +786,8 @@ describe('fleet instances', () => {
   it('node-lifecycle: node-register\'s variables, read/write items, CompleteLifecycleAction on the two groups only', () => {
     const fn = Object.entries(resources('fleets', 'AWS::Lambda::Function')).find(([id]) => id.startsWith('NodeLifecycleHandler'))![1];
     const register = Object.entries(resources('api', 'AWS::Lambda::Function')).find(([id]) => id.startsWith('ApiNodeRegister'))![1];
-    const names = (f: typeof fn) => Object.keys(f.Properties!.Environment.Variables).filter((k) => !k.startsWith('CA_KEY_')).sort();
+    // node-lifecycle answers no agent, so it needs no watch URL.
+    const names = (f: typeof fn) => Object.keys(f.Properties!.Environment.Variables).filter((k) => !k.startsWith('CA_KEY_') && k !== 'GATEWAY_WATCH_URL').sort();
     expect(names(fn)).toEqual(names(register));
     expect(fn.Properties!.Environment.Variables).toMatchObject({ LIGHTHOUSE_ROLE_NAME: 'NebulaGateway-eu-west-1-lighthouse-node', FLEET_TAG_ROLE: 'nebula-gateway:role' });
     const statements = Object.values(resources('fleets', 'AWS::IAM::Policy'))
@@ -726,7 +837,7 @@ describe('alarms and dashboard', () => {
     expect(JSON.stringify(alarm('table-throttles')!.Metrics)).toMatch(/ReadThrottleEvents[\s\S]*WriteThrottleEvents/);
     expect(alarm('lighthouses-in-service')).toMatchObject({ MetricName: 'GroupInServiceInstances', Threshold: 2, ComparisonOperator: 'LessThanThreshold' });
     expect(alarm('proxies-unhealthy')).toMatchObject({ Namespace: 'AWS/NetworkELB', MetricName: 'UnHealthyHostCount' });
-    expect(alarm('server-tasks')).toMatchObject({ Namespace: 'ECS/ContainerInsights', MetricName: 'RunningTaskCount', Threshold: 1, ComparisonOperator: 'LessThanThreshold' });
+    expect(alarm('server-tasks')).toMatchObject({ Namespace: 'ECS/ContainerInsights', MetricName: 'RunningTaskCount', Threshold: 2, ComparisonOperator: 'LessThanThreshold' });
   });
 
   it('the lighthouse group reports its in-service count (what the alarm reads)', () => {
@@ -742,7 +853,7 @@ describe('alarms and dashboard', () => {
   });
 });
 
-describe('values the fleets read from the Api and Server stacks at each deploy (SSM), not by cross-stack reference', () => {
+describe('values the fleets read from the Api stack, and the server from the Fleets stack, at each deploy (SSM), not by cross-stack reference', () => {
   type Parameters = Record<string, { Type: string; Default?: string; Description?: string }>;
   const fleetParameters = () => t('fleets').toJSON().Parameters as Parameters;
   /** The fleets' template parameter that reads `name`, by logical id. */
@@ -753,25 +864,30 @@ describe('values the fleets read from the Api and Server stacks at each deploy (
   };
 
   it.each([
-    ['apiUrl', 'api', '/NebulaGateway/api/url'],
-    ['registerRouteArn', 'api', '/NebulaGateway/api/register-route-arn'],
-    ['serverSecurityGroupId', 'server', '/NebulaGateway/server/security-group-id'],
-  ] as const)('%s: the %s stack writes %s; the fleets stack takes it as an SSM parameter that `cdk deploy` always re-reads', (value, producer, name) => {
+    ['apiUrl', 'api', 'fleets', '/NebulaGateway/api/url'],
+    ['registerRouteArn', 'api', 'fleets', '/NebulaGateway/api/register-route-arn'],
+    ['lighthouseSecurityGroupId', 'fleets', 'server', '/NebulaGateway/fleets/lighthouse-security-group-id'],
+    ['proxySecurityGroupId', 'fleets', 'server', '/NebulaGateway/fleets/proxy-security-group-id'],
+    ['loadBalancerSecurityGroupId', 'fleets', 'server', '/NebulaGateway/fleets/load-balancer-security-group-id'],
+    ['watchTargetGroupArn', 'fleets', 'server', '/NebulaGateway/fleets/watch-target-group-arn'],
+  ] as const)('%s: the %s stack writes it; the %s stack takes %s as an SSM parameter that `cdk deploy` always re-reads', (value, producer, consumer, name) => {
     expect(deployTimeParameterName({ name: 'NebulaGateway' }, value)).toBe(name);
     const written = Object.values(resources(producer, 'AWS::SSM::Parameter')).filter((p) => p.Properties!.Name === name);
     expect(written).toHaveLength(1);
     // The producer's live value: a reference to its resource, not a literal.
     expect(JSON.stringify(written[0].Properties!.Value)).toMatch(/"Ref"|"Fn::GetAtt"/);
-    const [, parameter] = parameterFor(name);
+    const found = Object.entries(t(consumer).toJSON().Parameters as Parameters).filter(([, p]) => p.Default === name);
+    expect(found).toHaveLength(1);
+    const [, parameter] = found[0];
     expect(parameter.Type).toBe('AWS::SSM::Parameter::Value<String>');
     // The CLI skips an unchanged stack unless it has SSM parameters without this marker.
     expect(parameter.Description ?? '').not.toContain(SSMPARAM_NO_INVALIDATE);
   });
 
-  it('the consumers use the parameters: the server ingress, the instance roles, the user data', () => {
-    const [sg] = parameterFor('/NebulaGateway/server/security-group-id');
-    const ingress = Object.values(resources('fleets', 'AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties!.FromPort === 8080);
-    expect(ingress.map((r) => r.Properties!.GroupId)).toEqual([{ Ref: sg }, { Ref: sg }]);
+  it('the consumers use the parameters: the instance roles, the user data; the server registers in the watch target group', () => {
+    const serverParameters = Object.entries(t('server').toJSON().Parameters as Parameters);
+    const [targets] = serverParameters.find(([, p]) => p.Default === '/NebulaGateway/fleets/watch-target-group-arn')!;
+    t('server').hasResourceProperties('AWS::ECS::Service', { LoadBalancers: [{ TargetGroupArn: { Ref: targets }, ContainerName: 'Server', ContainerPort: 8080 }] });
     const [url] = parameterFor('/NebulaGateway/api/url');
     for (const lt of Object.values(resources('fleets', 'AWS::EC2::LaunchTemplate'))) {
       expect(JSON.stringify(lt.Properties!.LaunchTemplateData.UserData)).toContain(`{"Ref":"${url}"}`);
@@ -779,6 +895,8 @@ describe('values the fleets read from the Api and Server stacks at each deploy (
     // Only the long-lived stacks (State, Network) are still read by reference.
     const referenced = new Set([...JSON.stringify(t('fleets').toJSON()).matchAll(/"Fn::GetStackOutput":\{"StackName":"([^"]+)"/g)].map((m) => m[1]));
     expect([...referenced].sort()).toEqual(['NebulaGateway-Network', 'NebulaGateway-State']);
+    const serverReferenced = new Set([...JSON.stringify(t('server').toJSON()).matchAll(/"Fn::GetStackOutput":\{"StackName":"([^"]+)"/g)].map((m) => m[1]));
+    expect([...serverReferenced].sort()).toEqual(['NebulaGateway-Network', 'NebulaGateway-State']);
   });
 
   it('a new producer value changes what CloudFormation applies: a new API URL is a new launch template version (the fleets roll)', () => {
@@ -792,9 +910,12 @@ describe('values the fleets read from the Api and Server stacks at each deploy (
     expect(after).not.toContain('old1234567');
   });
 
-  it('cdk deploy --all deploys Api and Server before Fleets, and Monitoring first', () => {
+  it('cdk deploy --all deploys Api before Fleets, Fleets (the watch listener) before Server, and Monitoring first', () => {
     expect(stacks.fleets.dependencies.map((d) => d.stackName).sort()).toEqual(
-      ['NebulaGateway-Api', 'NebulaGateway-Monitoring', 'NebulaGateway-Network', 'NebulaGateway-Server', 'NebulaGateway-State'],
+      ['NebulaGateway-Api', 'NebulaGateway-Monitoring', 'NebulaGateway-Network', 'NebulaGateway-State'],
+    );
+    expect(stacks.server.dependencies.map((d) => d.stackName).sort()).toEqual(
+      ['NebulaGateway-Fleets', 'NebulaGateway-Monitoring', 'NebulaGateway-Network', 'NebulaGateway-State'],
     );
     expect(stacks.monitoring.dependencies).toEqual([]);
   });
