@@ -36,6 +36,8 @@ export interface Deployment {
   readonly lambdaMemoryGb: number;
   readonly serverDesiredCount: number;
   readonly natGateways: number;
+  /** The created VPC has a DynamoDB gateway endpoint: the server's table calls skip the NAT gateway. */
+  readonly dynamodbGatewayEndpoint: boolean;
   readonly proxies: { readonly count: number; readonly instanceType: string };
   readonly lighthouses: { readonly count: number; readonly instanceType: string };
 }
@@ -55,13 +57,20 @@ export interface Assumptions {
   readonly renewAtFraction: number;
   /** A watch is re-requested this often (the agent's long-poll `wait`). */
   readonly watchRepollSeconds: number;
-  /** Connected hosts one server task holds (0.25 vCPU, 0.5 GB). */
+  /** Connected hosts one server task holds (0.25 vCPU, 0.5 GB): `watchersPerTask()` from the measured RSS below unless given. */
   readonly watchersPerTask: number;
+  /** `npm run bench watch` (2026-12-02): one process's RSS before any watcher, and what each watcher adds (10,000: 125 → 294 MiB). */
+  readonly rssBaseMiB: number;
+  readonly rssPerWatcherKiB: number;
+  /** Share of a task's memory the watchers may fill; the rest absorbs revocation fan-out, a reconnect storm and GC. */
+  readonly taskMemoryFill: number;
+  /** Measured CPU of 10,000 idle watchers: 6 ms a second, 2.4% of a 0.25 vCPU task, so memory, not CPU, sizes the tasks. */
+  readonly idleCpuMsPerSecond: number;
   readonly taskVcpu: number;
   readonly taskGb: number;
   /** Server tasks at least (two for availability). */
   readonly minServerTasks: number;
-  /** Version items each task polls once a second (config and routes). */
+  /** Version item reads per task per second: two change feeds (config, routes), each polling every 500 ms. */
   readonly versionPollsPerTaskSecond: number;
   /** Hosts created, enrolled and revoked per connected host per month (environments come and go). */
   readonly churnPerHostMonth: number;
@@ -85,14 +94,21 @@ export interface Assumptions {
   readonly ebsGbPerInstance: number;
 }
 
+/** Watchers that fit in `taskMemoryFill` of a task's memory at the measured RSS, in whole thousands. */
+export function watchersPerTask(a: Pick<Assumptions, 'taskGb' | 'taskMemoryFill' | 'rssBaseMiB' | 'rssPerWatcherKiB'>): number {
+  const budgetKiB = (a.taskGb * 1024 * a.taskMemoryFill - a.rssBaseMiB) * 1024;
+  return Math.floor(budgetKiB / a.rssPerWatcherKiB / 1000) * 1000;
+}
+
+const MEASURED_TASK = { taskVcpu: 0.25, taskGb: 0.5, rssBaseMiB: 125, rssPerWatcherKiB: 17.3, taskMemoryFill: 0.75, idleCpuMsPerSecond: 6 };
+
 export const DEFAULT_ASSUMPTIONS: Assumptions = {
   renewAtFraction: 2 / 3,
   watchRepollSeconds: 55,
-  watchersPerTask: 10_000,
-  taskVcpu: 0.25,
-  taskGb: 0.5,
+  ...MEASURED_TASK,
+  watchersPerTask: watchersPerTask(MEASURED_TASK),
   minServerTasks: 2,
-  versionPollsPerTaskSecond: 2,
+  versionPollsPerTaskSecond: 4,
   churnPerHostMonth: 1,
   portChangesPerHostMonth: 4,
   bytesOutPerRepoll: 600,
@@ -148,11 +164,12 @@ export function controlPlaneCost(hosts: number, design: Design, p: Prices, d: De
     portChanges * m.portChange.write;
   const revocationBytes = churn * hosts * a.bytesPerWatcherPerRevocation;
   const bytesOut = repolls * a.bytesOutPerRepoll + revocationBytes + (renewals + churn) * a.bytesPerRenewal;
-  // NLB LCU (TCP): the largest of new flows / 800 per s, active flows / 100,000, GB processed per hour.
+  // Watches end TLS at the NLB's 8443 listener (the proxies' NLB: no second load balancer), so they
+  // are billed in TLS LCUs: the largest of new connections / 50 per s, active connections / 3,000, GB per hour.
   const watchGbPerHour = (repolls * a.bytesOutPerRepoll * 2 + revocationBytes) / GB / hours;
-  const lcu = onLambda ? 0 : Math.max(hosts / a.connectionSeconds / 800, hosts / 100_000, watchGbPerHour);
-  // The server's DynamoDB traffic leaves the private subnets through the NAT gateway (about 1 KB a call).
-  const natGb = onLambda ? 0 : (tasks * seconds * a.versionPollsPerTaskSecond + repolls + routeDeltas) * 1024 / GB;
+  const lcu = onLambda ? 0 : Math.max(hosts / a.connectionSeconds / 50, hosts / 3_000, watchGbPerHour);
+  // Without a DynamoDB gateway endpoint the server's table calls leave through the NAT gateway (about 1 KB a call).
+  const natGb = onLambda || d.dynamodbGatewayEndpoint ? 0 : (tasks * seconds * a.versionPollsPerTaskSecond + repolls + routeDeltas) * 1024 / GB;
 
   return [
     { item: 'API Gateway requests', monthly: (apiRequests / 1e6) * p.apiGatewayRestPerMillionRequests },
