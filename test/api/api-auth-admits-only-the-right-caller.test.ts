@@ -5,6 +5,7 @@
  * other caller is refused with a problem saying what is missing, and refusals write nothing.
  */
 import { createApi, type Api, type ApiRequest, hashSecret, parseAdminRoleArns } from '../../src/api';
+import { instanceIdOf } from '../../src/api/auth';
 import { ALL_ROUTES } from '../../src/api/route-groups/all';
 import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { Ipv4Cidr } from '../../src/mesh/cidr';
@@ -110,6 +111,28 @@ describe('API auth admits only the right caller', () => {
     });
   });
 
+  it('without admin roles configured, no IAM caller is an admin', async () => {
+    const noRoles = createApi({ store, signer: new LocalSigner(generateEd25519KeyPair().privateKey), adminTokenHash: hashSecret(ADMIN) }, ALL_ROUTES);
+    try {
+      expect((await noRoles(request('GET', '/v1/hosts', { iam: ADMIN_ROLE }))).status).toBe(403);
+    } finally {
+      noRoles.close();
+    }
+  });
+
+  it('reads the instance id only from an assumed-role session named exactly for an instance', () => {
+    const cases: [string, string | undefined][] = [
+      [`arn:aws:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/i-0123456789abcdef0`, 'i-0123456789abcdef0'],
+      [`arn:aws-cn:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/i-01234567`, 'i-01234567'],
+      [`xarn:aws:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/i-0123456789abcdef0`, undefined],
+      [`arn:aws:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/i-0123456789abcdef0x`, undefined],
+      [`arn:aws:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/i-0123456`, undefined],
+      [`arn:aws0:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/i-0123456789abcdef0`, undefined],
+      [`arn:aws:iam::${ACCOUNT}:user/i-0123456789abcdef0`, undefined],
+    ];
+    for (const [arn, instance] of cases) expect({ arn, instance: instanceIdOf(arn) }).toEqual({ arn, instance });
+  });
+
   describe('host routes', () => {
     it("admit the host's own credential, and its first use kills the enrollment token", async () => {
       const host = await enrolledHost('own-credential');
@@ -160,9 +183,13 @@ describe('API auth admits only the right caller', () => {
       for (const iam of [session('i-0ddddddddddddddd2'), `arn:aws:sts::${ACCOUNT}:assumed-role/GatewayProxyRole/alice`, `arn:aws:iam::${ACCOUNT}:user/${instanceId}`]) {
         expect({ iam, status: (await answer(request('GET', path, { iam }))).status }).toEqual({ iam, status: 403 });
       }
-      // Another host's path with this instance's identity.
+      // Another host's path with this instance's identity; a host of no instance with an identity of no instance.
       const other = await enrolledHost('not-the-instance');
-      expect((await answer(request('GET', `/v1/hosts/${other.id}/config`, { iam: session(instanceId) }))).status).toBe(403);
+      expect(await answer(request('GET', `/v1/hosts/${other.id}/config`, { iam: session(instanceId) }))).toMatchObject({ status: 403, body: { type: expect.stringMatching(/forbidden$/), title: 'Forbidden' } });
+      expect((await answer(request('GET', `/v1/hosts/${other.id}/config`, { iam: `arn:aws:iam::${ACCOUNT}:user/alice` }))).status).toBe(403);
+      // A credential whose hash matches but that is not a host credential (no gwh_ prefix) is refused.
+      await store.recordCertificate({ host: (await store.getHost(host.id))!, certificate, credentialHash: hashSecret('plain-secret'), now: new Date() });
+      expect((await answer(request('GET', path, { authorization: 'Bearer plain-secret' }))).status).toBe(401);
       // With a bearer token as well, the token decides.
       expect((await answer(request('GET', path, { iam: session(instanceId), authorization: 'Bearer gwh_wrong' }))).status).toBe(401);
     });
