@@ -127,7 +127,7 @@ const configSchema = z
     proxies: proxiesSchema,
     server: z
       .strictObject({
-        // Two or more: a task's restart or an AZ outage must not drop every watch at once.
+        // Two by default (one per AZ): a task's restart or an AZ outage must not drop every watch at once.
         desiredCount: z.number().int().min(1).max(10).default(2),
         cpu: z.union([z.literal(256), z.literal(512), z.literal(1024), z.literal(2048), z.literal(4096)]).default(256),
         memoryMiB: z.number().int().min(512).max(30720).default(512),
