@@ -61,6 +61,8 @@ describe('the access decision at its edges', () => {
       ['https://8080--h-alice.dev.example.com:x44', false],
       ['https://:443', false],
       ['http://3000--h-alice.dev.example.com', false],
+      // Eight characters in, like https://, but http: the scheme itself is checked.
+      ['http://x3000--h-alice.dev.example.com', false],
       ['xhttps://3000--h-alice.dev.example.com', false],
       ['https://3000--h-mallory.dev.example.com', false],
       ['https://3000--h-alice.dev.example.com.evil.test', false],
