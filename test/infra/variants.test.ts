@@ -44,6 +44,15 @@ describe('imported zone and VPC, CA key in Secrets Manager', () => {
     templates.state.resourceCountIs('AWS::Route53::HostedZone', 0);
     templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { HostedZoneId: 'Z0123456789ABCDEFGHIJ', Name: '*.mesh.corp.acme-corp.io.' });
     templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'lighthouse-3.mesh.corp.acme-corp.io.' });
+    // The watch endpoint in the imported zone: its record, and its certificate validated there by DNS.
+    templates.fleets.hasResourceProperties('AWS::Route53::RecordSet', { HostedZoneId: 'Z0123456789ABCDEFGHIJ', Name: 'watch.mesh.corp.acme-corp.io.' });
+    templates.fleets.hasResourceProperties('AWS::CertificateManager::Certificate', {
+      DomainName: 'watch.mesh.corp.acme-corp.io',
+      ValidationMethod: 'DNS',
+      DomainValidationOptions: [{ DomainName: 'watch.mesh.corp.acme-corp.io', HostedZoneId: 'Z0123456789ABCDEFGHIJ' }],
+    });
+    // The app adds no endpoint to a VPC it did not create (docs/deploy.md recommends one).
+    expect(JSON.stringify(templates.fleets.toJSON())).not.toContain('AWS::EC2::VPCEndpoint');
     templates.fleets.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       MinSize: '3',
       VPCZoneIdentifier: ['subnet-0000000000000000a', 'subnet-0000000000000000b', 'subnet-0000000000000000c'],
