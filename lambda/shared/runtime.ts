@@ -53,8 +53,6 @@ export interface HandlerOptions {
   readonly nodeVerifier?: () => NodeVerifier;
   /** Looks at the event before the API does; a result short-circuits the request. */
   readonly guard?: (event: RestApiEvent) => RestApiResult | undefined;
-  /** Adjusts the request for this transport (e.g. Lambda's shorter long-poll). */
-  readonly adapt?: (request: ReturnType<typeof toApiRequest>) => ReturnType<typeof toApiRequest>;
 }
 
 /** A Lambda handler serving the API for API Gateway REST (v1 payload) events. */
@@ -65,7 +63,7 @@ export function apiGatewayHandler(options: HandlerOptions): (event: RestApiEvent
     if (refused) return refused;
     api ??= createApi(dependenciesFromEnvironment(process.env, options.nodeVerifier?.()), options.routes);
     const request = toApiRequest(event, { iamAuthorized: options.iamAuthorized });
-    const response = await api(options.adapt ? options.adapt(request) : request);
+    const response = await api(request);
     logger.info('request', { method: loggable(request.method), path: loggable(request.path), status: response.status, requestId: event.requestContext.requestId });
     return toRestApiResult(response);
   };

@@ -1,4 +1,3 @@
-import { capWait, LAMBDA_MAX_WAIT_SECONDS } from '../../lambda/host-config';
 import { NotASigningFunctionError, tokenSignerFromEnvironment } from '../../lambda/shared/signer';
 import { toApiRequest, toRestApiResult } from '../../lambda/shared/apigw';
 import { restApiEvent } from './support/events';
@@ -37,16 +36,6 @@ describe('API Gateway REST (payload 1.0) adapter', () => {
 
   it('maps an ApiResponse to a proxy result', () => {
     expect(toRestApiResult({ status: 304, headers: { etag: '"v1"' }, body: '' })).toEqual({ statusCode: 304, headers: { etag: '"v1"' }, body: '', isBase64Encoded: false });
-  });
-
-  it('host-config shortens long-polls to what API Gateway allows, leaving invalid values for the API to refuse', () => {
-    const at = (wait?: string) => capWait(toApiRequest(restApiEvent({ method: 'GET', resource: '/v1/hosts/h/config', query: wait === undefined ? undefined : { wait } }), { iamAuthorized: false })).query.wait;
-    expect(at('55')).toBe(String(LAMBDA_MAX_WAIT_SECONDS));
-    expect(at('10')).toBe('10');
-    expect(at(undefined)).toBeUndefined();
-    expect(at('61')).toBe('61');
-    expect(at('-1')).toBe('-1');
-    expect(at('abc')).toBe('abc');
   });
 });
 

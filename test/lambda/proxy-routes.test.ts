@@ -14,6 +14,7 @@ import type { RestApiEvent, RestApiResult } from '../../lambda/shared/apigw';
 import { logger } from '../../lambda/shared/logger';
 import { signerFromEnvironment, tokenSignerFromEnvironment } from '../../lambda/shared/signer';
 import { restApiEvent } from './support/events';
+import { waitUntil } from '../support/wait';
 
 // Issue 6's routes as deployed: ports and access tokens on host-admin (IAM), the route table on
 // host-config (proxy credential), the token public key on public-api, with API Gateway REST
@@ -138,13 +139,20 @@ describe('ports, route table and access tokens through the Lambda functions', ()
       restApiEvent({ method: 'DELETE', resource: '/v1/hosts/{id}/ports/{port}', pathParameters: { id: environmentId, port: '3000' }, iamArn: ADMIN_ARN }),
     );
     expect(removed.statusCode).toBe(204);
-    // Another function changed the routes: a proxy's long-poll on its old ETag wakes with the new table.
-    const after = await invoke(
-      'hostConfig',
-      restApiEvent({ method: 'GET', resource: '/v1/routes', query: { host: proxyId, wait: '20' }, headers: { ...auth, 'If-None-Match': etag } }),
+    // Another function changed the routes: the proxy's next request on its old ETag gets the new
+    // table (this function's version cache may lag by one poll interval, so the wait only bounds).
+    const after = await waitUntil(
+      'the route table without the withdrawn port',
+      () => invoke('hostConfig', restApiEvent({ method: 'GET', resource: '/v1/routes', query: { host: proxyId, wait: '60' }, headers: { ...auth, 'If-None-Match': etag } })),
+      (r) => r.statusCode === 200,
     );
-    expect(after.statusCode).toBe(200);
     expect(json(after).routes).toEqual([]);
+    // A function never holds a request: with nothing new, `wait=60` is a 304 at once (holding it would outlast the test's timeout).
+    const unchanged = await invoke(
+      'hostConfig',
+      restApiEvent({ method: 'GET', resource: '/v1/routes', query: { host: proxyId, wait: '60' }, headers: { ...auth, 'If-None-Match': after.headers.etag } }),
+    );
+    expect(unchanged.statusCode).toBe(304);
 
     // The proxy's delta request: the change host-admin made since the version it holds, and only that.
     const delta = await invoke('hostConfig', restApiEvent({ method: 'GET', resource: '/v1/routes', query: { host: proxyId, since: json(routes).version }, headers: auth }));

@@ -11,7 +11,8 @@ import type { RoutesHead } from '../../store';
 /**
  * `GET /v1/routes[?wait=s][&host=<proxy host id>][&since=<version>]`: the proxies' route table
  * with an ETag (its version, quoted). With a matching If-None-Match, 304 at once, or after holding
- * the request until the routes change or `wait` seconds pass. With `since`, the changes after that
+ * the request until the routes change or `wait` seconds pass (at most `longPollMaxSeconds`: 0 in
+ * Lambda, which answers at once; proxies watch the gateway server). With `since`, the changes after that
  * version (`{from, to, upsert, remove}`), held the same way while there are none, or the whole
  * table with a `snapshot` reason when they cannot be given. Readers: the admin, or a proxy host
  * with its own credential (`?host=`).
@@ -19,7 +20,7 @@ import type { RoutesHead } from '../../store';
 export async function getRoutes(ctx: ApiContext, request: ApiRequest): Promise<ApiResponse> {
   const query = parseQuery(request.query, routesQuery);
   await requireRouteReader(ctx, request, query.host);
-  const deadline = Date.now() + (query.wait ?? 0) * 1000;
+  const deadline = Date.now() + Math.min(query.wait ?? 0, ctx.settings.longPollMaxSeconds) * 1000;
   if (query.since !== undefined) return changesSince(ctx, request, query.since, deadline);
   const ifNoneMatch = request.headers['if-none-match'];
   for (;;) {
