@@ -29,6 +29,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HOST_LISTING_SHARDS } from '../src/store/keys';
 import { type Capacity, CapacityMeter, noCapacity, type WrittenItem } from './cost/capacity-meter';
 import { type Assumptions, controlPlaneCost, DEFAULT_ASSUMPTIONS, type Deployment, fleetCost, type MeasuredMix, type Operation, type Prices, total } from './cost/model';
+import { markdownTable } from './table';
 
 const PRICE_FILE = join(__dirname, 'prices-2026-12.json');
 const SIZES = [1_000, 10_000, 100_000];
@@ -138,12 +139,12 @@ async function main(): Promise<void> {
 
   out(`Items written by one host's creation, enrollment and first call (bytes, DynamoDB's size rules): ${written.map((w) => `${w.kind} ${w.bytes}`).join(', ')}\n`);
   out('DynamoDB capacity per API operation (measured, median; transactions count double, as DynamoDB bills them):');
-  printTable(['operation', 'read units', 'write units (table + gsi1)', 'of which gsi1'], Object.entries(mix).map(([op, c]) => [op, fmt(c.read), fmt(c.write), fmt(index[op as Operation])]));
+  out(markdownTable(['operation', 'read units', 'write units (table + gsi1)', 'of which gsi1'], Object.entries(mix).map(([op, c]) => [op, fmt(c.read), fmt(c.write), fmt(index[op as Operation])])));
 
   out(`\nControl-plane lines at 10,000 hosts (prices: ${prices.region}, file written ${prices.written}; list prices to be checked, see docs/cost.md):`);
   const after10k = controlPlaneCost(10_000, 'server-watches', prices, d, mix, assumptions);
   const before10k = controlPlaneCost(10_000, 'lambda-long-polls', prices, d, mix, assumptions);
-  printTable(['item', 'watches on the server', 'Lambda long-polls (before)'], after10k.map((l, i) => [l.item.replace(/ \(\d+\)$/, ''), usd(l.monthly), usd(before10k[i].monthly)]));
+  out(markdownTable(['item', 'watches on the server', 'Lambda long-polls (before)'], after10k.map((l, i) => [l.item.replace(/ \(\d+\)$/, ''), usd(l.monthly), usd(before10k[i].monthly)])));
 
   out('\nMonthly control-plane cost:');
   const rows: string[][] = [];
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
     const before = total(controlPlaneCost(hosts, 'lambda-long-polls', prices, d, mix, assumptions));
     rows.push([hosts.toLocaleString('en'), tasks, usd(after), usd(after / hosts, 4), usd(before), usd(before / hosts, 2), (after / before).toExponential(2)]);
   }
-  printTable(['connected hosts', 'server tasks', 'server watches', 'per host', 'Lambda long-polls (baseline)', 'per host', 'ratio'], rows);
+  out(markdownTable(['connected hosts', 'server tasks', 'server watches', 'per host', 'Lambda long-polls (baseline)', 'per host', 'ratio'], rows));
   const fleets = fleetCost(prices, d, assumptions);
   out(`\nEC2 fleets, apart: ${fleets.map((l) => `${l.item} ${usd(l.monthly)}`).join('; ')}; total ${usd(total(fleets))} a month.`);
   const perHost10k = total(after10k) / 10_000;
@@ -179,11 +180,6 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const fmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 const usd = (v: number, digits = 2) => `$${v.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
 
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  out(`${line(head)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.map(line).join('\n')}`);
-}
 
 main().catch((err) => {
   process.stderr.write(`${err.stack ?? err}\n`);

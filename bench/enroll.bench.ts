@@ -16,6 +16,7 @@ import { encodeX25519PublicKeyPem, generateX25519KeyPair } from '../src/pki';
 import { startDynamoDbLocal } from '../src/server/dynamodb-local';
 import { startGateway, type RunningGateway } from '../src/server';
 import { ensureTable, GatewayStore, type HostRecord, hostItem, keys, leaseItem } from '../src/store';
+import { printTable } from './table';
 
 const SEEDED_HOSTS = 20_000;
 const ROUNDS = 8;
@@ -224,11 +225,6 @@ function pct(values: number[], p: number): number {
 }
 const ms = (v: number) => `${v.toFixed(1)} ms`;
 
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  process.stdout.write(`${line(head)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.map(line).join('\n')}\n`);
-}
 
 main().catch((err) => {
   process.stderr.write(`${err.stack ?? err}\n`);

@@ -8,6 +8,7 @@ import { DEFAULT_NETWORK_POLICY } from '../src/mesh';
 import { createCA, generateEd25519KeyPair, LocalSigner } from '../src/pki';
 import { startDynamoDbLocal } from '../src/server/dynamodb-local';
 import { ensureTable, GatewayStore } from '../src/store';
+import { printTable } from './table';
 
 /**
  * Lambda bundles and cold starts. Each function is bundled as GatewayFunction bundles it
@@ -236,11 +237,6 @@ async function main(): Promise<void> {
   }
 }
 
-function printTable(header: string[], rows: string[][]): void {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  process.stdout.write(`${[line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n')}\n`);
-}
 
 main().catch((err: unknown) => {
   process.stderr.write(`${(err as Error).stack ?? err}\n`);

@@ -23,6 +23,7 @@ import { applyRouteDelta, parseRouteTable, parseRouteUpdate, RouteIndex, type Ro
 import { startDynamoDbLocal } from '../src/server/dynamodb-local';
 import { startGateway } from '../src/server';
 import { routeItem } from '../src/store';
+import { printTable } from './table';
 
 const SMALL = 2_000;
 const LARGE = 100_000;
@@ -155,11 +156,6 @@ const ms = (v: number) => `${v.toFixed(2)} ms`;
 const kib = (v: number) => (v >= 1024 * 1024 ? `${(v / 1024 / 1024).toFixed(1)} MiB` : v >= 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v} B`);
 const ratio = (v: number) => (v < 0.001 ? v.toExponential(1) : v.toFixed(3));
 
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  process.stdout.write(`${line(head)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.map(line).join('\n')}\n`);
-}
 
 main().catch((err) => {
   process.stderr.write(`${err.stack ?? err}\n`);

@@ -14,6 +14,7 @@ import { renderRouteTable } from '../src/api/route-table';
 import { startDynamoDbLocal } from '../src/server/dynamodb-local';
 import { startGateway } from '../src/server';
 import { routeItem } from '../src/store';
+import { printTable } from './table';
 
 const HOSTS = 2_000;
 const ROUNDS = 6;
@@ -102,11 +103,6 @@ function pct(values: number[], p: number): number {
 }
 const ms = (v: number) => `${v.toFixed(2)} ms`;
 
-function printTable(head: string[], rows: string[][]): void {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  process.stdout.write(`${line(head)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.map(line).join('\n')}\n`);
-}
 
 main().catch((err) => {
   process.stderr.write(`${err.stack ?? err}\n`);

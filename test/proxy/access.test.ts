@@ -8,7 +8,7 @@ import { proxyHostName, type RouteTable } from '../../src/mesh/routes';
 import { MemoryAccessLog } from '../../src/proxy/access-log';
 import { StaticRouteSource } from '../../src/proxy/route-source';
 import { ProxyServer } from '../../src/proxy/server';
-import { eventually, fetchVia, makeTlsFixture, type Reply, tempDir, testSigner } from './support';
+import { echo, eventually, fetchVia, makeTlsFixture, openWebSocket, type Reply, tempDir, testSigner } from './support';
 
 /**
  * The access rules through a real proxy, tried as an attacker would: TLS on loopback, a Node
@@ -333,21 +333,5 @@ function rawExchange(port: number, ca: string, servername: string, bytes: string
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-  });
-}
-
-function openWebSocket(port: number, ca: string, hostName: string, headers: Record<string, string>): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const options: WebSocket.ClientOptions & { servername: string } = { ca, servername: hostName, headers: { host: hostName, ...headers } };
-    const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, options);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function echo(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    ws.once('message', (data) => resolve(data.toString()));
-    ws.send(text);
   });
 }

@@ -10,7 +10,7 @@ import { proxyHostName, type RouteTable } from '../../src/mesh/routes';
 import { MemoryAccessLog } from '../../src/proxy/access-log';
 import { FileRouteSource, StaticRouteSource } from '../../src/proxy/route-source';
 import { ProxyServer } from '../../src/proxy/server';
-import { eventually, fetchVia, makeTlsFixture, type Reply, tempDir, testSigner } from './support';
+import { echo, eventually, fetchVia, makeTlsFixture, openWebSocket, type Reply, tempDir, testSigner } from './support';
 
 /**
  * The proxy for real: TLS on loopback with a test CA, a route file it watches, and small Node
@@ -401,21 +401,5 @@ async function rawExchange(port: number, ca: string, bytes: string): Promise<str
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
     socket.write(bytes);
-  });
-}
-
-function openWebSocket(port: number, ca: string, hostName: string, headers: Record<string, string>): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const options: WebSocket.ClientOptions & { servername: string } = { ca, servername: hostName, headers: { host: hostName, ...headers } };
-    const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, options);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
-function echo(ws: WebSocket, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    ws.once('message', (data) => resolve(data.toString()));
-    ws.send(text);
   });
 }

@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import WebSocket from 'ws';
 import { waitUntil } from '../support/wait';
 import type { Signer } from '../../src/pki/signer';
 
@@ -124,4 +125,22 @@ export function beforeDeadline<T>(promise: Promise<T>, what: string, deadlineMs 
 /** Resolves when `check()` holds, polling; past its own deadline, rejects quoting the check's source. */
 export async function eventually(check: () => boolean, intervalMs = 20, timeoutMs = 10_000): Promise<void> {
   await waitUntil(String(check), check, Boolean, { timeoutMs, intervalMs });
+}
+
+/** A WebSocket to `hostName` through the proxy on `port`, trusting `ca`. */
+export function openWebSocket(port: number, ca: string, hostName: string, headers: Record<string, string>): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const options: WebSocket.ClientOptions & { servername: string } = { ca, servername: hostName, headers: { host: hostName, ...headers } };
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/ws`, options);
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** Sends `text` and resolves with the next message. */
+export function echo(ws: WebSocket, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    ws.once('message', (data) => resolve(data.toString()));
+    ws.send(text);
+  });
 }
