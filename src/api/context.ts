@@ -1,4 +1,5 @@
 import { encodePem, type NebulaCertificate, parseIpv4Prefix, parseX25519PublicKeyPem, PkiError, signCertificate, X25519_PUBLIC_KEY_BANNER } from '../pki';
+import { certificateSubnets } from '../mesh/egress-choice';
 import type { Signer } from '../pki/signer';
 import type { GatewayStore, HostRecord, IssuedCertificate } from '../store';
 import type { AdminRole } from './admin-roles';
@@ -13,6 +14,8 @@ import type { ApiLogger, ApiSettings, NodeVerifier } from './settings';
 export interface ApiContext {
   readonly store: GatewayStore;
   readonly signer: Signer;
+  /** The next CA key, for a CA rotation (see ApiDependencies.nextSigner). */
+  readonly nextSigner?: Signer;
   readonly views: NetworkViewCache;
   readonly feed: ChangeFeed;
   readonly settings: ApiSettings;
@@ -44,19 +47,22 @@ export function parsePublicKey(text: string, field = 'publicKey'): { bytes: Uint
 
 /** Signs a certificate for `host` and `publicKey` with the network's current CA. */
 export async function issueCertificate(ctx: ApiContext, view: NetworkView, host: HostRecord, publicKey: { bytes: Uint8Array; pem: string }): Promise<IssuedCertificate> {
-  const ca = await ctx.views.signingCa(view);
-  if (!ca) {
+  const signing = await ctx.views.signingCa(view);
+  if (!signing) {
     throw new ApiProblem(503, 'no-signing-ca', 'Cannot sign', "no valid CA in the network's bundle matches the gateway's signing key");
   }
+  const { ca, signer } = signing;
   const now = ctx.clock();
   const notBefore = new Date(Math.max(now.getTime() - BACKDATE_MS, ca.details.notBefore.getTime()));
   const notAfter = new Date(Math.min(now.getTime() + ctx.settings.certificateLifetimeSeconds * 1000, ca.details.notAfter.getTime()));
   const cert: NebulaCertificate = await signCertificate({
     ca,
-    signer: ctx.signer,
+    signer,
     name: host.name,
     ips: [parseIpv4Prefix(view.cidr.hostPrefix(host.ip))],
     groups: groupsOf(host),
+    // nebula drops routed traffic to and from networks a certificate does not carry.
+    subnets: certificateSubnets(host.role, view.egressRoutes),
     publicKey: publicKey.bytes,
     notBefore,
     notAfter,

@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { MeshError } from '../mesh/errors';
 import { printable } from '../mesh/ipv4';
 import { NetworkNotInitialisedError, StateConflictError } from '../store';
+import { advanceCaRotation } from './ca-rotation-service';
 import { ChangeFeed } from './change-feed';
 import type { ApiContext } from './context';
 import type { ApiHandler, ApiRequest, ApiResponse } from './http';
@@ -15,14 +16,17 @@ export type { ApiHandler, ApiRequest, ApiResponse, IamIdentity } from './http';
 export { ApiProblem, problemResponse, type ProblemDetails, type FieldError } from './problem';
 export { ChangeFeed } from './change-feed';
 export type { ApiRoute, RouteHandler } from './router';
-export { type ApiDependencies, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS, checkWatchUrl, WatchUrlError } from './settings';
+export { type ApiDependencies, type PreparableSigner, type ApiSettings, type ApiLogger, type NodeVerifier, DEFAULT_API_SETTINGS, checkWatchUrl, WatchUrlError } from './settings';
 export { type AdminRole, AdminRoleConfigError, isAdminPrincipal, parseAdminRoleArns } from './admin-roles';
 export { ADMIN_TOKEN_PREFIX, ENROLLMENT_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX, hashSecret, newSecret, newHostId } from './secrets';
 /** Client input (a path) as it may be logged: at most 64 printable ASCII characters. */
 export { printable as loggable } from '../mesh/ipv4';
 
-/** An ApiHandler that can also be shut down (wakes long-polls, stops polling). */
-export type Api = ApiHandler & { close(): void };
+/**
+ * An ApiHandler that can also be shut down (wakes long-polls, stops polling), and move a CA
+ * rotation on (the server's sweep; returns the phases entered).
+ */
+export type Api = ApiHandler & { close(): void; advanceCaRotation(): Promise<string[]> };
 
 /** A 413 problem for a body over the limit (the server uses it before buffering the whole body). */
 export function payloadTooLarge(maxBytes: number): ApiResponse {
@@ -43,7 +47,8 @@ export function createApi(deps: ApiDependencies, routes: readonly ApiRoute[]): A
   const ctx: ApiContext = {
     store: deps.store,
     signer: deps.signer,
-    views: new NetworkViewCache(deps.store, deps.signer, clock, settings.versionPollIntervalMs, settings.blocklistHistory),
+    nextSigner: deps.nextSigner,
+    views: new NetworkViewCache(deps.store, deps.nextSigner ? [deps.signer, deps.nextSigner] : [deps.signer], clock, settings.versionPollIntervalMs, settings.blocklistHistory),
     feed: deps.changeFeed ?? new ChangeFeed(() => deps.store.getConfigVersion(), settings.versionPollIntervalMs),
     settings,
     clock,
@@ -67,6 +72,7 @@ export function createApi(deps: ApiDependencies, routes: readonly ApiRoute[]): A
     }
   };
   return Object.assign(handle, {
+    advanceCaRotation: () => advanceCaRotation(ctx, { countHosts: true }),
     close: () => {
       ctx.feed.close();
       ctx.routesFeed.close();
@@ -116,4 +122,5 @@ export {
   type Signer,
 } from '../pki';
 export { Ipv4Cidr } from '../mesh/cidr';
+export { CA_EXPIRY_WARNING_DAYS, type CaExpiryWarning, caExpiryOf, caExpiryWarning, caRotationView, DEFAULT_DISTRIBUTE_SECONDS } from './ca-rotation';
 export { DEFAULT_NETWORK_POLICY, type NetworkPolicy } from '../mesh/firewall';

@@ -2,7 +2,8 @@ import { Ipv4Cidr } from '../mesh/cidr';
 import type { NetworkPolicy } from '../mesh/firewall';
 import { type NebulaCertificate, parseCertificateBundle } from '../pki';
 import type { Signer } from '../pki/signer';
-import { type GatewayStore, type LighthouseRecord, NetworkNotInitialisedError, type RevocationRecord } from '../store';
+import { type CaRotationRecord, type EgressNodeRecord, type GatewayStore, type LighthouseRecord, NetworkNotInitialisedError, type RevocationRecord } from '../store';
+import { signingCaPem } from './ca-rotation';
 import { BlocklistHistory } from './config-delta';
 import { contentPart } from './etag';
 import { DEFAULT_API_SETTINGS } from './settings';
@@ -14,8 +15,14 @@ export interface NetworkView {
   readonly cidr: Ipv4Cidr;
   readonly caBundle: string;
   readonly caCertificates: readonly NebulaCertificate[];
+  /** The CA rotation under way or last completed (src/api/ca-rotation.ts). */
+  readonly caRotation?: CaRotationRecord;
   readonly policy: NetworkPolicy;
   readonly lighthouses: readonly LighthouseRecord[];
+  /** Networks environments reach through the egress nodes (canonical CIDRs, sorted). */
+  readonly egressRoutes: readonly string[];
+  /** The active egress nodes, by host id. */
+  readonly egressNodes: readonly EgressNodeRecord[];
   /** Revocations unexpired when the view was loaded; filter by the current time before use. */
   readonly revocations: readonly RevocationRecord[];
   /** A hash of everything here that every host's config carries, except the blocklist (see configTag). */
@@ -36,7 +43,7 @@ export interface Blocklist {
  */
 export class NetworkViewCache {
   private readonly views: VersionedCache<NetworkView>;
-  private signing: Promise<NebulaCertificate[]> | undefined;
+  private signing: Promise<{ ca: NebulaCertificate; signer: Signer }[]> | undefined;
   /** One read of the version at a time, shared by every request that asks meanwhile (a wake-up of thousands of watchers). */
   private reading: Promise<NetworkView> | undefined;
   private lastBlocklist: { view: NetworkView; at: number; value: Blocklist } | undefined;
@@ -50,7 +57,8 @@ export class NetworkViewCache {
    */
   constructor(
     private readonly store: GatewayStore,
-    private readonly signer: Signer,
+    /** The CA keys this gateway holds: the current one, and the next one while a rotation may use it. */
+    private readonly signers: readonly Signer[],
     private readonly clock: () => Date,
     maxStalenessMs: number,
     blocklistHistory = DEFAULT_API_SETTINGS.blocklistHistory,
@@ -87,34 +95,56 @@ export class NetworkViewCache {
     this.views.invalidate();
   }
 
-  /** The CA in the bundle whose key the signer holds, valid now (the latest such when several). */
-  async signingCa(view: NetworkView): Promise<NebulaCertificate | undefined> {
-    this.signing ??= this.signer.publicKey().then((key) =>
-      view.caCertificates.filter((ca) => Buffer.from(ca.details.publicKey).equals(Buffer.from(key))),
-    );
+  /**
+   * The CA certificates are signed with now, and the signer holding its key: the one a CA rotation's
+   * phase names (src/api/ca-rotation.ts), else the bundle's CA whose key a signer holds, valid now
+   * (the latest such when several).
+   */
+  async signingCa(view: NetworkView): Promise<{ ca: NebulaCertificate; signer: Signer } | undefined> {
+    // A next key that does not exist yet (made when a rotation starts) matches nothing.
+    const keyOf = (signer: Signer, i: number) => signer.publicKey().then((key) => Buffer.from(key), (err: unknown) => (i === 0 ? Promise.reject(err) : undefined));
+    const signing = (this.signing ??= Promise.all(this.signers.map(async (signer, i) => ({ signer, key: await keyOf(signer, i) }))).then((held) => {
+      // Asked again next time: the key may exist by then.
+      if (held.some((h) => h.key === undefined) && this.signing === signing) this.signing = undefined;
+      return view.caCertificates.flatMap((ca) => {
+        const match = held.find((h) => h.key?.equals(Buffer.from(ca.details.publicKey)));
+        return match ? [{ ca, signer: match.signer }] : [];
+      });
+    }));
     const now = this.clock().getTime();
-    const candidates = (await this.signing).filter((ca) => ca.details.notBefore.getTime() <= now && ca.details.notAfter.getTime() > now);
-    return candidates.sort((a, b) => b.details.notAfter.getTime() - a.details.notAfter.getTime())[0];
+    const phaseCa = signingCaPem(view.caRotation);
+    const candidates = (await signing).filter(
+      ({ ca }) => ca.details.notBefore.getTime() <= now && ca.details.notAfter.getTime() > now && (phaseCa === undefined || ca.toPem().trim() === phaseCa.trim()),
+    );
+    return candidates.sort((a, b) => b.ca.details.notAfter.getTime() - a.ca.details.notAfter.getTime())[0];
   }
 
   private async load(version: number): Promise<NetworkView> {
-    const [network, lighthouses, revocations] = await Promise.all([
+    const [network, lighthouses, revocations, egressNodes] = await Promise.all([
       this.store.getNetwork(),
       this.store.listLighthouses(),
       this.store.listActiveRevocations(this.clock()),
+      this.store.listEgressNodes(),
     ]);
     if (!network) throw new NetworkNotInitialisedError(this.store.tableName);
     this.signing = undefined;
     const ordered = [...lighthouses].sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
+    const egressRoutes = network.egressRoutes ?? [];
+    const egress = [...egressNodes].sort((a, b) => (a.hostId < b.hostId ? -1 : a.hostId > b.hostId ? 1 : 0));
+    // Only a network that uses egress hashes it: the configs of one that does not keep their ETags.
+    const egressShape = egressRoutes.length > 0 || egress.length > 0 ? [egressRoutes, egress] : [];
     return {
       version,
       cidr: Ipv4Cidr.parse(network.cidr),
       caBundle: network.caBundle,
       caCertificates: parseCertificateBundle(network.caBundle),
+      caRotation: network.caRotation,
       policy: network.policy,
       lighthouses: ordered,
+      egressRoutes,
+      egressNodes: egress,
       revocations,
-      shape: contentPart(JSON.stringify([network.cidr, network.caBundle, network.policy, ordered])),
+      shape: contentPart(JSON.stringify([network.cidr, network.caBundle, network.policy, ordered, ...egressShape])),
     };
   }
 }

@@ -29,6 +29,16 @@ export interface ApiSettings {
    * config answers; none: agents poll the API slowly. @default none
    */
   readonly watchUrl?: string;
+  /**
+   * The API's URL as environments reach it, pinned in `GET /v1/bootstrap`'s script (Lambda: the
+   * stage's URL, from GATEWAY_API_URL). @default the URL the request was made to (Host header)
+   */
+  readonly publicUrl?: string;
+  /**
+   * The agent bundle `GET /v1/agent/...` serves (src/bootstrap). @default gateway-agent.js beside
+   * the gateway's code (Lambda asset, container), else the checkout's dist/agent/ (npm run build)
+   */
+  readonly agentBundlePath?: string;
   /** Blocklist states kept in memory to answer config deltas from; an older state gets the full config. @default 64 */
   readonly blocklistHistory: number;
 }
@@ -44,12 +54,12 @@ export const DEFAULT_API_SETTINGS: ApiSettings = {
 };
 
 /**
- * Checks that an EC2 instance belongs to the fleet of `role` (lighthouse or proxy) and returns its
+ * Checks that an EC2 instance belongs to the fleet of `role` (lighthouse, proxy or egress) and returns its
  * addresses. Throws NodeVerificationError (`ec2-node-verifier.ts`) when the instance is not in
  * the fleet; any other error means the check itself failed (503).
  */
 export interface NodeVerifier {
-  verify(instanceId: string, role: 'lighthouse' | 'proxy'): Promise<{ publicIp?: string; privateIp?: string }>;
+  verify(instanceId: string, role: 'lighthouse' | 'proxy' | 'egress'): Promise<{ publicIp?: string; privateIp?: string }>;
 }
 
 /** Somewhere to report what the API did; never given a secret. */
@@ -58,10 +68,21 @@ export interface ApiLogger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
+/** A next CA key made on demand (a local file): starting a CA rotation calls `prepare()` first. */
+export interface PreparableSigner extends Signer {
+  prepare(): Promise<void>;
+}
+
 export interface ApiDependencies {
   readonly store: GatewayStore;
   /** Holds the CA key; its public key picks the signing CA out of the network's CA bundle. */
   readonly signer: Signer;
+  /**
+   * The next CA key (a second KMS key, or a key file beside the first): a CA rotation's new CA is
+   * self-signed by it and signs certificates from its `signing` phase on. Without it, starting a
+   * rotation answers 409 naming what to configure.
+   */
+  readonly nextSigner?: Signer;
   /** SHA-256 (hex) of the admin token (local mode). Without it, only an admin role's `request.iam` is admin. */
   readonly adminTokenHash?: string;
   /** The IAM roles whose callers (`request.iam`) are admins; none: no IAM caller is. */

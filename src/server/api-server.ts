@@ -50,6 +50,8 @@ export async function serveApi(options: ApiServerOptions): Promise<ApiServer> {
     clock: options.clock,
     intervalMs: options.sweepIntervalMs,
     onError: (err) => options.log(`sweep failed: ${err.message}`),
+    api,
+    log: options.log,
   });
   return {
     url,

@@ -18,7 +18,7 @@ import { loadOrCreateAdminToken } from './admin-token';
 import { embeddedDynamoDbClient, endpointDynamoDbClient } from './dynamodb-client';
 import { type DynamoDbLocal, startDynamoDbLocal } from './dynamodb-local';
 import { lineLogger, serveApi } from './api-server';
-import { loadOrCreateLocalCa } from './local-ca';
+import { loadOrCreateLocalCa, rollLocalCaKeys } from './local-ca';
 import { loadOrCreateTokenSigningKey } from './token-signing-key';
 
 export const DEFAULT_OVERLAY_CIDR = '10.42.0.0/16';
@@ -100,6 +100,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     cleanups.push(async () => client.destroy());
     await ensureTable(client, tableName);
     const store = new GatewayStore({ client, tableName });
+    if (await rollLocalCaKeys(dataDir, (await store.getNetwork())?.caBundle)) log('CA rotation completed: ca-next.key is now ca.key (the retired key is kept as ca-retired-*.key)');
     const ca = await loadOrCreateLocalCa(dataDir, 'nebula-gateway local CA', clock());
     await initialiseNetwork(store, ca.certificate, options.overlayCidr);
     const admin = await loadOrCreateAdminToken(dataDir, options.env ?? process.env);
@@ -115,6 +116,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
         {
           store,
           signer: ca.signer,
+          nextSigner: ca.nextSigner,
           tokenSigner: tokenKey.signer,
           adminTokenHash: hashSecret(admin.token),
           settings: { ...settings, watchUrl: settings.watchUrl ?? options.watchUrl ?? url },

@@ -4,9 +4,12 @@ export { keys, hostIndexKey, ttlOf } from './keys';
 export { GatewayStore, type HostPage } from './repository';
 export { type NewHost, type CreateHostInput, type CreatedHost } from './allocation';
 export { InvalidCursorError, hostItem, leaseItem } from './items';
+export type { CaRotationPhase, CaRotationRecord } from './ca-rotation';
 export { routeItem, type RouteChange, type RoutesHead } from './routes';
 export type {
   NetworkRecord,
+  EgressNodeRecord,
+  EgressPolicyRecord,
   HostRecord,
   HostStatus,
   EnrollmentTokenRecord,

@@ -1,5 +1,7 @@
 import type { NetworkPolicy, Role } from '../mesh';
+import type { EgressRule } from '../mesh/egress-policy';
 import type { PortRoute, Principal } from '../mesh/routes';
+import type { CaRotationRecord } from './ca-rotation';
 
 /** The network: overlay CIDR, CA bundle (PEM blocks), firewall policy. */
 export interface NetworkRecord {
@@ -8,6 +10,29 @@ export interface NetworkRecord {
   readonly caBundle: string;
   readonly policy: NetworkPolicy;
   readonly createdAt: string;
+  /**
+   * IPv4 CIDRs environments reach through the egress nodes (canonical, sorted); absent: none.
+   * Egress nodes' certificates carry them as `subnets`; environments' configs route them.
+   */
+  readonly egressRoutes?: readonly string[];
+  /** The CA rotation under way or last completed; absent before the first one. */
+  readonly caRotation?: CaRotationRecord;
+}
+
+/** An egress node as environments' configs route through it: present while the host is active. */
+export interface EgressNodeRecord {
+  readonly hostId: string;
+  readonly ip: string;
+}
+
+/** An organisation's egress policy: what its environments may reach through the egress nodes. */
+export interface EgressPolicyRecord {
+  readonly organization: string;
+  readonly rules: readonly EgressRule[];
+  /** Moves by one with every write; 0 for a policy never set. */
+  readonly revision: number;
+  /** Absent for a policy never set. */
+  readonly updatedAt?: string;
 }
 
 export type HostStatus = 'pending' | 'active' | 'revoked';

@@ -3,10 +3,13 @@ import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Role } from '../mesh';
 import type { PortRoute, Principal, RouteEntry } from '../mesh/routes';
 import { createHost, type CreatedHost, type CreateHostInput } from './allocation';
+import { type CaRotationRecord, listBundleHolders, recordBundleHolder, writeCaRotation } from './ca-rotation';
+import { egressNodePut, getEgressPolicy, listEgressNodes, listEgressPolicies, putEgressPolicy, setEgressRoutes } from './egress-policies';
 import { PublicKeyTakenError, StateConflictError } from './errors';
 import { certificateItem, publicKeyClaim, publicKeyClaimKey, toHost } from './items';
 import { iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
-import type { EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
+import type { EgressRule } from '../mesh/egress-policy';
+import type { EgressNodeRecord, EgressPolicyRecord, EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
 import { type HostPage, listHosts } from './host-listing';
 import { listRouteChanges, listRoutes, readRoutesHead, replacePorts, type RouteChange, type RoutesHead, setOwner } from './routes';
@@ -34,7 +37,14 @@ export class GatewayStore {
   async getNetwork(): Promise<NetworkRecord | undefined> {
     const item = await this.table.get(keys.network());
     if (!item) return undefined;
-    return { cidr: item.cidr as string, caBundle: item.caBundle as string, policy: item.policy as NetworkRecord['policy'], createdAt: item.createdAt as string };
+    return {
+      cidr: item.cidr as string,
+      caBundle: item.caBundle as string,
+      policy: item.policy as NetworkRecord['policy'],
+      createdAt: item.createdAt as string,
+      egressRoutes: (item.egressRoutes as string[] | undefined) ?? [],
+      ...(item.caRotation ? { caRotation: item.caRotation as CaRotationRecord } : {}),
+    };
   }
 
   /** Writes the network record unless one exists; returns the record that is now stored. */
@@ -46,6 +56,21 @@ export class GatewayStore {
       if (!isConditionFailure(err)) throw err;
       return (await this.getNetwork()) as NetworkRecord;
     }
+  }
+
+  /** Moves a CA rotation on from `expected`: the bundle and the record in one conditional write (see ca-rotation.ts). */
+  writeCaRotation(expected: Pick<CaRotationRecord, 'phase' | 'serial'>, next: { caBundle: string; rotation: CaRotationRecord }): Promise<void> {
+    return writeCaRotation(this.table, expected, next);
+  }
+
+  /** Records that a host fetched a config carrying the CA bundle `bundleTag` names. */
+  recordBundleHolder(bundleTag: string, hostId: string, now: Date): Promise<void> {
+    return recordBundleHolder(this.table, bundleTag, hostId, now);
+  }
+
+  /** The hosts recorded as holding the CA bundle `bundleTag` names. */
+  listBundleHolders(bundleTag: string): Promise<Set<string>> {
+    return listBundleHolders(this.table, bundleTag);
   }
 
   /** A number that moves whenever something in every host's config changes (blocklist, lighthouses, CA). */
@@ -144,6 +169,8 @@ export class GatewayStore {
         },
         this.table.put(certificateItem(host.id, cert)),
         publicKeyClaim(this.tableName, host.id, cert.publicKey, now),
+        // An egress node joins the environments' routing: every config may change.
+        ...(host.role === 'egress' ? [egressNodePut(this.table, { hostId: host.id, ip: host.ip }), this.table.bumpVersion(keys.version())] : []),
       ]);
     } catch (err) {
       const cancellation = cancellationOf(err);
@@ -299,6 +326,30 @@ export class GatewayStore {
    */
   setOwner(host: HostRecord, owner: Principal): Promise<HostRecord> {
     return setOwner(this.table, host, owner);
+  }
+
+  // ---- egress (see egress-policies.ts) -----------------------------------------------------
+
+  /** Sets the network's egress routes (canonical CIDRs) and moves the config version. */
+  setEgressRoutes(routes: readonly string[]): Promise<void> {
+    return setEgressRoutes(this.table, routes);
+  }
+
+  listEgressNodes(): Promise<EgressNodeRecord[]> {
+    return listEgressNodes(this.table);
+  }
+
+  getEgressPolicy(organization: string): Promise<EgressPolicyRecord | undefined> {
+    return getEgressPolicy(this.table, organization);
+  }
+
+  listEgressPolicies(): Promise<EgressPolicyRecord[]> {
+    return listEgressPolicies(this.table);
+  }
+
+  /** Replaces an organisation's egress rules; with `expectedRevision`, only from that revision (StateConflictError otherwise). */
+  putEgressPolicy(input: { organization: string; rules: readonly EgressRule[]; now: Date; expectedRevision?: number }): Promise<EgressPolicyRecord> {
+    return putEgressPolicy(this.table, input);
   }
 
   // ---- revocation and housekeeping -------------------------------------------------------

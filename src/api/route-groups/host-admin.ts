@@ -1,5 +1,6 @@
 import { apiRoute } from '../router';
 import { createAccessToken } from '../routes/access-tokens';
+import { postCaRotation } from '../routes/ca-rotation';
 import { createHost, getHost, listHosts, revokeHost, updateHost } from '../routes/hosts';
 import { deletePort, putPort } from '../routes/ports';
 
@@ -13,4 +14,5 @@ export const HOST_ADMIN_ROUTES = [
   apiRoute('PUT', '/v1/hosts/{id}/ports/{port}', putPort),
   apiRoute('DELETE', '/v1/hosts/{id}/ports/{port}', deletePort),
   apiRoute('POST', '/v1/access-tokens', createAccessToken),
+  apiRoute('POST', '/v1/network/ca-rotation', postCaRotation),
 ];

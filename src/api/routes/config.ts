@@ -1,5 +1,7 @@
 import { type HostRecord, PublicKeyTakenError, StateConflictError } from '../../store';
 import { requireHost } from '../auth';
+import { noteConfigDelivered, refuseRetiredIssuer } from '../ca-rotation-service';
+import { withCurrentEgressCertificate } from '../egress-certificate';
 import { acceptsConfigDelta, blocklistChanges, CONFIG_DELTA_TYPE, configDelta } from '../config-delta';
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
 import { type ConfigTag, configEtag, ifNoneMatchMatches, parseConfigEtag } from '../etag';
@@ -35,6 +37,8 @@ export async function getConfig(ctx: ApiContext, request: ApiRequest, hostId: st
       fresh = true;
     }
     if (host.status !== 'active') throw noLongerActive(hostId);
+    // An egress node's certificate follows the network's egress routes (see egress-certificate.ts).
+    host = await withCurrentEgressCertificate(ctx, host, view);
     const blocklist = ctx.views.blocklist(view, ctx.clock());
     const tag = configTag(host, view, blocklist, ctx.settings.watchUrl);
     const etag = configEtag(tag);
@@ -47,8 +51,10 @@ export async function getConfig(ctx: ApiContext, request: ApiRequest, hostId: st
         continue;
       }
       const rendered = renderHostConfigWith(host, view, blocklist, ctx.settings.watchUrl);
+      await noteConfigDelivered(ctx, host, view);
       return jsonResponse(200, rendered.body, { etag: rendered.etag, 'cache-control': 'no-cache', vary: 'accept' });
     }
+    await noteConfigDelivered(ctx, host, view);
     const remaining = deadline - Date.now();
     if (remaining <= 0 || request.signal?.aborted) return notModified(etag);
     const outcome = await ctx.feed.wait(hostId, view.version, Math.min(remaining, untilExpiry(ctx, blocklist.nextExpiry)), request.signal);
@@ -96,6 +102,7 @@ export async function renew(ctx: ApiContext, request: ApiRequest, hostId: string
   if (!host.publicKey) throw conflict('not-enrolled', `host ${hostId} has not enrolled yet`);
   const key = publicKey ?? parsePublicKey(host.publicKey);
   const view = await ctx.views.current();
+  refuseRetiredIssuer(host, view);
   const certificate = await issueCertificate(ctx, view, host, key);
   let renewed;
   try {

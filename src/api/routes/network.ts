@@ -1,3 +1,4 @@
+import { caExpiryOf, caRotationView } from '../ca-rotation';
 import type { ApiContext } from '../context';
 import type { ApiResponse } from '../http';
 import { jsonResponse } from '../problem';
@@ -11,6 +12,8 @@ export async function getNetwork(ctx: ApiContext): Promise<ApiResponse> {
     caFingerprints: view.caCertificates.map((ca) => ca.fingerprint()),
     lighthouses: view.lighthouses.map((l) => ({ hostId: l.hostId, ip: l.ip, endpoints: l.endpoints })),
     policy: view.policy,
+    caRotation: caRotationView(view.caRotation),
+    caExpiry: caExpiryOf(view.caCertificates, ctx.clock()),
     ...await accessTokenKey(ctx),
   });
 }
