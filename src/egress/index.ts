@@ -1,0 +1,10 @@
+export { type ConntrackEntry, type ConntrackTuple, parseConntrackLine } from './conntrack';
+export { deleteArguments, flowsToCut } from './cut';
+export { EMPTY_FEED, type EgressFeed, EgressFeedError, type EgressRule, parseEgressFeed } from './feed';
+export { FlowLog, type FlowRecord, isEgressFlow } from './flow-log';
+export { DEFAULT_POLL_SECONDS, type EgressNodeOptions, SAVED_RULES_FILE, runEgressNode } from './node';
+export { allows, memberIndex, type SourceHost } from './policy';
+export { RefusedLog, type RefusedRecord, parseRefusedSet } from './refused';
+export { fetchEgressRules } from './rules-client';
+export { EGRESS_TABLE, REFUSED_SET, renderRuleset } from './ruleset';
+export { EgressToolError, applyRuleset, checkTools } from './tools';
