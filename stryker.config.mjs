@@ -70,7 +70,8 @@ export default {
   // committed (Stryker's intended use) so a fresh clone, CI included, starts from them.
   incremental: true,
   incrementalFile: `stryker-incremental/${name ?? 'all'}.json`,
-  concurrency: 2,
+  // The machine is shared: STRYKER_CONCURRENCY=1 keeps a run to one jest worker.
+  concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 2),
   timeoutMS: 10_000,
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: `reports/mutation/${name ?? 'all'}.html` },

@@ -189,8 +189,9 @@ function decodeJson(part: string): Record<string, unknown> | undefined {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
     // Stryker disable next-line ConditionalExpression,LogicalOperator: the header and claims checks that follow refuse anything but a plain object anyway
     return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  // Stryker disable next-line BlockStatement: an empty catch also ends the function with undefined
-  } catch {
+  }
+  // Stryker disable next-line BlockStatement: an empty catch also ends the function with undefined (the directive sits here so that it leads the catch clause)
+  catch {
     return undefined;
   }
 }

@@ -118,7 +118,7 @@ function cookieRedirect(req: RequestFacts, verified: VerifiedAccessToken, nowMs:
 }
 
 function isSignOut(target: string): boolean {
-  if (target.charCodeAt(1) !== 0x2e /* . */ || !target.startsWith(SIGN_OUT_PATH)) return false;
+  if (!target.startsWith(SIGN_OUT_PATH)) return false;
   return target.length === SIGN_OUT_PATH.length || target[SIGN_OUT_PATH.length] === '?';
 }
 
@@ -136,8 +136,8 @@ export function sameHostPath(target: string): string {
   if (target.charCodeAt(0) !== 0x2f) return '/';
   const second = target.charCodeAt(1);
   if (second === 0x2f || second === 0x5c) return '/';
-  for (let i = 1; i < target.length; i++) {
-    const c = target.charCodeAt(i);
+  for (const char of target) {
+    const c = char.charCodeAt(0);
     if (c <= 0x20 || c >= 0x7f) return '/';
   }
   return target;
@@ -164,9 +164,8 @@ export function fromSameEnvironment(headers: RawHeaders, hostId: string, domain:
 /** `https://<port>--<hostId>.<domain>` with an optional numeric port, nothing else. */
 export function isSameEnvironmentOrigin(origin: string, hostId: string, domain: string): boolean {
   if (!origin.startsWith('https://')) return false;
-  const authority = origin.slice(8);
-  const colon = authority.indexOf(':');
-  if (colon >= 0 && !/^[1-9]\d{0,4}$/.test(authority.slice(colon + 1))) return false;
-  const target = parseProxyHostName(colon < 0 ? authority : authority.slice(0, colon), domain);
+  const [host, port, ...more] = origin.slice(8).split(':');
+  if (more.length > 0 || (port !== undefined && !/^[1-9]\d{0,4}$/.test(port))) return false;
+  const target = parseProxyHostName(host, domain);
   return target !== undefined && target.hostId === hostId;
 }

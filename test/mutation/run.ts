@@ -36,7 +36,9 @@ function score(mutants: MutantResult[]): { score: number; survived: number; noCo
 
 async function main(): Promise<number> {
   const { groups } = (await import(join(ROOT, 'stryker.config.mjs'))) as { groups: Record<string, unknown> };
-  const chosen = process.argv.slice(2);
+  // Group names, then Stryker's own options (e.g. `--force` to re-test mutants the incremental file would reuse).
+  const chosen = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+  const strykerArgs = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
   const unknown = chosen.filter((g) => !(g in groups));
   if (unknown.length > 0) {
     console.error(`npm run mutate: unknown group ${unknown.join(', ')}; groups: ${Object.keys(groups).join(', ')}`);
@@ -49,7 +51,7 @@ async function main(): Promise<number> {
   try {
     for (const group of chosen.length > 0 ? chosen : Object.keys(groups)) {
       const started = Date.now();
-      const run = spawnSync('npx', ['stryker', 'run'], {
+      const run = spawnSync('npx', ['stryker', 'run', ...strykerArgs], {
         cwd: ROOT,
         stdio: 'inherit',
         env: { ...process.env, CI: 'true', STRYKER_GROUP: group, GATEWAY_TEST_DYNAMODB_ENDPOINT: ddb.endpoint },
