@@ -2,6 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { applyRouteDelta, parseRouteTable, parseRouteUpdate, type RouteTable } from '../mesh/routes';
+import type { RouteCache } from './route-cache';
 
 /**
  * Where the proxy's route table comes from. A source delivers each new valid table to `onTable`
@@ -86,6 +87,11 @@ export class FileRouteSource implements RouteSource {
  * hand (a new table object: requests in flight keep the one they started with). A delta that does
  * not start at the version in hand, or an answer that does not parse, is dropped and the whole
  * table fetched again; after a network or HTTP error the table in hand is kept. The server answers the whole table itself when it cannot give the changes.
+ *
+ * With a `cache`, every table is saved (and every answer confirms it), and a proxy that starts
+ * while the control plane is unreachable serves the saved table (within the cache's age limit)
+ * until the control plane answers; it then asks for the changes since the saved version, so it
+ * catches up by itself.
  */
 export class HttpRouteSource implements RouteSource {
   private readonly abort = new AbortController();
@@ -93,7 +99,15 @@ export class HttpRouteSource implements RouteSource {
 
   constructor(
     readonly url: string,
-    private readonly options: { waitSeconds?: number; retryMs?: number; headers?: Record<string, string> } = {},
+    private readonly options: {
+      waitSeconds?: number;
+      retryMs?: number;
+      headers?: Record<string, string>;
+      /** Where the last good table is kept for a start without the control plane. */
+      cache?: RouteCache;
+      /** Time allowed for an answer beyond the long-poll wait. @default 15000 */
+      requestTimeoutMs?: number;
+    } = {},
   ) {}
 
   start(onTable: (table: RouteTable) => void, onError: (err: Error) => void): void {
@@ -103,17 +117,22 @@ export class HttpRouteSource implements RouteSource {
   private async run(onTable: (table: RouteTable) => void, onError: (err: Error) => void): Promise<void> {
     const signal = this.abort.signal;
     let current: RouteTable | undefined;
+    let cacheTried = false;
     while (!signal.aborted) {
       const url = new URL(this.url);
+      const waitSeconds = current === undefined ? 0 : (this.options.waitSeconds ?? 55);
       if (current !== undefined) {
         url.searchParams.set('since', current.version);
-        url.searchParams.set('wait', String(this.options.waitSeconds ?? 55));
+        url.searchParams.set('wait', String(waitSeconds));
       }
       const started = Date.now();
       try {
-        const res = await fetch(url, { headers: { accept: 'application/json', ...this.options.headers }, signal });
+        // A control plane that stopped answering (not refusing) must not hold the first table forever.
+        const timeout = AbortSignal.timeout(waitSeconds * 1000 + (this.options.requestTimeoutMs ?? 15_000));
+        const res = await fetch(url, { headers: { accept: 'application/json', ...this.options.headers }, signal: AbortSignal.any([signal, timeout]) });
         if (res.status === 304) {
           await res.body?.cancel();
+          this.confirmCache(onError);
           // A server that answers at once instead of holding the request must not be polled in a tight loop.
           if (Date.now() - started < 1000) await delay(this.options.retryMs ?? 2000, signal);
           continue;
@@ -136,9 +155,15 @@ export class HttpRouteSource implements RouteSource {
           throw new Error(`GET ${this.url}: a delta from ${update.delta.from}, not from the version in hand; fetching the whole table`);
         }
         onTable(current);
+        this.saveCache(current, onError);
       } catch (err) {
         if (signal.aborted) return;
         onError(err as Error);
+        if (current === undefined && !cacheTried) {
+          cacheTried = true;
+          current = this.loadCache(onError);
+          if (current) onTable(current);
+        }
         await delay(this.options.retryMs ?? 2000, signal);
       }
     }
@@ -147,6 +172,37 @@ export class HttpRouteSource implements RouteSource {
   async close(): Promise<void> {
     this.abort.abort();
     await this.loop;
+  }
+
+  /** The saved table when it may be served; why not otherwise goes to `onError`. */
+  private loadCache(onError: (err: Error) => void): RouteTable | undefined {
+    const cache = this.options.cache;
+    if (!cache) return undefined;
+    try {
+      const cached = cache.load();
+      if (!cached) return undefined;
+      onError(new Error(`serving the route table saved at ${cached.confirmedAt.toISOString()} (version ${cached.table.version}) until the control plane answers`));
+      return cached.table;
+    } catch (err) {
+      onError(err as Error);
+      return undefined;
+    }
+  }
+
+  private saveCache(table: RouteTable, onError: (err: Error) => void): void {
+    try {
+      this.options.cache?.save(table);
+    } catch (err) {
+      onError(new Error(`saving the route table to ${this.options.cache?.path}: ${(err as Error).message}`, { cause: err }));
+    }
+  }
+
+  private confirmCache(onError: (err: Error) => void): void {
+    try {
+      this.options.cache?.confirm();
+    } catch (err) {
+      onError(new Error(`confirming the saved route table ${this.options.cache?.path}: ${(err as Error).message}`, { cause: err }));
+    }
   }
 }
 

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadAccessTokenPublicKey } from '../../mesh/access-token';
-import { FileRouteSource, HttpRouteSource, ProxyServer, type ProxyServerOptions, type RouteSource } from '../../proxy';
+import { DEFAULT_ROUTE_CACHE_MAX_AGE_MS, FileRouteSource, HttpRouteSource, ProxyServer, ROUTE_CACHE_FILE, RouteCache, type ProxyServerOptions, type RouteSource } from '../../proxy';
 import type { AccessLog } from '../../proxy/access-log';
 import { type CliIO, type CommandImpl, parseFlags, required, UsageError } from '../command';
 
@@ -14,6 +15,9 @@ Serves https://<port>--<hostId>.<domain> from the environments' overlay addresse
   --routes FILE|URL            route table: a JSON file (watched) or the control plane's /v1/routes URL
   --token-public-key FILE      Ed25519 public key that verifies access tokens (PUBLIC KEY or NEBULA ED25519 PUBLIC KEY PEM)
   --listen ADDR                host:port to listen on (default 0.0.0.0:443)
+  --state-dir DIR              with a /v1/routes URL: keep the last good route table in DIR/routes.json (0600) and
+                               serve it when the proxy starts while the control plane is unreachable
+  --routes-max-age DUR         never serve a saved table the control plane last confirmed longer ago (default 24h)
   --access-log off|stdout      JSON line per request (default stdout)
   --idle-timeout DUR           idle keep-alive connection lifetime (default 75s)
   --websocket-idle-timeout DUR idle WebSocket lifetime (default 2h)
@@ -52,6 +56,8 @@ export const proxyCommand: CommandImpl = {
       'max-connections-per-ip': { type: 'string' },
       'max-connections': { type: 'string' },
       'first-request-timeout': { type: 'string' },
+      'state-dir': { type: 'string' },
+      'routes-max-age': { type: 'string' },
     });
     const domain = required(flags, 'domain');
     if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
@@ -71,9 +77,23 @@ export const proxyCommand: CommandImpl = {
       throw new UsageError(`flag --token-public-key: ${(err as Error).message}`);
     }
     const { host, port } = parseListen(flags.listen ?? '0.0.0.0:443');
-    const routes: RouteSource = /^https?:\/\//.test(routesArg)
+    const fromApi = /^https?:\/\//.test(routesArg);
+    const stateDir = flags['state-dir'];
+    if (stateDir !== undefined && !fromApi) throw new UsageError('flag --state-dir: only with a /v1/routes URL in --routes (a route file is its own copy)');
+    const maxAgeMs = optionalDuration(flags, 'routes-max-age') ?? DEFAULT_ROUTE_CACHE_MAX_AGE_MS;
+    let cache: RouteCache | undefined;
+    if (typeof stateDir === 'string') {
+      try {
+        mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      } catch (err) {
+        throw new UsageError(`flag --state-dir: cannot create ${stateDir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      cache = new RouteCache(join(stateDir, ROUTE_CACHE_FILE), maxAgeMs);
+    }
+    const routes: RouteSource = fromApi
       ? new HttpRouteSource(routesArg, {
           headers: io.env.GATEWAY_ROUTES_TOKEN ? { authorization: `Bearer ${io.env.GATEWAY_ROUTES_TOKEN}` } : undefined,
+          cache,
         })
       : new FileRouteSource(routesArg);
     const logMode = flags['access-log'] ?? 'stdout';
