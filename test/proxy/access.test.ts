@@ -307,20 +307,29 @@ describe('gateway proxy access rules', () => {
 
   describe('WebSocket tunnels and token expiry', () => {
     it('end when the token that opened them expires, except on public ports', async () => {
-      // Expires within 2.5–3.5 s (minted 57.5 s ago for 60 s): time enough to open both tunnels on a busy machine.
-      const short = await mintAccessToken({ signer: keys.signer, principal: ALICE, ttlSeconds: 60, now: new Date(Date.now() - 57_500) });
-      const privateWs = await openWebSocket(proxyPort, tls.ca, host(portOf(priv.server)), { 'x-gateway-token': short });
-      const publicWs = await openWebSocket(proxyPort, tls.ca, host(portOf(pub.server)), { 'x-gateway-token': short });
-      const closed = new Promise<number>((resolve) => privateWs.on('close', (code) => resolve(code)));
-      expect(await echo(privateWs, 'before')).toBe('before');
-      expect(await closed).toBe(1006); // the proxy cut the connection: no close frame mid-stream
-      await eventually(() => log.entries.some((e) => e.reason === 'token-expired' && e.port === portOf(priv.server)));
-      // Same token, same moment, public port: still open after the private one ended.
-      expect(publicWs.readyState).toBe(WebSocket.OPEN);
-      expect(await echo(publicWs, 'after')).toBe('after');
-      publicWs.close();
-      // And the expired token opens nothing new.
-      await expect(openWebSocket(proxyPort, tls.ca, host(portOf(priv.server)), { 'x-gateway-token': short })).rejects.toThrow(/401/);
+      // The clock is jest's: it runs as usual while the tunnels open (the token has a minute
+      // left, however slow the machine), then jumps past the token's expiry; the proxy's tunnel
+      // timer and its token checks read that clock, so the order of events is fixed, not timed.
+      jest.useFakeTimers({ advanceTimers: true, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+      try {
+        const short = await mintAccessToken({ signer: keys.signer, principal: ALICE, ttlSeconds: 60 });
+        const privateWs = await openWebSocket(proxyPort, tls.ca, host(portOf(priv.server)), { 'x-gateway-token': short });
+        const publicWs = await openWebSocket(proxyPort, tls.ca, host(portOf(pub.server)), { 'x-gateway-token': short });
+        const closed = new Promise<number>((resolve) => privateWs.on('close', (code) => resolve(code)));
+        expect(await echo(privateWs, 'before')).toBe('before');
+        expect(log.entries.some((e) => e.reason === 'token-expired' && e.port === portOf(priv.server))).toBe(false);
+        jest.advanceTimersByTime(61_000);
+        expect(await closed).toBe(1006); // the proxy cut the connection: no close frame mid-stream
+        await eventually(() => log.entries.some((e) => e.reason === 'token-expired' && e.port === portOf(priv.server)));
+        // Same token, same moment, public port: still open after the private one ended.
+        expect(publicWs.readyState).toBe(WebSocket.OPEN);
+        expect(await echo(publicWs, 'after')).toBe('after');
+        publicWs.close();
+        // And the expired token opens nothing new.
+        await expect(openWebSocket(proxyPort, tls.ca, host(portOf(priv.server)), { 'x-gateway-token': short })).rejects.toThrow(/401/);
+      } finally {
+        jest.useRealTimers();
+      }
     });
   });
 });
