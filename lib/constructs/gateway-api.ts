@@ -42,6 +42,8 @@ export type ApiFunctionName = 'public' | 'hostAdmin' | 'enroll' | 'hostConfig' |
 export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/healthz', fn: 'public', auth: 'NONE' },
   { method: 'GET', path: '/v1/network', fn: 'public', auth: 'NONE' },
+  { method: 'GET', path: '/v1/bootstrap', fn: 'public', auth: 'NONE' },
+  { method: 'GET', path: '/v1/agent/{file}', fn: 'public', auth: 'NONE' },
   { method: 'POST', path: '/v1/enroll', fn: 'enroll', auth: 'NONE' },
   { method: 'POST', path: '/v1/hosts', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'GET', path: '/v1/hosts', fn: 'hostAdmin', auth: 'IAM' },
@@ -64,12 +66,21 @@ interface FunctionSpec {
   /** What it may do with the access token key: sign (mint tokens), or only publish its public key (given in the environment). */
   readonly accessTokens?: 'sign' | 'publish';
   readonly tableAccess: 'read' | 'readWrite';
+  /** Carries the environment agent bundle in its asset (the bootstrap routes serve it). */
+  readonly withAgentBundle?: boolean;
   readonly description: string;
 }
 
 /** Per function: its lambda/ file, which keys it may use, and what else it may do. */
 const FUNCTIONS: Record<ApiFunctionName, FunctionSpec> = {
-  public: { entry: 'public-api', signs: false, accessTokens: 'publish', tableAccess: 'read', description: 'GET /healthz and GET /v1/network' },
+  public: {
+    entry: 'public-api',
+    signs: false,
+    accessTokens: 'publish',
+    tableAccess: 'read',
+    withAgentBundle: true,
+    description: 'GET /healthz, GET /v1/network, GET /v1/bootstrap and GET /v1/agent/{file}',
+  },
   hostAdmin: {
     entry: 'host-admin',
     signs: false,
@@ -125,6 +136,9 @@ export interface GatewayApiProps {
 export const WATCH_URL_ENV = 'GATEWAY_WATCH_URL';
 /** The functions whose answers tell agents where to watch. */
 export const WATCH_URL_FUNCTIONS = ['enroll', 'hostConfig', 'nodeRegister'] as const satisfies readonly ApiFunctionName[];
+
+/** The API's URL the bootstrap script pins (lambda/shared/runtime.ts reads it): the stage's, as environments reach it. */
+export const API_URL_ENV = 'GATEWAY_API_URL';
 
 /** Environment variable naming the admin roles (comma-separated ARNs) for the functions serving admin routes. */
 export const ADMIN_ROLES_ENV = 'GATEWAY_ADMIN_ROLE_ARNS';
@@ -203,6 +217,7 @@ export class GatewayApi extends Construct {
         entry: spec.entry,
         description: spec.description,
         logRetention: props.logRetention,
+        withAgentBundle: spec.withAgentBundle,
         environment: {
           ...common,
           ...(spec.signs ? caKey.environment : {}),
@@ -227,6 +242,10 @@ export class GatewayApi extends Construct {
 
     this.functions.hostAdmin.function.addEnvironment(ADMIN_ROLES_ENV, props.adminRoleArns.join(','));
     for (const name of WATCH_URL_FUNCTIONS) this.functions[name].function.addEnvironment(WATCH_URL_ENV, props.watchUrl);
+    // The stage URL from the API's id, not this.api.url: that names the stage, which depends on the
+    // methods, which depend on the function (a cycle).
+    const stack = Stack.of(this);
+    this.functions.public.function.addEnvironment(API_URL_ENV, `https://${this.api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${API_STAGE}`);
 
     const register = this.functions.nodeRegister.function;
     const { nodeRegistration } = props;
