@@ -17,6 +17,9 @@ export const ADMIN_ROLE_ARNS_VARIABLE = 'GATEWAY_ADMIN_ROLE_ARNS';
 /** Where agents watch their config: the gateway server's TLS listener (e.g. `https://watch.<domain>:8443`); unset: agents poll this API. */
 export const WATCH_URL_VARIABLE = 'GATEWAY_WATCH_URL';
 
+/** The API's stage URL (set on public-api): pinned in the bootstrap script GET /v1/bootstrap serves. */
+export const API_URL_VARIABLE = 'GATEWAY_API_URL';
+
 /** A function never holds a request open: long-lived watches belong to the gateway server. */
 export const LAMBDA_LONG_POLL_MAX_SECONDS = 0;
 
@@ -33,6 +36,7 @@ export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier
       certificateLifetimeSeconds: lifetimeHours * 3600,
       longPollMaxSeconds: LAMBDA_LONG_POLL_MAX_SECONDS,
       ...(env[WATCH_URL_VARIABLE] ? { watchUrl: checkWatchUrl(env[WATCH_URL_VARIABLE], WATCH_URL_VARIABLE) } : {}),
+      ...(env[API_URL_VARIABLE] ? { publicUrl: checkWatchUrl(env[API_URL_VARIABLE], API_URL_VARIABLE) } : {}),
     },
     logger: apiLogger,
   };

@@ -7,6 +7,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeGuardRule, acknowledgeLogGroupRules } from '../guard';
+import { AGENT_BUNDLE_FILE, bundleAgent } from '../bundles';
 import { LAMBDA_DIR } from '../paths';
 
 /** The runtime every function uses: the newest Node.js Lambda offers in this aws-cdk-lib. */
@@ -41,6 +42,12 @@ export interface GatewayFunctionProps {
   readonly timeout?: Duration;
   /** @default 512 */
   readonly memorySize?: number;
+  /**
+   * Also bundle the environment agent (lib/bundles.ts) as `gateway-agent.js` beside `index.js`,
+   * where the bootstrap routes find it (src/bootstrap/agent-bundle.ts).
+   * @default false
+   */
+  readonly withAgentBundle?: boolean;
 }
 
 /**
@@ -69,7 +76,7 @@ export class GatewayFunction extends Construct {
     );
     this.function = new LambdaFunction(this, 'Function', {
       role: this.role,
-      code: bundledCode(path.join(LAMBDA_DIR, `${props.entry}.ts`)),
+      code: bundledCode(path.join(LAMBDA_DIR, `${props.entry}.ts`), props.withAgentBundle ?? false),
       handler: 'index.handler',
       runtime: FUNCTION_RUNTIME,
       architecture: Architecture.ARM_64,
@@ -94,14 +101,14 @@ export class GatewayFunction extends Construct {
 }
 
 /** `index.js` (and its source map) bundled from `entry` by the local esbuild, with FUNCTION_BUNDLING. */
-function bundledCode(entry: string): Code {
+function bundledCode(entry: string, withAgentBundle: boolean): Code {
   return Code.fromAsset(LAMBDA_DIR, {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
       // Never used: local bundling always succeeds or throws (no Docker fallback).
       image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:22-slim'),
       // The entry travels in the bundling options, which key CDK's staging cache (tryBundle's code does not).
-      environment: { [ENTRY_OPTION]: entry },
+      environment: { [ENTRY_OPTION]: entry, ...(withAgentBundle ? { [AGENT_OPTION]: AGENT_BUNDLE_FILE } : {}) },
       local: {
         tryBundle(outputDir: string, options: BundlingOptions): boolean {
           buildSync({
@@ -116,6 +123,8 @@ function bundledCode(entry: string): Code {
             external: [...FUNCTION_BUNDLING.externalModules],
             logLevel: 'error',
           });
+          const agentFile = options.environment![AGENT_OPTION];
+          if (agentFile) bundleAgent(path.join(outputDir, agentFile));
           return true;
         },
       },
@@ -124,3 +133,4 @@ function bundledCode(entry: string): Code {
 }
 
 const ENTRY_OPTION = 'GATEWAY_FUNCTION_ENTRY';
+const AGENT_OPTION = 'GATEWAY_FUNCTION_AGENT_BUNDLE';
