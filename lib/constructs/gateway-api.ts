@@ -52,11 +52,16 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'PATCH', path: '/v1/hosts/{id}', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'GET', path: '/v1/hosts/{id}/config', fn: 'hostConfig', auth: 'NONE' },
   { method: 'POST', path: '/v1/hosts/{id}/renew', fn: 'enroll', auth: 'NONE' },
+  { method: 'POST', path: '/v1/hosts/{id}/certificate-in-use', fn: 'enroll', auth: 'NONE' },
   { method: 'POST', path: '/v1/nodes/register', fn: 'nodeRegister', auth: 'IAM' },
   { method: 'PUT', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'DELETE', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'POST', path: '/v1/access-tokens', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'GET', path: '/v1/routes', fn: 'hostConfig', auth: 'NONE' },
+  { method: 'PUT', path: '/v1/network/egress-routes', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'GET', path: '/v1/egress-policies/{organization}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'PUT', path: '/v1/egress-policies/{organization}', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'GET', path: '/v1/egress/rules', fn: 'hostConfig', auth: 'NONE' },
 ];
 
 interface FunctionSpec {
@@ -99,9 +104,14 @@ export interface NodeRegistrationProps {
   readonly lighthouseRoleName: string;
   /** Role name the proxy instances run as (fixed; may hold the stack's region token). */
   readonly proxyRoleName: string;
+  /**
+   * Role name the egress instances run as (fixed; may hold the stack's region token).
+   * @default no egress fleet: no egress instance may register
+   */
+  readonly egressRoleName?: string;
   /** Network tag `key=value` every fleet instance carries. */
   readonly networkTag: string;
-  /** Key of the tag naming the instance's role (`lighthouse` or `proxy`). */
+  /** Key of the tag naming the instance's role (`lighthouse`, `proxy` or `egress`). */
   readonly roleTagKey: string;
 }
 
@@ -251,6 +261,7 @@ export class GatewayApi extends Construct {
     const { nodeRegistration } = props;
     register.addEnvironment('LIGHTHOUSE_ROLE_NAME', nodeRegistration.lighthouseRoleName);
     register.addEnvironment('PROXY_ROLE_NAME', nodeRegistration.proxyRoleName);
+    if (nodeRegistration.egressRoleName) register.addEnvironment('EGRESS_ROLE_NAME', nodeRegistration.egressRoleName);
     register.addEnvironment('FLEET_TAG_NETWORK', nodeRegistration.networkTag);
     register.addEnvironment('FLEET_TAG_ROLE', nodeRegistration.roleTagKey);
     // DescribeInstances supports no resource-level permissions; it only reads.
@@ -313,8 +324,8 @@ export class GatewayApi extends Construct {
     const register = ROUTES.filter((r) => r.fn === 'nodeRegister').map((r) => arn(routeResource(r)));
     const open = ROUTES.filter((r) => r.auth === 'NONE').map((r) => arn(routeResource(r)));
     const admins = props.adminRoleArns.flatMap((arn) => rolePrincipalPatterns({ arn, ...parseRoleArn(arn) }));
-    const { lighthouseRoleName, proxyRoleName } = props.nodeRegistration;
-    const fleets = [lighthouseRoleName, proxyRoleName].flatMap((roleName) =>
+    const { lighthouseRoleName, proxyRoleName, egressRoleName } = props.nodeRegistration;
+    const fleets = [lighthouseRoleName, proxyRoleName, ...(egressRoleName ? [egressRoleName] : [])].flatMap((roleName) =>
       rolePrincipalPatterns({
         arn: stack.formatArn({ service: 'iam', region: '', resource: 'role', resourceName: roleName }),
         partition: stack.partition,

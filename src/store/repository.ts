@@ -11,6 +11,8 @@ import { iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EgressRule } from '../mesh/egress-policy';
 import type { EgressNodeRecord, EgressPolicyRecord, EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
+import { type HostSighting, recordHostSeen } from './host-seen';
+import { retirePreviousCertificates } from './certificate-retirement';
 import { type HostPage, listHosts } from './host-listing';
 import { listRouteChanges, listRoutes, readRoutesHead, replacePorts, type RouteChange, type RoutesHead, setOwner } from './routes';
 import { type Item, TableAccess, type TransactItem } from './table-access';
@@ -352,9 +354,19 @@ export class GatewayStore {
     return putEgressPolicy(this.table, input);
   }
 
+  /** Records an agent's call on its host, at most once per interval (host-seen.ts); whether it wrote. */
+  recordHostSeen(sighting: HostSighting): Promise<boolean> {
+    return recordHostSeen(this.table, sighting);
+  }
+
   // ---- revocation and housekeeping -------------------------------------------------------
 
   /** Revokes a host (see revocation.ts); undefined when there is no such host. */
+  /** Blocklists the host's unexpired certificates other than `fingerprint`, its current one (certificate-retirement.ts). */
+  retirePreviousCertificates(input: { hostId: string; fingerprint: string; now: Date }): Promise<string[]> {
+    return retirePreviousCertificates(this.table, input);
+  }
+
   async revokeHost(input: { hostId: string; now: Date; minQuarantineMs?: number }): Promise<HostRecord | undefined> {
     const host = await this.getHost(input.hostId);
     if (!host) return undefined;

@@ -43,7 +43,10 @@ describe('the saved route table', () => {
     let up = false;
     const requests: string[] = [];
     const server: Server = createServer((req, res) => {
-      if (!up) return req.socket.destroy();
+      if (!up) {
+        req.socket.destroy();
+        return;
+      }
       requests.push(req.url!);
       if (req.url!.includes('since=5')) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ from: '5', to: '6', upsert: [entry('h2', 8080)], remove: [] }));
       else res.writeHead(304).end();
