@@ -3,7 +3,8 @@ import { apiGatewayHandler } from './shared/runtime';
 
 /**
  * Admin routes, IAM-authorized at API Gateway: POST/GET /v1/hosts, GET/DELETE /v1/hosts/{id},
- * PUT/DELETE /v1/hosts/{id}/ports/{port}, POST /v1/access-tokens (the only function that signs with
+ * PUT/DELETE /v1/hosts/{id}/ports/{port}, PUT /v1/network/egress-routes, GET/PUT
+ * /v1/egress-policies/{organization}, POST /v1/access-tokens (the only function that signs with
  * the access token key; it never holds the CA key).
  */
 export const handler = apiGatewayHandler({ routes: HOST_ADMIN_ROUTES, iamAuthorized: true });

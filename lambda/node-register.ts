@@ -8,18 +8,20 @@ import { apiGatewayHandler } from './shared/runtime';
 /**
  * Only the fleets' instance roles may register, each as its own role: an assumed-role session of
  * any other role could carry an instance id as its session name. Reads the fixed role names the
- * stack sets (LIGHTHOUSE_ROLE_NAME, PROXY_ROLE_NAME); the API then checks the instance with EC2.
+ * stack sets (LIGHTHOUSE_ROLE_NAME, PROXY_ROLE_NAME, EGRESS_ROLE_NAME); the API then checks the
+ * instance with EC2.
  */
 export function fleetRoleGuard(env: NodeJS.ProcessEnv): (event: RestApiEvent) => RestApiResult | undefined {
   return (event) => {
     const fleets = new Map([
       [env.LIGHTHOUSE_ROLE_NAME, 'lighthouse'],
       [env.PROXY_ROLE_NAME, 'proxy'],
+      [env.EGRESS_ROLE_NAME, 'egress'],
     ]);
     const arn = event.requestContext.identity?.userArn ?? '';
     const roleName = /^arn:aws[a-z-]*:sts::\d{12}:assumed-role\/([^/]+)\/[^/]+$/.exec(arn)?.[1];
     const fleet = roleName === undefined ? undefined : fleets.get(roleName);
-    if (!fleet) return forbidden("the caller is not a lighthouse or proxy instance role");
+    if (!fleet) return forbidden("the caller is not a lighthouse, proxy or egress instance role");
     const requested = requestedRole(event);
     if (requested !== undefined && requested !== fleet) return forbidden(`a ${fleet} instance cannot register as a ${requested}`);
     return undefined;

@@ -10,7 +10,7 @@ export interface Ec2NodeVerifierOptions {
   readonly client: EC2Client;
   /** The tag every instance of this gateway carries, e.g. `{key: 'nebula-gateway:network', value: 'NebulaGateway'}`. */
   readonly networkTag: { readonly key: string; readonly value: string };
-  /** Tag key whose value is the instance's fleet: `lighthouse` or `proxy`. */
+  /** Tag key whose value is the instance's fleet: `lighthouse`, `proxy` or `egress`. */
   readonly roleTagKey: string;
 }
 
@@ -22,7 +22,7 @@ export interface Ec2NodeVerifierOptions {
 export class Ec2NodeVerifier implements NodeVerifier {
   constructor(private readonly options: Ec2NodeVerifierOptions) {}
 
-  async verify(instanceId: string, role: 'lighthouse' | 'proxy'): Promise<{ publicIp?: string; privateIp?: string }> {
+  async verify(instanceId: string, role: 'lighthouse' | 'proxy' | 'egress'): Promise<{ publicIp?: string; privateIp?: string }> {
     const instance = await this.describe(instanceId);
     const state = instance.State?.Name;
     if (state !== 'running') throw new NodeVerificationError(`instance ${instanceId} is ${state ?? 'in an unknown state'}, not running`);

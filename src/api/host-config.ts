@@ -1,4 +1,5 @@
 import { DEFAULT_KEY_PATH, renderNebulaConfig } from '../mesh/config';
+import { environmentUnsafeRoutes } from '../mesh/egress-choice';
 import type { HostRecord } from '../store';
 import { type ConfigTag, configEtag, contentPart } from './etag';
 import { type Blocklist, blocklistOf, type NetworkView } from './network-view';
@@ -54,6 +55,8 @@ export function renderHostConfigWith(host: HostRecord, view: NetworkView, blockl
     endpoints: host.endpoints,
     blocklist: [...blocklist.fingerprints],
     policy: view.policy,
+    // Environments route the egress routes through one egress node each; no one else routes them.
+    unsafeRoutes: host.role === 'environment' ? environmentUnsafeRoutes(host.id, view.egressRoutes, view.egressNodes) : [],
   });
   const body: HostConfigBody = {
     hostId: host.id,

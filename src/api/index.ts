@@ -124,3 +124,4 @@ export {
 export { Ipv4Cidr } from '../mesh/cidr';
 export { CA_EXPIRY_WARNING_DAYS, type CaExpiryWarning, caExpiryOf, caExpiryWarning, caRotationView, DEFAULT_DISTRIBUTE_SECONDS } from './ca-rotation';
 export { DEFAULT_NETWORK_POLICY, type NetworkPolicy } from '../mesh/firewall';
+export { parseEgressRoutes } from '../mesh/egress-routes';

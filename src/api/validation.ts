@@ -72,8 +72,12 @@ export const renewBody = z.strictObject({
   publicKey: z.optional(z.string().check(z.minLength(1), z.maxLength(4096))),
 });
 
+/** The roles of the fleets whose instances register themselves (`POST /v1/nodes/register`). */
+export const NODE_ROLES = ['lighthouse', 'proxy', 'egress'] as const;
+export type NodeRole = (typeof NODE_ROLES)[number];
+
 export const registerBody = z.strictObject({
-  role: z.enum(['lighthouse', 'proxy']),
+  role: z.enum(NODE_ROLES),
   publicKey: z.string().check(z.minLength(1), z.maxLength(4096)),
   /** Only with the admin token (local testing); behind API Gateway the IAM session name is the instance id. */
   instanceId: z.optional(z.string().check(z.regex(/^i-[0-9a-f]{8,17}$/, 'must be an EC2 instance id such as i-0123456789abcdef0'))),

@@ -1,7 +1,7 @@
 import { apiErrorOf, GatewayRequestError } from './errors';
 import type { RequestAuth } from './request-auth';
 
-export type Role = 'environment' | 'lighthouse' | 'proxy';
+export type Role = 'environment' | 'lighthouse' | 'proxy' | 'egress';
 export type AccessLevel = 'private' | 'organization' | 'public';
 export type UpstreamProtocol = 'http' | 'https';
 

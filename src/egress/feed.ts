@@ -52,8 +52,8 @@ export const EMPTY_FEED: EgressFeed = { version: 'none', routes: [], organizatio
 
 const PREFIX = /^(0|[1-9]|[12][0-9]|3[0-2])$/;
 const PORT = /^([1-9][0-9]{0,4})$/;
-/** Host ids and names reach only JSON log lines, never nft; still, keep them printable and bounded. */
-const LABEL = /^[\x21-\x7e][\x20-\x7e]{0,127}$/;
+/** Names reach JSON log lines and (sanitised) nft comments only; still, no control characters, bounded. */
+const LABEL = /^[^\x00-\x1f\x7f]{1,256}$/u;
 
 /** A CIDR with its host bits clear (`10.99.0.0/24`); a bare address is a /32. */
 export interface ParsedCidr {
@@ -110,7 +110,7 @@ function parseRule(value: unknown, field: string): EgressRule {
 }
 
 function parseLabel(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !LABEL.test(value)) throw new EgressFeedError(field, 'must be 1-128 printable ASCII characters');
+  if (typeof value !== 'string' || !LABEL.test(value)) throw new EgressFeedError(field, 'must be 1-256 characters without control characters');
   return value;
 }
 

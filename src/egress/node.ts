@@ -75,7 +75,7 @@ export async function runEgressNode(options: EgressNodeOptions): Promise<number>
   const identity = readIdentity(paths);
   const { tunDevice, overlay } = localFacts(paths);
   const savedPath = join(paths.dir, SAVED_RULES_FILE);
-  const client = { api: identity.api, credential: identity.credential, apiCa: identity.apiCa };
+  const client = { api: identity.api, hostId: identity.hostId, credential: identity.credential, apiCa: identity.apiCa };
   const sources = new Map<string, SourceHost>();
   let current: EgressFeed | undefined;
   let etag: string | undefined;

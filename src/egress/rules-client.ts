@@ -8,6 +8,8 @@ export type RulesPoll = { readonly changed: false } | { readonly changed: true; 
 export interface RulesClientOptions {
   /** The API base URL from the agent's identity. */
   readonly api: string;
+  /** The egress host's id: the API checks the credential belongs to it. */
+  readonly hostId: string;
   /** The egress host's credential (the same one its agent uses); sent only as a bearer token. */
   readonly credential: string;
   readonly apiCa?: string;
@@ -16,13 +18,13 @@ export interface RulesClientOptions {
 }
 
 /**
- * `GET /v1/egress/rules` as the egress host: `If-None-Match` with the last ETag, so an unchanged
+ * `GET /v1/egress/rules?host=<id>` as the egress host: `If-None-Match` with the last ETag, so an unchanged
  * policy costs a 304. A feed that fails validation is an ApiError (the node keeps what it has).
  */
 export async function fetchEgressRules(options: RulesClientOptions, etag?: string, signal?: AbortSignal): Promise<RulesPoll> {
   const base = new URL(options.api);
   if (!base.pathname.endsWith('/')) base.pathname += '/';
-  const url = new URL('v1/egress/rules', base);
+  const url = new URL(`v1/egress/rules?host=${encodeURIComponent(options.hostId)}`, base);
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const headers: Record<string, string> = { accept: 'application/json', authorization: `Bearer ${options.credential}` };
   if (etag) headers['if-none-match'] = etag;

@@ -30,8 +30,10 @@ function portMatch(rule: EgressRule): string {
  * `table inet gateway_egress` from scratch, so a policy change is atomic and nothing of an older
  * policy survives. Forwarded traffic from the overlay (`tunDevice`) is accepted only when its
  * source is a member of an organisation and a rule of that organisation matches; replies of
- * accepted flows pass as established; everything else from the overlay is dropped, counted, and
- * its tuple recorded in the `refused` set (read by the node for the refusal log). Traffic that
+ * accepted flows pass as established; everything else from the overlay is refused, counted, and
+ * its tuple recorded in the `refused` set (read by the node for the refusal log). A refused TCP
+ * packet is answered with a reset, so a connection fails at once instead of hanging, and a flow
+ * cut by a policy change ends at its next packet; other refused packets are dropped. Traffic that
  * neither enters nor leaves the overlay is not this table's business. Flows out are masqueraded
  * behind the node's own address.
  */
@@ -72,6 +74,7 @@ export function renderRuleset(feed: EgressFeed, options: RenderOptions): string 
   });
   lines.push(
     `\t\tiifname ${tun} meta l4proto { tcp, udp } update @${REFUSED_SET} { ip saddr . ip daddr . meta l4proto . th dport }`,
+    `\t\tiifname ${tun} meta l4proto tcp counter name refused_packets reject with tcp reset`,
     '\t\tcounter name refused_packets drop',
     '\t}',
     '\tchain postrouting {',

@@ -1,6 +1,8 @@
 import { stringify } from 'yaml';
-import { ipv4Network, type NebulaCertificate, parseCertificateBundle, PkiError } from '../pki';
+import { type Ipv4Prefix, ipv4Network, type NebulaCertificate, parseCertificateBundle, PkiError } from '../pki';
 import { Ipv4Cidr } from './cidr';
+import type { UnsafeRoute } from './egress-choice';
+import { compareRanges, formatIpv4Range, parseIpv4Range, rangesOverlap } from './egress-routes';
 import { endpointsPort, formatEndpoint, parseEndpoint } from './endpoint';
 import { MeshError } from './errors';
 import { firewallFor, type FirewallRule, type NetworkPolicy, parseNetworkPolicy } from './firewall';
@@ -15,6 +17,8 @@ export const DEFAULT_MTU = 1300;
 export const DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS = 60;
 export const MIN_MTU = 576;
 export const MAX_MTU = 9001;
+/** How long a host told by a lighthouse to punch towards a peer waits first (see renderNebulaConfig). */
+export const PUNCH_DELAY = '1s';
 
 export type LogFormat = 'json' | 'text';
 
@@ -50,6 +54,12 @@ export interface NebulaConfigInput {
   tunDevice?: string;
   logFormat?: LogFormat;
   mtu?: number;
+  /**
+   * Networks outside the overlay this host reaches through another host of the mesh (an egress
+   * node, whose certificate carries them as subnets): `tun.unsafe_routes`, each with the tun MTU.
+   * Not for egress nodes, which deliver such traffic.
+   */
+  unsafeRoutes?: readonly UnsafeRoute[];
 }
 
 const FINGERPRINT = /^[0-9a-f]{64}$/;
@@ -86,6 +96,7 @@ export function renderNebulaConfig(input: NebulaConfigInput): string {
     throw new MeshError('tunDevice', 'must be 1..15 characters a-z, A-Z, 0-9, _ or -, starting with a letter');
   }
   const mtu = checkInteger(input.mtu ?? DEFAULT_MTU, 'mtu', MIN_MTU, MAX_MTU);
+  const unsafeRoutes = checkUnsafeRoutes(input.unsafeRoutes, network, hostIp, role);
   const logFormat = input.logFormat ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'text') throw new MeshError('logFormat', "must be 'json' or 'text'");
 
@@ -100,11 +111,20 @@ export function renderNebulaConfig(input: NebulaConfigInput): string {
       ? { am_lighthouse: true }
       : { am_lighthouse: false, interval: DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS, hosts: reachable.map((l) => l.ip) },
     listen: { host: '0.0.0.0', port: listenPort },
-    punchy: { punch: true, respond: true },
+    // nebula 1.6 asks a relay at the first handshake attempt, alongside the direct one: a peer
+    // told to punch must do so within the first retry (100 ms later), or a NAT that hole
+    // punching gets through still ends up relayed for the tunnel's life (1.6 never moves a
+    // relayed tunnel to a direct path). Hence not the default 1 s delay.
+    punchy: { punch: true, respond: true, delay: PUNCH_DELAY },
     relay: isLighthouse
       ? { am_relay: true, use_relays: false }
       : { am_relay: false, use_relays: true, relays: lighthouses.map((l) => l.ip) },
-    tun: { disabled: false, dev: tunDevice, mtu },
+    tun: {
+      disabled: false,
+      dev: tunDevice,
+      mtu,
+      ...(unsafeRoutes.length > 0 ? { unsafe_routes: unsafeRoutes.map((r) => ({ route: r.route, via: r.via, mtu })) } : {}),
+    },
     logging: { level: 'info', format: logFormat },
     firewall: {
       conntrack: { tcp_timeout: '12m', udp_timeout: '3m', default_timeout: '10m' },
@@ -177,6 +197,37 @@ function checkLighthouses(value: unknown, network: Ipv4Cidr): LighthouseAddress[
     return { address, ip: formatIpv4(address), endpoints: [...new Set(parsed)].sort() };
   });
   return checked.sort((a, b) => a.address - b.address).map(({ ip, endpoints }) => ({ ip, endpoints }));
+}
+
+/**
+ * Unsafe routes, sorted by route: each route an IPv4 network outside the overlay (nebula would
+ * otherwise route mesh addresses out of the mesh), no two overlapping, each `via` another host of
+ * the overlay.
+ */
+function checkUnsafeRoutes(value: unknown, network: Ipv4Cidr, hostIp: Ipv4Prefix, role: Role): UnsafeRoute[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new MeshError('unsafeRoutes', 'must be a list of {route, via}');
+  if (value.length > 0 && role === 'egress') throw new MeshError('unsafeRoutes', 'egress nodes deliver routed traffic; they route none into the mesh');
+  const overlay = { base: network.base, prefix: network.prefix };
+  const ownIp = hostIp.address;
+  const checked = value.map((entry: unknown, i) => {
+    const field = `unsafeRoutes[${i}]`;
+    if (typeof entry !== 'object' || entry === null) throw new MeshError(field, 'must be an object {route, via}');
+    const { route, via } = entry as Record<string, unknown>;
+    const range = parseIpv4Range(route, `${field}.route`);
+    if (rangesOverlap(range, overlay)) throw new MeshError(`${field}.route`, `${formatIpv4Range(range)} overlaps the overlay network ${network}`);
+    const viaIp = formatIpv4(parseIpv4(via, `${field}.via`));
+    if (network.indexOf(viaIp) === undefined) throw new MeshError(`${field}.via`, `${viaIp} is not a host address of the overlay network ${network}`);
+    if (viaIp === ownIp) throw new MeshError(`${field}.via`, `${viaIp} is this host's own address`);
+    return { range, via: viaIp, index: i };
+  });
+  checked.sort((a, b) => compareRanges(a.range, b.range));
+  for (let i = 1; i < checked.length; i++) {
+    if (rangesOverlap(checked[i - 1].range, checked[i].range)) {
+      throw new MeshError(`unsafeRoutes[${Math.max(checked[i - 1].index, checked[i].index)}].route`, `overlaps unsafeRoutes[${Math.min(checked[i - 1].index, checked[i].index)}].route`);
+    }
+  }
+  return checked.map((r) => ({ route: formatIpv4Range(r.range), via: r.via }));
 }
 
 /** A lighthouse listens where its endpoints point; others on the given port or any. */

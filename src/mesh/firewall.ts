@@ -38,7 +38,10 @@ export function parseNetworkPolicy(value: unknown, field = 'policy'): NetworkPol
  * The nebula firewall for a role. Nebula denies by default and tracks connections, so replies
  * to outbound traffic pass; only unsolicited inbound traffic needs a rule. Environments accept
  * TCP from proxies (which forward users' HTTPS requests) and ping from proxies and lighthouses;
- * lighthouses and proxies accept ping from anyone in the mesh.
+ * lighthouses and proxies accept ping from anyone in the mesh. Egress nodes accept anything from
+ * environments (whose traffic they route onwards): nebula only admits environments there, and the
+ * egress node itself enforces each organisation's egress policy (nftables), which a certificate
+ * group cannot express; they accept ping from anyone, like proxies.
  */
 export function firewallFor(role: Role, policy: NetworkPolicy = DEFAULT_NETWORK_POLICY): FirewallRules {
   const checkedRole = parseRole(role);
@@ -57,5 +60,13 @@ export function firewallFor(role: Role, policy: NetworkPolicy = DEFAULT_NETWORK_
     case 'lighthouse':
     case 'proxy':
       return { outbound, inbound: [{ port: 'any', proto: 'icmp', host: 'any' }] };
+    case 'egress':
+      return {
+        outbound,
+        inbound: [
+          { port: 'any', proto: 'icmp', host: 'any' },
+          { port: 'any', proto: 'any', group: 'environment' },
+        ],
+      };
   }
 }

@@ -31,3 +31,17 @@ export {
   DEFAULT_MTU,
   DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS,
 } from './config';
+export { type Ipv4Range, MAX_EGRESS_ROUTES, parseEgressRoutes, parseIpv4Range, formatIpv4Range } from './egress-routes';
+export {
+  type EgressRule,
+  type EgressProtocol,
+  EGRESS_PROTOCOLS,
+  MAX_EGRESS_RULES,
+  parseEgressRule,
+  parseEgressRules,
+  parsePorts,
+  parseRuleSpec,
+  rulesOutsideRoutes,
+  sortRules,
+} from './egress-policy';
+export { type EgressNode, type UnsafeRoute, chooseEgressNode, environmentUnsafeRoutes, certificateSubnets } from './egress-choice';

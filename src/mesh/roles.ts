@@ -1,8 +1,12 @@
 import { MeshError } from './errors';
 import { printable } from './ipv4';
 
-/** Every host has exactly one role; it is also the first group of the host's certificate. */
-export const ROLES = ['environment', 'lighthouse', 'proxy'] as const;
+/**
+ * Every host has exactly one role; it is also the first group of the host's certificate. An
+ * `egress` node carries environments' outbound traffic to the network's egress routes (its
+ * certificate carries them as `subnets`) and enforces the organisations' egress policies.
+ */
+export const ROLES = ['environment', 'lighthouse', 'proxy', 'egress'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Lowercase letters, digits, `-` and `_`, starting with a letter or digit: safe in YAML, DNS-ish names and logs. */

@@ -12,6 +12,7 @@ import {
   hashSecret,
   Ipv4Cidr,
   type NodeVerifier,
+  parseEgressRoutes,
 } from '../api';
 import { ALL_ROUTES } from '../api/route-groups/all';
 import { loadOrCreateAdminToken } from './admin-token';
@@ -34,6 +35,11 @@ export interface GatewayOptions {
   readonly dataDir?: string;
   /** The overlay network on first start; on later starts it must match the stored one if given. @default 10.42.0.0/16 */
   readonly overlayCidr?: string;
+  /**
+   * The networks environments reach through egress nodes (IPv4 CIDRs), set on first start; on a
+   * later start, given and different, they replace the stored ones. @default none
+   */
+  readonly egressRoutes?: readonly string[];
   readonly certificateLifetimeSeconds?: number;
   readonly enrollmentTokenTtlSeconds?: number;
   /**
@@ -102,7 +108,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     const store = new GatewayStore({ client, tableName });
     if (await rollLocalCaKeys(dataDir, (await store.getNetwork())?.caBundle)) log('CA rotation completed: ca-next.key is now ca.key (the retired key is kept as ca-retired-*.key)');
     const ca = await loadOrCreateLocalCa(dataDir, 'nebula-gateway local CA', clock());
-    await initialiseNetwork(store, ca.certificate, options.overlayCidr);
+    await initialiseNetwork(store, ca.certificate, options.overlayCidr, options.egressRoutes);
     const admin = await loadOrCreateAdminToken(dataDir, options.env ?? process.env);
     const tokenKey = await loadOrCreateTokenSigningKey(dataDir, ca.certificate.details.publicKey);
     const settings: ApiSettings = {
@@ -154,9 +160,23 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
 }
 
 /** Writes the network record on first start; afterwards checks the data dir's CA is the network's. */
-async function initialiseNetwork(store: GatewayStore, ca: { toPem(): string; fingerprint(): string }, overlayCidr: string | undefined): Promise<void> {
-  const cidr = Ipv4Cidr.parse(overlayCidr ?? DEFAULT_OVERLAY_CIDR, 'overlay-cidr').toString();
-  const network = await store.initNetwork({ cidr, caBundle: ca.toPem(), policy: { ...DEFAULT_NETWORK_POLICY }, createdAt: new Date().toISOString() });
+async function initialiseNetwork(
+  store: GatewayStore,
+  ca: { toPem(): string; fingerprint(): string },
+  overlayCidr: string | undefined,
+  egressRoutes: readonly string[] | undefined,
+): Promise<void> {
+  const overlay = Ipv4Cidr.parse(overlayCidr ?? DEFAULT_OVERLAY_CIDR, 'overlay-cidr');
+  const cidr = overlay.toString();
+  const routes = egressRoutes === undefined ? undefined : parseEgressRoutes([...egressRoutes], overlay, 'egress-route');
+  const network = await store.initNetwork({
+    cidr,
+    caBundle: ca.toPem(),
+    policy: { ...DEFAULT_NETWORK_POLICY },
+    egressRoutes: routes ?? [],
+    createdAt: new Date().toISOString(),
+  });
+  if (routes !== undefined && routes.join(',') !== (network.egressRoutes ?? []).join(',')) await store.setEgressRoutes(routes);
   if (overlayCidr !== undefined && network.cidr !== cidr) {
     throw new Error(`the network in the table is ${network.cidr}, not ${cidr}; a network's CIDR cannot change`);
   }

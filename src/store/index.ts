@@ -2,6 +2,7 @@ export { TABLE_SCHEMA } from './schema';
 export { ensureTable } from './table';
 export { keys, hostIndexKey, ttlOf } from './keys';
 export { GatewayStore, type HostPage } from './repository';
+export type { HostSighting } from './host-seen';
 export { type NewHost, type CreateHostInput, type CreatedHost } from './allocation';
 export { InvalidCursorError, hostItem, leaseItem } from './items';
 export type { CaRotationPhase, CaRotationRecord } from './ca-rotation';

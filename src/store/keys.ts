@@ -22,6 +22,8 @@ import { createHash } from 'node:crypto';
  * | EC2 instance registered as a node | `INSTANCE#<instanceId>` | `INSTANCE` |
  * | route of an environment with ports (overlay IP, owner, ports) | `ROUTES` | `HOST#<hostId>` |
  * | public key claimed by a host (never released, not even by a revocation) | `PUBKEY#<sha256 of the PEM>` | `PUBKEY` |
+ * | active egress node (overlay IP; environments route through it) | `NETWORK` | `EGRESS#<hostId>` |
+ * | an organisation's egress policy (rules, revision) | `EGRESSPOLICIES` | `ORG#<organization>` |
  * | host name held by a host that is not revoked (names are unique, case-insensitively) | `NAME#<lowercased name>` | `NAME` |
  *
  * The proxies' route table is one key-condition Query of the `ROUTES` partition: a host's route
@@ -36,6 +38,9 @@ export interface ItemKey {
 
 export const NETWORK_PK = 'NETWORK';
 export const LIGHTHOUSE_PREFIX = 'LIGHTHOUSE#';
+export const EGRESS_NODE_PREFIX = 'EGRESS#';
+/** Every organisation's egress policy in one partition: the egress nodes' rule feed is one Query. */
+export const EGRESS_POLICIES_PK = 'EGRESSPOLICIES';
 export const CERT_PREFIX = 'CERT#';
 export const POOL_PK = 'POOL';
 export const QUARANTINE_PK = 'QUARANTINE';
@@ -76,6 +81,8 @@ export const keys = {
   routeChange: (seq: number): ItemKey => ({ pk: ROUTE_CHANGES_PK, sk: routeChangeSk(seq) }),
   publicKey: (pemHash: string): ItemKey => ({ pk: `PUBKEY#${pemHash}`, sk: 'PUBKEY' }),
   hostName: (name: string): ItemKey => ({ pk: `NAME#${name.toLowerCase()}`, sk: 'NAME' }),
+  egressNode: (hostId: string): ItemKey => ({ pk: NETWORK_PK, sk: `${EGRESS_NODE_PREFIX}${hostId}` }),
+  egressPolicy: (organization: string): ItemKey => ({ pk: EGRESS_POLICIES_PK, sk: `ORG#${organization}` }),
 };
 
 export const routeChangeSk = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0');

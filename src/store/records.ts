@@ -67,6 +67,11 @@ export interface HostRecord {
   readonly ports?: readonly PortRoute[];
   /** Moves with every change of `ports`: the optimistic lock of read-modify-write port changes. */
   readonly portsRevision?: number;
+  /** When the host's agent last called the API (recorded at most every 10 minutes: host-seen.ts). */
+  readonly lastSeenAt?: string;
+  /** The agent's and nebula's versions it last named (`User-Agent: gateway-agent/<v> nebula/<v>`). */
+  readonly agentVersion?: string;
+  readonly nebulaVersion?: string;
 }
 
 export interface EnrollmentTokenRecord {

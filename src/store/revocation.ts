@@ -1,3 +1,4 @@
+import { egressNodeDelete } from './egress-policies';
 import { StateConflictError } from './errors';
 import { CERT_PREFIX, iso, keys, POOL_PK, QUARANTINE_PK, REVOKED_PK, ttlOf } from './keys';
 import type { HostRecord } from './records';
@@ -64,6 +65,8 @@ export async function revokeHost(
   if (host.tokenHash) items.push({ Delete: { TableName: table.tableName, Key: keys.token(host.tokenHash) } });
   // Stryker disable next-line ConditionalExpression: deleting an item that does not exist changes nothing
   if (host.role === 'lighthouse') items.push({ Delete: { TableName: table.tableName, Key: keys.lighthouse(host.id) } });
+  // Stryker disable next-line ConditionalExpression: deleting an item that does not exist changes nothing
+  if (host.role === 'egress') items.push(egressNodeDelete(table, host.id));
   // Stryker disable next-line ConditionalExpression: deleting an item that does not exist changes nothing
   if (host.instanceId) items.push({ Delete: { TableName: table.tableName, Key: keys.instance(host.instanceId) } });
   // The name is free again; only this host's claim (hosts stored before names were claimed have none).

@@ -19,6 +19,7 @@ const REFUSED = [
 ];
 const TAIL = (tun: string) => [
   `\t\tiifname "${tun}" meta l4proto { tcp, udp } update @refused { ip saddr . ip daddr . meta l4proto . th dport }`,
+  `\t\tiifname "${tun}" meta l4proto tcp counter name refused_packets reject with tcp reset`,
   '\t\tcounter name refused_packets drop',
   '\t}',
   '\tchain postrouting {',

@@ -33,7 +33,7 @@ const LIGHTHOUSES: LighthouseAddress[] = [
   { ip: '10.42.0.1', endpoints: ['198.18.0.1:4242', 'localhost:4242'] },
   { ip: '10.42.0.2', endpoints: ['198.18.0.2:4242'] },
 ];
-const HOST_IPS: Record<Role, string> = { lighthouse: '10.42.0.1/16', proxy: '10.42.0.3/16', environment: '10.42.1.7/16' };
+const HOST_IPS: Record<Role, string> = { lighthouse: '10.42.0.1/16', proxy: '10.42.0.3/16', environment: '10.42.1.7/16', egress: '10.42.0.9/16' };
 const FINGERPRINT_A = 'a'.repeat(64);
 const FINGERPRINT_B = '0123456789abcdef'.repeat(4);
 

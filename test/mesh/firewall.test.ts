@@ -14,9 +14,11 @@ function allowsInbound(rules: FirewallRule[], from: Role, proto: Proto): boolean
 
 /** Who may open a connection to whom: [destination][source] → protocols allowed. */
 const ISOLATED: Record<Role, Record<Role, Proto[]>> = {
-  environment: { environment: [], lighthouse: ['icmp'], proxy: ['icmp', 'tcp'] },
-  lighthouse: { environment: ['icmp'], lighthouse: ['icmp'], proxy: ['icmp'] },
-  proxy: { environment: ['icmp'], lighthouse: ['icmp'], proxy: ['icmp'] },
+  environment: { environment: [], lighthouse: ['icmp'], proxy: ['icmp', 'tcp'], egress: [] },
+  lighthouse: { environment: ['icmp'], lighthouse: ['icmp'], proxy: ['icmp'], egress: ['icmp'] },
+  proxy: { environment: ['icmp'], lighthouse: ['icmp'], proxy: ['icmp'], egress: ['icmp'] },
+  // Environments' traffic to the egress routes; the egress node's own nftables enforce the policies.
+  egress: { environment: ['icmp', 'tcp', 'udp'], lighthouse: ['icmp'], proxy: ['icmp'], egress: ['icmp'] },
 };
 const OPEN: Record<Role, Record<Role, Proto[]>> = {
   ...ISOLATED,

@@ -12,6 +12,7 @@ export async function getNetwork(ctx: ApiContext): Promise<ApiResponse> {
     caFingerprints: view.caCertificates.map((ca) => ca.fingerprint()),
     lighthouses: view.lighthouses.map((l) => ({ hostId: l.hostId, ip: l.ip, endpoints: l.endpoints })),
     policy: view.policy,
+    egressRoutes: view.egressRoutes,
     caRotation: caRotationView(view.caRotation),
     caExpiry: caExpiryOf(view.caCertificates, ctx.clock()),
     ...await accessTokenKey(ctx),

@@ -9,7 +9,7 @@ import { ENROLLMENT_TOKEN_PREFIX, hashSecret, HOST_CREDENTIAL_PREFIX, newHostId,
 import { parseJsonBody, registerBody } from '../validation';
 
 /**
- * `POST /v1/nodes/register {role, publicKey}`: a lighthouse or proxy instance joins its fleet.
+ * `POST /v1/nodes/register {role, publicKey}`: a lighthouse, proxy or egress instance joins its fleet.
  * Behind API Gateway the caller is the instance's IAM role, whose session name is the instance id;
  * the NodeVerifier checks with EC2 that it belongs to the fleet. Registering again (a reboot, a new
  * key) re-issues the certificate and the credential of the same host.

@@ -12,7 +12,7 @@ import {
   writeJson,
 } from './admin-connection';
 
-const ROLES: readonly Role[] = ['environment', 'lighthouse', 'proxy'];
+const ROLES: readonly Role[] = ['environment', 'lighthouse', 'proxy', 'egress'];
 
 const CREATE_FIELDS = flagOfField({ name: '--name', role: '--role', groups: '--groups', ip: '--ip', endpoints: '--endpoints', owner: '--owner' });
 const ID_FIELDS = flagOfField({ id: 'ID' });
@@ -90,7 +90,7 @@ Creates a host and prints it, its one-time enrollment token and the 'gateway age
 to run on it. The token is shown only in this answer.
 
   --name N            the host's name (1-63 characters a-z, A-Z, 0-9, ., _ or -)
-  --role R            environment, lighthouse or proxy
+  --role R            environment, lighthouse, proxy or egress
   --groups g1,g2      extra certificate groups
   --ip IP             a specific overlay address (default: the next free one)
   --owner S@O         an environment's owner: subject and organization (split at the last @)
@@ -132,7 +132,7 @@ export const hostsListCommand: CommandImpl = {
 
 Lists every host (all pages), optionally only those of one role.
 
-  --role R            environment, lighthouse or proxy
+  --role R            environment, lighthouse, proxy or egress
 
 ${CONNECTION_USAGE}`,
   async run(argv: string[], io: CliIO): Promise<number> {

@@ -1,6 +1,6 @@
 import { Ipv4Cidr, MeshError } from '../../mesh';
 import { parseGoDuration } from '../../pki';
-import { checkWatchUrl, type GatewayStore } from '../../api';
+import { checkWatchUrl, type GatewayStore, parseEgressRoutes } from '../../api';
 import { DEFAULT_DATA_DIR, DEFAULT_OVERLAY_CIDR, DEFAULT_TABLE_NAME, LOCAL_DYNAMODB_REGION, startAwsGateway, startGateway } from '../../server';
 import { type CliIO, type CommandImpl, parseFlags, UsageError } from '../command';
 import { type AwsKeyReference, awsSigner, parseAwsKeyReference } from './aws-keys';
@@ -15,6 +15,8 @@ with the stack's DynamoDB table and the CA key in KMS or Secrets Manager.
   --host ADDR              address to listen on (default 127.0.0.1)
   --data-dir DIR           CA key, admin token and DynamoDB data (default ${DEFAULT_DATA_DIR}/)
   --overlay-cidr CIDR      overlay network, fixed on first start (default ${DEFAULT_OVERLAY_CIDR})
+  --egress-route CIDR      a network environments reach through egress nodes (repeatable); given,
+                           the routes replace the stored ones (see docs/egress.md; default: kept)
   --cert-lifetime DUR      host certificate lifetime, e.g. 24h, 90m (default 24h)
   --token-ttl DUR          enrollment token lifetime (default 1h)
   --dynamodb-endpoint URL  use this DynamoDB instead of starting DynamoDB Local. Region and
@@ -54,6 +56,7 @@ const FLAGS = {
   host: { type: 'string' },
   'data-dir': { type: 'string' },
   'overlay-cidr': { type: 'string' },
+  'egress-route': { type: 'string', multiple: true },
   'cert-lifetime': { type: 'string' },
   'token-ttl': { type: 'string' },
   'dynamodb-endpoint': { type: 'string' },
@@ -88,6 +91,15 @@ export const serveCommand: CommandImpl = {
         throw err;
       }
     }
+    const egressRoutes = flags['egress-route'];
+    if (egressRoutes !== undefined) {
+      try {
+        parseEgressRoutes(egressRoutes, Ipv4Cidr.parse(flags['overlay-cidr'] ?? DEFAULT_OVERLAY_CIDR, 'overlay-cidr'), 'egress-route');
+      } catch (err) {
+        if (err instanceof MeshError) throw new UsageError(`flag --${err.message}`);
+        throw err;
+      }
+    }
     const certLifetime = seconds(flags['cert-lifetime'], 'cert-lifetime', 60);
     const tokenTtl = seconds(flags['token-ttl'], 'token-ttl', 60);
     const gateway = await startGateway({
@@ -95,6 +107,7 @@ export const serveCommand: CommandImpl = {
       host: flags.host ?? '127.0.0.1',
       dataDir: flags['data-dir'] ?? DEFAULT_DATA_DIR,
       overlayCidr: flags['overlay-cidr'],
+      egressRoutes,
       certificateLifetimeSeconds: certLifetime,
       enrollmentTokenTtlSeconds: tokenTtl,
       dynamodbEndpoint: flags['dynamodb-endpoint'],
@@ -122,6 +135,7 @@ async function serveAws(flags: ServeFlags, io: CliIO): Promise<number> {
   const localOnly = {
     'data-dir': 'keeps nothing on disk',
     'overlay-cidr': "serves the stack's network",
+    'egress-route': 'takes egress routes from the API (PUT /v1/network/egress-routes)',
     'dynamodb-endpoint': 'takes the endpoint from the SDK (AWS_ENDPOINT_URL_DYNAMODB)',
   } as const;
   for (const [flag, why] of Object.entries(localOnly)) {

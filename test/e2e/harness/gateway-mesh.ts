@@ -6,7 +6,7 @@ import { type Namespace, type Underlay, nsSpawn } from './netns';
 
 const GATEWAY_BIN = resolve(__dirname, '../../../bin/gateway.js');
 
-export type Role = 'environment' | 'lighthouse' | 'proxy';
+export type Role = 'environment' | 'lighthouse' | 'proxy' | 'egress';
 
 export interface AgentEvent {
   readonly time: string;
