@@ -1,10 +1,11 @@
 import { apiRoute } from '../router';
+import { EGRESS_ADMIN_ROUTES } from './egress';
 import { createAccessToken } from '../routes/access-tokens';
 import { postCaRotation } from '../routes/ca-rotation';
 import { createHost, getHost, listHosts, revokeHost, updateHost } from '../routes/hosts';
 import { deletePort, putPort } from '../routes/ports';
 
-/** Admin routes: hosts, their published ports, and the proxies' access tokens. */
+/** Admin routes: hosts, their published ports, the proxies' access tokens, and egress routes and policies. */
 export const HOST_ADMIN_ROUTES = [
   apiRoute('POST', '/v1/hosts', createHost),
   apiRoute('GET', '/v1/hosts', listHosts),
@@ -15,4 +16,5 @@ export const HOST_ADMIN_ROUTES = [
   apiRoute('DELETE', '/v1/hosts/{id}/ports/{port}', deletePort),
   apiRoute('POST', '/v1/access-tokens', createAccessToken),
   apiRoute('POST', '/v1/network/ca-rotation', postCaRotation),
+  ...EGRESS_ADMIN_ROUTES,
 ];
