@@ -99,6 +99,19 @@ const proxiesSchema = z
   .default(PROXY_DEFAULTS)
   .refine((fleet) => fleet.min <= fleet.max, { message: 'min must not exceed max', path: ['min'] });
 
+/** The egress fleet's defaults (`gateway.egress`); the block itself is optional and off unless `enabled`. */
+export const EGRESS_DEFAULTS = { enabled: false, extraCidrs: [] as string[], maxInstances: 2, instanceType: 't4g.small' };
+
+const egressSchema = z.strictObject({
+  /** Creates the egress fleet (static Elastic IPs, routes into the VPC); nothing egress exists without it. */
+  enabled: z.boolean().default(EGRESS_DEFAULTS.enabled),
+  /** Destinations besides the VPC's own CIDR that environments may be routed to through the fleet (peered VPCs, on-premises over VPN). */
+  extraCidrs: z.array(ipv4Cidr).max(20).default(EGRESS_DEFAULTS.extraCidrs),
+  /** Elastic IPs in the pool, and the fleet's size: never more instances than addresses. */
+  maxInstances: z.number().int().min(1).max(10).default(EGRESS_DEFAULTS.maxInstances),
+  instanceType: instanceType.default(EGRESS_DEFAULTS.instanceType),
+});
+
 const configSchema = z
   .strictObject({
     /** Prefix of every stack name and export name; keep it stable once deployed. */
@@ -139,6 +152,8 @@ const configSchema = z
         burstLimit: z.number().int().positive().default(100),
       })
       .default({ rateLimit: 50, burstLimit: 100 }),
+    /** Omitted: no egress fleet (as `{"enabled": false}`). */
+    egress: egressSchema.optional(),
     logRetentionDays: z
       .number()
       .refine((days) => LOG_RETENTION_DAYS.includes(days), { message: `must be one of CloudWatch's retention periods: ${[1, 7, 30, 90, 365].join(', ')}, ...` })
@@ -156,6 +171,21 @@ const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['domain'], message: `${config.domain} is not inside the hosted zone ${zone}` });
       }
     }
+    config.egress?.extraCidrs.forEach((text, i) => {
+      const cidr = parseIpv4Cidr(text);
+      if (!cidr) return;
+      if (overlay && cidrsOverlap(cidr, overlay)) {
+        ctx.addIssue({ code: 'custom', path: ['egress', 'extraCidrs', i], message: `${text} overlaps the overlay ${config.overlayCidr}: nebula would route the overlay into itself` });
+      }
+      if (vpc && cidrsOverlap(cidr, vpc)) {
+        ctx.addIssue({ code: 'custom', path: ['egress', 'extraCidrs', i], message: `${text} overlaps the VPC's ${config.vpc.cidr}, which is routed already` });
+      }
+      const earlier = config.egress!.extraCidrs.slice(0, i).find((other) => {
+        const range = parseIpv4Cidr(other);
+        return range !== undefined && cidrsOverlap(cidr, range);
+      });
+      if (earlier) ctx.addIssue({ code: 'custom', path: ['egress', 'extraCidrs', i], message: `${text} overlaps ${earlier}, listed before it` });
+    });
     if (config.vpc.mode === 'import') {
       for (const key of ['publicSubnetIds', 'privateSubnetIds'] as const) {
         if (config.vpc[key].length !== config.vpc.availabilityZones.length) {
@@ -194,12 +224,29 @@ export function parseConfig(raw: unknown): GatewayConfig {
   throw new ConfigError(`invalid configuration in context '${CONTEXT_KEY}':\n${lines.join('\n')}`);
 }
 
+/** The nebula roles of the instances the app runs (each fleet's role name, fleet tag and registration). */
+export type FleetRole = 'lighthouse' | 'proxy' | 'egress';
+
+/** Whether the config asks for the egress fleet (`gateway.egress.enabled`). */
+export function egressEnabled(config: Pick<GatewayConfig, 'egress'>): boolean {
+  return config.egress?.enabled === true;
+}
+
+/**
+ * The network's egress routes: what environments may reach through the egress fleet (within their
+ * organisation's egress policy), i.e. the `subnets` of the egress nodes' certificates. The VPC's own
+ * CIDR first, then `egress.extraCidrs` in their order; none when egress is off.
+ */
+export function egressRoutes(config: Pick<GatewayConfig, 'egress' | 'vpc'>): string[] {
+  return egressEnabled(config) ? [config.vpc.cidr, ...config.egress!.extraCidrs] : [];
+}
+
 /**
  * The IAM role name each fleet's instances use; fixed so the API can check a caller's role without
  * a cross-stack reference. IAM names are global to the account: the region (a literal, or the
  * stack's `AWS::Region` token) keeps two regions' deployments apart. At most 63 characters.
  */
-export function fleetRoleName(config: Pick<GatewayConfig, 'name'>, region: string, role: 'lighthouse' | 'proxy'): string {
+export function fleetRoleName(config: Pick<GatewayConfig, 'name'>, region: string, role: FleetRole): string {
   return `${config.name}-${region}-${role}-node`;
 }
 

@@ -23,6 +23,8 @@ export const DEPLOY_TIME_VALUES = {
   proxySecurityGroupId: 'fleets/proxy-security-group-id',
   /** The proxy NLB's security group: the server admits the watch listener's traffic and health checks from it. */
   loadBalancerSecurityGroupId: 'fleets/load-balancer-security-group-id',
+  /** The egress nodes' security group (with `gateway.egress.enabled` only): the server admits it on its port. */
+  egressSecurityGroupId: 'fleets/egress-security-group-id',
   /** The target group behind the NLB's watch listener (`watch.<domain>:8443`): the server's service registers its tasks in it. */
   watchTargetGroupArn: 'fleets/watch-target-group-arn',
 } as const;

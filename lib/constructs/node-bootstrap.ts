@@ -1,5 +1,7 @@
+import type { FleetRole } from '../config';
+
 /**
- * The boot script of a lighthouse or proxy instance, as a pure function of its inputs so tests
+ * The boot script of a lighthouse, proxy or egress instance, as a pure function of its inputs so tests
  * can read it. It installs nebula (release tarball checked against the release's SHA-256 list)
  * and the bundled `gateway` command, registers the instance through `POST /v1/nodes/register`
  * (SigV4 with the instance role, via curl --aws-sigv4), writes what the API returns in the
@@ -8,7 +10,7 @@
  * server. The host key is generated here and never leaves the host.
  */
 export interface NodeBootstrapInput {
-  readonly role: 'lighthouse' | 'proxy';
+  readonly role: FleetRole;
   readonly region: string;
   /** The API Gateway URL (ending in `/`), for the IAM-authenticated registration. */
   readonly apiUrl: string;
@@ -18,7 +20,7 @@ export interface NodeBootstrapInput {
   readonly cpu: 'arm64' | 'amd64';
   /** `s3://bucket/key` of the bundled gateway command. */
   readonly agentS3Url: string;
-  /** Lighthouses only: Elastic IP allocation ids to try, in order, before registering. */
+  /** Lighthouses and egress nodes: Elastic IP allocation ids to try, in order, before registering. */
   readonly elasticIpAllocationIds?: readonly string[];
   /** cfn-signal target, so a rolling update waits for a registered, running instance. */
   readonly signal: { readonly stackName: string; readonly resource: string };
@@ -69,7 +71,7 @@ export function renderNodeBootstrap(input: NodeBootstrapInput): string[] {
     '}',
   ];
   if (input.elasticIpAllocationIds?.length) {
-    // A replaced lighthouse's address is freed when the old instance terminates: keep trying.
+    // A replaced instance's address is freed when the old one terminates: keep trying.
     lines.push(
       'INSTANCE_ID=$(imds instance-id)',
       'associated=""',
@@ -77,7 +79,7 @@ export function renderNodeBootstrap(input: NodeBootstrapInput): string[] {
       `  for alloc in ${input.elasticIpAllocationIds.join(' ')}; do`,
       `    if aws ec2 associate-address --region ${input.region} --instance-id "$INSTANCE_ID" --allocation-id "$alloc" --no-allow-reassociation >/dev/null 2>&1; then associated=$alloc; break 2; fi`,
       '  done',
-      '  echo "no free lighthouse address yet (attempt $attempt of 60)"',
+      `  echo "no free ${input.role} address yet (attempt $attempt of 60)"`,
       '  sleep 10',
       'done',
       'test -n "$associated"',

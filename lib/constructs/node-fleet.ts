@@ -26,9 +26,10 @@ import {
 import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { acknowledgeGuardRule } from '../guard';
-import { fleetRoleName, type GatewayConfig } from '../config';
+import { type FleetRole, fleetRoleName, type GatewayConfig } from '../config';
 import type { AgentAsset } from './agent-asset';
-import { type ProxyBootstrapInput, renderNodeBootstrap } from './node-bootstrap';
+import { renderEgressBootstrap } from './egress-bootstrap';
+import { AGENT_DIR, AGENT_STATE_DIR, AGENT_UNIT, type ProxyBootstrapInput, renderNodeBootstrap } from './node-bootstrap';
 
 /** Tags the register function checks (src/api/ec2-node-verifier.ts) before it signs for an instance. */
 export const FLEET_TAGS = {
@@ -42,7 +43,7 @@ export interface NodeFleetProps {
   /** The gateway configuration (network name for the role name and tags). */
   readonly config: GatewayConfig;
   /** Which nebula role the instances play. */
-  readonly role: 'lighthouse' | 'proxy';
+  readonly role: FleetRole;
   /** The VPC the instances run in. */
   readonly vpc: IVpc;
   /** The subnets the instances run in. */
@@ -76,6 +77,12 @@ export interface NodeFleetProps {
    */
   readonly proxy?: ProxyBootstrapInput;
   /**
+   * Egress nodes: route the environments' traffic and run `gateway egress run` (egress-bootstrap.ts),
+   * its flow log shipped to this CloudWatch Logs group. The grants are the egress fleet's.
+   * @default not a router
+   */
+  readonly egress?: { readonly flowLogGroupName: string };
+  /**
    * Replace instances that the load balancer finds unhealthy (ELB health checks, with a grace
    * period for the boot script), not only those EC2 finds impaired.
    * @default EC2 checks only
@@ -89,7 +96,7 @@ export const BOOT_GRACE_PERIOD = Duration.minutes(10);
 export const TERMINATION_HOOK_HEARTBEAT = Duration.seconds(120);
 
 /**
- * An auto scaling group of nebula nodes (lighthouses or proxies) from a launch template: IMDSv2
+ * An auto scaling group of nebula nodes (lighthouses, proxies or egress nodes) from a launch template: IMDSv2
  * only, Amazon Linux 2023 for the instance type's CPU, a fixed-name role (the register function
  * checks the caller's role name), rolling updates that wait for each new instance to register.
  */
@@ -183,6 +190,15 @@ export class NodeFleet extends Construct {
         proxy: props.proxy,
         signal: { stackName: stack.stackName, resource: stack.getLogicalId(this.group.node.defaultChild as CfnAutoScalingGroup) },
       }),
+      ...(props.egress
+        ? renderEgressBootstrap({
+            region: stack.region,
+            flowLogGroupName: props.egress.flowLogGroupName,
+            agentStateDir: AGENT_STATE_DIR,
+            agentDir: AGENT_DIR,
+            agentUnit: AGENT_UNIT,
+          })
+        : []),
     );
     if (!props.elbHealthChecks) {
       acknowledgeGuardRule(

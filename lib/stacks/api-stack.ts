@@ -2,7 +2,7 @@ import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib/core';
 import { ComparisonOperator, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { fleetRoleName, type GatewayConfig, watchUrl } from '../config';
+import { egressEnabled, fleetRoleName, type GatewayConfig, watchUrl } from '../config';
 import type { AccessTokenKey, CaKey } from '../constructs/ca-key';
 import { API_STAGE, GatewayApi } from '../constructs/gateway-api';
 import { GatewayAlarms } from '../constructs/gateway-alarms';
@@ -44,6 +44,7 @@ export class ApiStack extends Stack {
       nodeRegistration: {
         lighthouseRoleName: fleetRoleName(config, this.region, 'lighthouse'),
         proxyRoleName: fleetRoleName(config, this.region, 'proxy'),
+        ...(egressEnabled(config) ? { egressRoleName: fleetRoleName(config, this.region, 'egress') } : {}),
         networkTag: `${FLEET_TAGS.network}=${config.name}`,
         roleTagKey: FLEET_TAGS.role,
       },

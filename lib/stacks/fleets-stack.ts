@@ -4,8 +4,9 @@ import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IHostedZone, PublicHostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
-import { fleetRoleName, type GatewayConfig } from '../config';
+import { egressEnabled, fleetRoleName, type GatewayConfig } from '../config';
 import { AgentAsset } from '../constructs/agent-asset';
+import { EgressFleet } from '../constructs/egress-fleet';
 import type { GatewayTable } from '../constructs/gateway-table';
 import { LighthouseFleet } from '../constructs/lighthouse-fleet';
 import { GatewayAlarms } from '../constructs/gateway-alarms';
@@ -37,10 +38,14 @@ export interface FleetsStackProps extends StackProps {
  * stack reaches this one on the next `cdk deploy --all`. It publishes the fleets' and the NLB's
  * security groups and the watch target group for the server stack, which is deployed after it:
  * ECS refuses a target group no load balancer uses yet, so the listener must exist first.
+ * With `gateway.egress.enabled`, the egress nodes too (`EgressFleet`: public, one Elastic IP each,
+ * the addresses and their security group exported).
  */
 export class FleetsStack extends Stack {
   readonly lighthouses: LighthouseFleet;
   readonly proxies: ProxyFleet;
+  /** Only with `gateway.egress.enabled`. */
+  readonly egress?: EgressFleet;
   readonly lifecycle: NodeLifecycle;
   readonly lighthouseNames: string[];
   readonly alarms: GatewayAlarms;
@@ -67,15 +72,24 @@ export class FleetsStack extends Stack {
     this.lighthouses = new LighthouseFleet(this, 'Lighthouses', common);
     this.proxies = new ProxyFleet(this, 'Proxies', common);
     this.lighthouseNames = this.lighthouses.names;
+    if (egressEnabled(config)) {
+      this.egress = new EgressFleet(this, 'Egress', {
+        ...common,
+        maxInstances: config.egress!.maxInstances,
+        instanceType: config.egress!.instanceType,
+        logRetention: config.logRetentionDays as RetentionDays,
+      });
+    }
 
     // The server stack admits these groups on its port and registers its tasks behind the watch listener.
     publishDeployTimeValue(this, config, 'lighthouseSecurityGroupId', this.lighthouses.securityGroup.securityGroupId);
     publishDeployTimeValue(this, config, 'proxySecurityGroupId', this.proxies.securityGroup.securityGroupId);
     publishDeployTimeValue(this, config, 'loadBalancerSecurityGroupId', this.proxies.loadBalancerSecurityGroup.securityGroupId);
     publishDeployTimeValue(this, config, 'watchTargetGroupArn', this.proxies.watchTargetGroup.targetGroupArn);
+    if (this.egress) publishDeployTimeValue(this, config, 'egressSecurityGroupId', this.egress.securityGroup.securityGroupId);
 
     this.lifecycle = new NodeLifecycle(this, 'NodeLifecycle', {
-      groups: [this.lighthouses.fleet.group, this.proxies.fleet.group],
+      groups: [this.lighthouses.fleet.group, this.proxies.fleet.group, ...(this.egress ? [this.egress.fleet.group] : [])],
       table: props.table,
       logRetention: config.logRetentionDays as RetentionDays,
       environment: {
@@ -83,6 +97,7 @@ export class FleetsStack extends Stack {
         CERT_LIFETIME_HOURS: String(config.certificateLifetimeHours),
         LIGHTHOUSE_ROLE_NAME: fleetRoleName(config, this.region, 'lighthouse'),
         PROXY_ROLE_NAME: fleetRoleName(config, this.region, 'proxy'),
+        ...(this.egress ? { EGRESS_ROLE_NAME: fleetRoleName(config, this.region, 'egress') } : {}),
         FLEET_TAG_NETWORK: `${FLEET_TAGS.network}=${config.name}`,
         FLEET_TAG_ROLE: FLEET_TAGS.role,
       },
@@ -103,6 +118,22 @@ export class FleetsStack extends Stack {
       evaluationPeriods: 5,
       treatMissingData: TreatMissingData.BREACHING,
     });
+    if (this.egress) {
+      this.alarms.add('egress-in-service', {
+        metric: new Metric({
+          namespace: 'AWS/AutoScaling',
+          metricName: 'GroupInServiceInstances',
+          dimensionsMap: { AutoScalingGroupName: this.egress.fleet.group.autoScalingGroupName },
+          statistic: 'Minimum',
+          period: Duration.minutes(1),
+        }),
+        description: `Fewer than ${config.egress!.maxInstances} egress nodes in service for 5 minutes`,
+        threshold: config.egress!.maxInstances,
+        comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+        evaluationPeriods: 5,
+        treatMissingData: TreatMissingData.BREACHING,
+      });
+    }
     if (config.proxies.tlsSecretArn) {
       // Without a certificate no proxy ever passes the NLB's check (synth warns): no alarm then.
       this.alarms.add('proxies-unhealthy', {
@@ -117,5 +148,21 @@ export class FleetsStack extends Stack {
 
     new CfnOutput(this, 'ProxyDomain', { value: config.domain, exportName: exportName(config, 'ProxyDomain') });
     new CfnOutput(this, 'LighthouseNames', { value: Fn.join(',', this.lighthouseNames), exportName: exportName(config, 'LighthouseNames') });
+    if (this.egress) {
+      new CfnOutput(this, 'EgressAddresses', {
+        description: "The egress fleet's Elastic IPs: environments' traffic through the egress nodes leaves from these (allowlist them)",
+        value: this.egress.joinedAddresses,
+        exportName: exportName(config, 'EgressAddresses'),
+      });
+      new CfnOutput(this, 'EgressSecurityGroupId', {
+        description: 'The egress nodes\' security group: admit it on VPC targets (e.g. TCP 5432 on an RDS instance) that environments may reach',
+        value: this.egress.securityGroup.securityGroupId,
+        exportName: exportName(config, 'EgressSecurityGroupId'),
+      });
+      new CfnOutput(this, 'EgressFlowLogGroup', {
+        description: 'One JSON line per egress flow, one stream per egress instance',
+        value: this.egress.flowLogs.logGroupName,
+      });
+    }
   }
 }

@@ -4,7 +4,7 @@ import { CfnSecurityGroupEgress, CfnSecurityGroupIngress, type IVpc } from 'aws-
 import { NetworkTargetGroup } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { type GatewayConfig, watchUrl } from '../config';
+import { egressEnabled, type GatewayConfig, watchUrl } from '../config';
 import type { CaKey } from '../constructs/ca-key';
 import { CA_EXPIRY_METRIC, GatewayAlarms } from '../constructs/gateway-alarms';
 import { GatewayServer, SERVER_PORT } from '../constructs/gateway-server';
@@ -29,7 +29,7 @@ export function serverNamespaceName(config: Pick<GatewayConfig, 'name'>): string
 /**
  * The gateway server on ECS Fargate (`GatewayServer`), named in Cloud Map as `server.<name>.internal`,
  * its tasks registered in the Fleets stack's watch target group (behind `watch.<domain>:8443`), and
- * who may reach them on the server port: the lighthouses, the proxies and the NLB. The Fleets stack's
+ * who may reach them on the server port: the lighthouses, the proxies, the NLB (and the egress nodes). The Fleets stack's
  * values come from SSM at each deploy (lib/deploy-time-values.ts); this stack is deployed after it.
  */
 export class ServerStack extends Stack {
@@ -77,11 +77,13 @@ export class ServerStack extends Stack {
     );
     const serverGroupId = this.server.securityGroup.securityGroupId;
     const port = { ipProtocol: 'tcp', fromPort: SERVER_PORT, toPort: SERVER_PORT };
-    for (const [name, value, what] of [
+    const sources: [string, DeployTimeValue, string][] = [
       ['Lighthouses', 'lighthouseSecurityGroupId', 'the lighthouses'],
       ['Proxies', 'proxySecurityGroupId', 'the proxies'],
       ['LoadBalancer', 'loadBalancerSecurityGroupId', "the proxy NLB's watch listener and its health checks"],
-    ] as const) {
+    ];
+    if (egressEnabled(config)) sources.push(['Egress', 'egressSecurityGroupId', "the egress nodes (agent and `gateway egress run`)"]);
+    for (const [name, value, what] of sources) {
       new CfnSecurityGroupIngress(this, `ServerFrom${name}`, { groupId: serverGroupId, sourceSecurityGroupId: fleets(value), ...port, description: `gateway server from ${what}` });
     }
     // The NLB's group allows no outbound traffic but what is added (to the proxies, and here).

@@ -1,0 +1,162 @@
+import { Fn, Stack, Tags, Validations } from 'aws-cdk-lib/core';
+import { CfnEIP, type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { EGRESS_DEFAULTS, type GatewayConfig } from '../config';
+import { acknowledgeGuardRule, acknowledgeLogGroupRules } from '../guard';
+import { nagEnvironment } from '../nag';
+import type { AgentAsset } from './agent-asset';
+import { LIGHTHOUSE_EIP_POOL_TAG, NEBULA_PORT } from './lighthouse-fleet';
+import { FLEET_TAGS, NodeFleet } from './node-fleet';
+
+/** The tag key of every Elastic IP pool; the egress pool's value is `<name>-egress`. */
+export const EIP_POOL_TAG = LIGHTHOUSE_EIP_POOL_TAG;
+
+/** `<name>-egress`: the pool tag value of the egress addresses (the role may claim no other). */
+export function egressPoolTagValue(config: Pick<GatewayConfig, 'name'>): string {
+  return `${config.name}-egress`;
+}
+
+export interface EgressFleetProps {
+  /** The gateway configuration (name for the role, tags and pool; `logRetentionDays`). */
+  readonly config: GatewayConfig;
+  /** The VPC whose public subnets run the egress nodes; its CIDR is reachable through them. */
+  readonly vpc: IVpc;
+  /** The agent bundle the instances download at boot. */
+  readonly agent: AgentAsset;
+  /** The API Gateway URL the agent registers through. */
+  readonly apiUrl: string;
+  /** The in-VPC gateway server the agent (and `gateway egress run`) uses after registering. */
+  readonly agentApiUrl: string;
+  /** execute-api ARN of `POST /v1/nodes/register`. */
+  readonly registerRouteArn: string;
+  /**
+   * Elastic IPs in the pool, and the group's size: one address per instance, never more
+   * instances than addresses, so every outbound packet leaves from one of the exported addresses.
+   * @default 2 (`gateway.egress.maxInstances`)
+   */
+  readonly maxInstances?: number;
+  /**
+   * EC2 instance type; a Graviton type gets the arm64 image and binaries.
+   * @default t4g.small (`gateway.egress.instanceType`)
+   */
+  readonly instanceType?: string;
+  /** Retention of the flow log group. */
+  readonly logRetention: RetentionDays;
+}
+
+/**
+ * The egress nodes: a public fleet that carries the environments' outbound traffic (nebula
+ * `unsafe_routes` to the network's egress routes, then nftables forwarding and masquerade on the
+ * node), so that it leaves from a small, fixed set of Elastic IPs customers can allowlist and
+ * reaches the VPC (an RDS database) from the nodes' own security group. Each instance claims a free
+ * address of the pool at boot (as lighthouses do), turns its source/destination check off, and
+ * registers as `egress`; `gateway egress run` writes a JSON line per flow, shipped to `flowLogs`.
+ *
+ * The role may associate exactly the pool's addresses, and only to, and change attributes of, the
+ * calling instance itself when it is one of this network's egress nodes (fleet tags, and
+ * `aws:ARN` equal to `ec2:SourceInstanceARN`).
+ *
+ * Security group: nebula (UDP 4242) from anywhere, like the lighthouses (environments punch
+ * through to it directly); all outbound, so the VPC and the internet are reachable. A target in
+ * the VPC admits `securityGroup` in its own rules (an RDS instance: TCP 5432 from it).
+ */
+export class EgressFleet extends Construct {
+  readonly fleet: NodeFleet;
+  readonly securityGroup: SecurityGroup;
+  readonly addresses: CfnEIP[];
+  readonly flowLogs: LogGroup;
+
+  constructor(scope: Construct, id: string, props: EgressFleetProps) {
+    super(scope, id);
+    const { config } = props;
+    const count = props.maxInstances ?? EGRESS_DEFAULTS.maxInstances;
+    const pool = egressPoolTagValue(config);
+
+    this.addresses = Array.from({ length: count }, (_, i) => {
+      const eip = new CfnEIP(this, `Address${i + 1}`, { domain: 'vpc' });
+      Tags.of(eip).add(EIP_POOL_TAG, pool);
+      return eip;
+    });
+
+    this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: 'nebula egress nodes: UDP 4242 from anywhere; all outbound (VPC targets admit this group)',
+      allowAllOutbound: true,
+    });
+    this.securityGroup.addIngressRule(Peer.anyIpv4(), Port.udp(NEBULA_PORT), 'nebula from every node');
+    const openPort = 'Egress nodes must answer nebula (UDP 4242 only) from environments anywhere on the internet.';
+    Validations.of(this.securityGroup).acknowledge({ id: 'AwsSolutions-EC23', reason: openPort });
+    acknowledgeGuardRule(this.securityGroup, 'vpc_sg_open_only_to_authorized_ports_check', openPort);
+
+    this.flowLogs = new LogGroup(this, 'FlowLogs', { retention: props.logRetention });
+    acknowledgeLogGroupRules(this.flowLogs);
+
+    // `Default`: the fleet's logical IDs stay those of a top-level NodeFleet (as the other fleets').
+    this.fleet = new NodeFleet(this, 'Default', {
+      config,
+      role: 'egress',
+      vpc: props.vpc,
+      subnets: { subnetType: SubnetType.PUBLIC },
+      securityGroup: this.securityGroup,
+      instanceType: props.instanceType ?? EGRESS_DEFAULTS.instanceType,
+      minCapacity: count,
+      maxCapacity: count,
+      publicIp: true,
+      apiUrl: props.apiUrl,
+      agentApiUrl: props.agentApiUrl,
+      registerRouteArn: props.registerRouteArn,
+      agent: props.agent,
+      elasticIpAllocationIds: this.addresses.map((eip) => eip.attrAllocationId),
+      egress: { flowLogGroupName: this.flowLogs.logGroupName },
+    });
+    acknowledgeGuardRule(
+      this.fleet.launchTemplate,
+      'ec2_launch_template_public_ip_disabled_check',
+      'An egress node needs a public address until it claims its Elastic IP (it downloads nebula and registers first).',
+    );
+
+    const stack = Stack.of(this);
+    const role = this.fleet.role;
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['ec2:AssociateAddress'],
+        resources: this.addresses.map((eip) => stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: eip.attrAllocationId })),
+        conditions: { StringEquals: { [`aws:ResourceTag/${EIP_POOL_TAG}`]: pool } },
+      }),
+    );
+    role.addToPolicy(
+      new PolicyStatement({
+        actions: ['ec2:AssociateAddress', 'ec2:ModifyInstanceAttribute'],
+        resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+        conditions: {
+          StringEquals: {
+            [`aws:ResourceTag/${FLEET_TAGS.role}`]: 'egress',
+            [`aws:ResourceTag/${FLEET_TAGS.network}`]: config.name,
+            // The instance acted on is the one whose role credentials sign the request: itself.
+            'aws:ARN': '${ec2:SourceInstanceARN}',
+          },
+        },
+      }),
+    );
+    this.flowLogs.grantWrite(role);
+    role.addToPolicy(new PolicyStatement({ actions: ['logs:DescribeLogStreams'], resources: [this.flowLogs.logGroupArn] }));
+    const env = nagEnvironment(this);
+    Validations.of(role).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:${env.partition}:ec2:${env.region}:${env.account}:instance/*]`,
+        reason: "Instance ids are not known in advance; the conditions limit AssociateAddress and ModifyInstanceAttribute to the calling instance, one of this network's egress nodes.",
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.flowLogs.node.defaultChild as never)}.Arn>:*]`,
+        reason: 'The CloudWatch agent writes log streams (one per instance) of the flow log group only.',
+      },
+    );
+  }
+
+  /** The addresses, comma-separated in pool order (the `EgressAddresses` output). */
+  get joinedAddresses(): string {
+    return Fn.join(',', this.addresses.map((eip) => eip.ref));
+  }
+}
