@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { agentUserAgent } from './version';
 
 /** What enroll, renew and config answer with (the API's JSON, as the agent uses it). */
 export interface HostMaterial {
@@ -65,13 +66,21 @@ export interface ApiClientOptions {
   readonly caPem?: string;
   /** Time allowed for a plain request. @default 15000 */
   readonly timeoutMs?: number;
+  /**
+   * The nebula binary the agent runs: its version goes in the User-Agent of every call
+   * (`gateway-agent/<version> nebula/<version>`), which the API records on the host.
+   * @default none: the User-Agent names the agent alone
+   */
+  readonly nebulaBinary?: string;
 }
 
 /** The three calls the agent makes to the gateway's HTTP API (CONTRACTS.md). */
 export class ApiClient {
   private readonly base: URL;
+  private readonly userAgent: string;
   constructor(private readonly options: ApiClientOptions) {
     this.base = new URL(options.baseUrl);
+    this.userAgent = agentUserAgent(options.nebulaBinary);
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new Error(`API URL must be http or https: ${options.baseUrl}`);
     // API paths resolve below the base path, so an API Gateway stage (`…/api`) is kept.
     if (!this.base.pathname.endsWith('/')) this.base.pathname += '/';
@@ -82,9 +91,23 @@ export class ApiClient {
     return expectMaterial(res, true) as EnrollResult;
   }
 
-  async renew(hostId: string, credential: string, signal?: AbortSignal): Promise<HostMaterial> {
-    const res = await this.call('POST', `/v1/hosts/${encodeURIComponent(hostId)}/renew`, { credential, body: {}, signal });
+  /** A new certificate, for `publicKeyPem` when given (a key rotation), else for the host's current key. */
+  async renew(hostId: string, credential: string, signal?: AbortSignal, publicKeyPem?: string): Promise<HostMaterial> {
+    const res = await this.call('POST', `/v1/hosts/${encodeURIComponent(hostId)}/renew`, { credential, body: publicKeyPem ? { publicKey: publicKeyPem } : {}, signal });
     return expectMaterial(res, false);
+  }
+
+  /** Tells the API nebula runs on the certificate `fingerprint`: the host's other certificates are blocklisted. Returns those. */
+  async certificateInUse(hostId: string, credential: string, fingerprint: string, signal?: AbortSignal): Promise<string[]> {
+    const res = await this.call('POST', `/v1/hosts/${encodeURIComponent(hostId)}/certificate-in-use`, { credential, body: { fingerprint }, signal });
+    if (res.status !== 200) throw problem(res);
+    try {
+      const retired = (JSON.parse(res.body) as { retired?: unknown }).retired;
+      if (Array.isArray(retired) && retired.every((f) => typeof f === 'string')) return retired as string[];
+    } catch {
+      // an unusable body is reported below
+    }
+    throw new ApiError(res.status, 'incomplete answer', 'missing retired');
   }
 
   /**
@@ -112,7 +135,7 @@ export class ApiClient {
   ): Promise<{ status: number; body: string; etag?: string; contentType?: string }> {
     const url = new URL(path.replace(/^\//, ''), this.base);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
-    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': this.userAgent, ...opts.headers };
     if (payload) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(payload.length) });
     if (opts.credential) headers.authorization = `Bearer ${opts.credential}`;
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;

@@ -6,6 +6,11 @@ export interface LocalConfigOptions {
   readonly keyPath: string;
   /** Overrides `logging.format` (the agent's `--log-format json` makes nebula log JSON too). */
   readonly logFormat?: 'json' | 'text';
+  /**
+   * nebula's `sshd` section (the agent's loopback console: status-console.ts). The API never sets
+   * it: whatever `sshd` the API's config holds is replaced by this, or removed without it.
+   */
+  readonly sshd?: Record<string, unknown>;
 }
 
 /** nebula parses with go-yaml v2, a YAML 1.1 parser: read and write with 1.1 rules (`on`, `yes` are booleans there). */
@@ -27,6 +32,8 @@ export function localizeConfig(apiConfig: unknown, ca: string, certificate: stri
   const document = parsed as Record<string, unknown>;
   const pki = isMapping(document.pki) ? document.pki : {};
   document.pki = { ...pki, ca, cert: certificate, key: options.keyPath };
+  if (options.sshd) document.sshd = options.sshd;
+  else delete document.sshd;
   if (options.logFormat) document.logging = { ...(isMapping(document.logging) ? document.logging : {}), format: options.logFormat };
   return { document, yaml: renderLocalConfig(document) };
 }

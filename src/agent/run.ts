@@ -73,7 +73,7 @@ class Agent {
     const applied = readAppliedConfig(this.paths);
     if (!applied) throw new AgentStateError(`${this.paths.config} is missing: run 'gateway agent enroll' first`);
     this.applied = applied;
-    this.client = new ApiClient({ baseUrl: this.identity.api, caPem: this.identity.apiCa });
+    this.client = new ApiClient({ baseUrl: this.identity.api, caPem: this.identity.apiCa, nebulaBinary: options.nebulaBinary ?? 'nebula' });
     this.binary = options.nebulaBinary ?? 'nebula';
     this.nebula = new NebulaProcess({ binary: this.binary, configPath: this.paths.config, pidPath: this.paths.pid, logPath: this.paths.nebulaLog });
     this.log = options.logger.log.bind(options.logger);
@@ -194,7 +194,7 @@ class Agent {
   private watch(): { url: string; client: ApiClient } | undefined {
     const target = watchTarget(this.identity.api, this.identity.watchUrl);
     if (!target.url) return undefined;
-    if (this.watcher?.url !== target.url) this.watcher = { url: target.url, client: new ApiClient({ baseUrl: target.url, caPem: this.identity.apiCa }) };
+    if (this.watcher?.url !== target.url) this.watcher = { url: target.url, client: new ApiClient({ baseUrl: target.url, caPem: this.identity.apiCa, nebulaBinary: this.binary }) };
     return this.watcher;
   }
 

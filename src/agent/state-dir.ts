@@ -3,14 +3,21 @@ import { join, resolve } from 'node:path';
 import type { HostMaterial } from './api-client';
 import { writeFileAtomic } from './atomic-file';
 import { readCertificateFacts } from './certificate-facts';
+import { publicKeyOf } from './keys';
 import { type LocalConfigOptions, localizeConfig, parseLocalConfig } from './local-config';
 import type { AppliedConfig } from './reload-decision';
+import { ensureConsole, sshdSection } from './status-console';
 
 /** The files of an agent's directory; `nebula -config <config>` runs as is. */
 export interface AgentPaths {
   readonly dir: string;
   /** Host private key, 0600; made here, never sent anywhere. */
   readonly key: string;
+  /**
+   * A key rotation's new private key, 0600, from its making until nebula runs on it; then it
+   * replaces `key` (whose old content is gone with the rename) and this file is removed.
+   */
+  readonly nextKey: string;
   /** The host's identity for the API: `{api, hostId, credential}`, 0600. Written last by enroll. */
   readonly identity: string;
   readonly config: string;
@@ -26,6 +33,7 @@ export function agentPaths(dir: string): AgentPaths {
   return {
     dir: abs,
     key: join(abs, 'host.key'),
+    nextKey: join(abs, 'host.key.next'),
     identity: join(abs, 'agent.json'),
     config: join(abs, 'config.yml'),
     ca: join(abs, 'ca.crt'),
@@ -76,9 +84,24 @@ export function writeIdentity(paths: AgentPaths, identity: AgentIdentity): void 
 
 /** Builds this host's config from an API answer, without writing anything. */
 export function prepareConfig(paths: AgentPaths, material: HostMaterial, options: Omit<LocalConfigOptions, 'keyPath'>): PreparedConfig {
-  const { document, yaml } = localizeConfig(material.config, material.ca, material.certificate, { ...options, keyPath: paths.key });
   const facts = readCertificateFacts(material.certificate);
+  const keyPath = keyPathFor(paths, facts.publicKey);
+  const { document, yaml } = localizeConfig(material.config, material.ca, material.certificate, { ...options, keyPath, sshd: sshdSection(ensureConsole(paths.dir)) });
   return { material, config: document, yaml, certificateIp: facts.ip, notBefore: facts.notBefore, notAfter: facts.notAfter };
+}
+
+/**
+ * The key file that goes with a certificate for `publicKey`: the rotation's next key while one is
+ * waiting and the certificate is for it (a renewal's answer, or the same certificate arriving by
+ * the watch first), else host.key.
+ */
+export function keyPathFor(paths: AgentPaths, publicKey: Buffer): string {
+  if (!existsSync(paths.nextKey)) return paths.key;
+  try {
+    return publicKeyOf(readFileSync(paths.nextKey, 'utf8')).equals(publicKey) ? paths.nextKey : paths.key;
+  } catch {
+    return paths.key;
+  }
 }
 
 /** Writes the CA and certificate copies, then config.yml last: its rename is the switch-over. */

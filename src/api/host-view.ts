@@ -23,6 +23,9 @@ export function publicHost(host: HostRecord) {
     ...(host.revokedAt ? { revokedAt: host.revokedAt } : {}),
     ...(host.instanceId ? { instanceId: host.instanceId } : {}),
     ...(host.owner ? { owner: host.owner } : {}),
+    ...(host.lastSeenAt ? { lastSeenAt: host.lastSeenAt } : {}),
+    ...(host.agentVersion ? { agentVersion: host.agentVersion } : {}),
+    ...(host.nebulaVersion ? { nebulaVersion: host.nebulaVersion } : {}),
     ...(host.role === 'environment' ? { ports: host.ports ?? [] } : {}),
   };
 }

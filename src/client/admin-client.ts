@@ -43,6 +43,10 @@ export interface Host {
   readonly instanceId?: string;
   readonly owner?: Principal;
   readonly ports?: readonly PortRoute[];
+  /** When the host's agent last called the API (recorded at most every 10 minutes), and the versions it named. */
+  readonly lastSeenAt?: string;
+  readonly agentVersion?: string;
+  readonly nebulaVersion?: string;
 }
 
 export interface CreatedHost {

@@ -18,7 +18,7 @@ export const DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS = 60;
 export const MIN_MTU = 576;
 export const MAX_MTU = 9001;
 /** How long a host told by a lighthouse to punch towards a peer waits first (see renderNebulaConfig). */
-export const PUNCH_DELAY = '1s';
+export const PUNCH_DELAY = '10ms';
 
 export type LogFormat = 'json' | 'text';
 

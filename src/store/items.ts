@@ -57,7 +57,7 @@ export function publicKeyClaimKey(publicKeyPem: string) {
 const HOST_FIELDS = [
   'id', 'name', 'role', 'ip', 'groups', 'status', 'createdAt', 'endpoints', 'tokenHash', 'publicKey', 'certificate',
   'certificateFingerprint', 'certificateExpiresAt', 'credentialHash', 'credentialUsedAt', 'enrolledAt', 'revokedAt', 'instanceId',
-  'owner', 'ports', 'portsRevision',
+  'owner', 'ports', 'portsRevision', 'lastSeenAt', 'agentVersion', 'nebulaVersion',
 ] as const;
 
 export function toHost(item: Item): HostRecord {

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 
 /** `root`, or an executable the tests run. nebula and nebula-cert must be the 1.6.1 the project targets. */
-export type Prerequisite = 'root' | 'nebula' | 'nebula-cert' | 'ip' | 'ping' | 'openssl' | 'chromium' | 'shellcheck' | 'systemd-analyze' | 'iptables' | 'ssh' | 'nft' | 'conntrack';
+export type Prerequisite = 'root' | 'nebula' | 'nebula-cert' | 'ip' | 'ping' | 'openssl' | 'chromium' | 'shellcheck' | 'systemd-analyze' | 'iptables' | 'ssh' | 'nft' | 'conntrack' | 'curl' | 'unshare';
 
 const INSTALL = 'run as root after apt-get install nebula iproute2 iputils-ping chromium shellcheck systemd nftables conntrack';
 

@@ -6,6 +6,7 @@ import { acceptsConfigDelta, blocklistChanges, CONFIG_DELTA_TYPE, configDelta } 
 import { type ApiContext, issueCertificate, parsePublicKey } from '../context';
 import { type ConfigTag, configEtag, ifNoneMatchMatches, parseConfigEtag } from '../etag';
 import { configTag, renderHostConfig, renderHostConfigWith } from '../host-config';
+import { LAST_SEEN_INTERVAL_MS, parseAgentUserAgent, shouldRecordSeen } from '../last-seen';
 import type { ApiRequest, ApiResponse } from '../http';
 import { ApiProblem, conflict, jsonResponse } from '../problem';
 import { configQuery, parseJsonBody, parseQuery, renewBody } from '../validation';
@@ -26,6 +27,7 @@ import { configQuery, parseJsonBody, parseQuery, renewBody } from '../validation
 export async function getConfig(ctx: ApiContext, request: ApiRequest, hostId: string): Promise<ApiResponse> {
   const query = parseQuery(request.query, configQuery);
   let host = await requireHost(ctx, request, hostId);
+  await noteAgentSeen(ctx, request, host);
   let fresh = true;
   const ifNoneMatch = request.headers['if-none-match'];
   const known = acceptsConfigDelta(request.headers.accept) ? parseConfigEtag(ifNoneMatch) : undefined;
@@ -65,6 +67,22 @@ export async function getConfig(ctx: ApiContext, request: ApiRequest, hostId: st
   }
 }
 
+/**
+ * Writes down that the host's agent called, with the versions its User-Agent names, at most once
+ * per LAST_SEEN_INTERVAL_MS unless a version changed (last-seen.ts, store/host-seen.ts). Never
+ * fails the call: a failed write is logged and the config is served all the same.
+ */
+async function noteAgentSeen(ctx: ApiContext, request: ApiRequest, host: HostRecord): Promise<void> {
+  const versions = parseAgentUserAgent(request.headers['user-agent']);
+  const now = ctx.clock();
+  if (host.status !== 'active' || !shouldRecordSeen(host, versions, now)) return;
+  try {
+    await ctx.store.recordHostSeen({ hostId: host.id, at: now, ...versions, minIntervalMs: LAST_SEEN_INTERVAL_MS });
+  } catch (err) {
+    ctx.logger?.error('host last seen not recorded', { hostId: host.id, error: (err as Error).message });
+  }
+}
+
 /** A blocklisted certificate expiring changes the config by itself: wake a second after it does. */
 function untilExpiry(ctx: ApiContext, nextExpiry: Date | undefined): number {
   return nextExpiry ? Math.max(nextExpiry.getTime() - ctx.clock().getTime() + 1000, 0) : Infinity;
@@ -99,6 +117,7 @@ export async function renew(ctx: ApiContext, request: ApiRequest, hostId: string
   const input = parseJsonBody(request.body, renewBody, { emptyIsObject: true });
   const publicKey = input.publicKey === undefined ? undefined : parsePublicKey(input.publicKey);
   const host = await requireHost(ctx, request, hostId);
+  await noteAgentSeen(ctx, request, host);
   if (!host.publicKey) throw conflict('not-enrolled', `host ${hostId} has not enrolled yet`);
   const key = publicKey ?? parsePublicKey(host.publicKey);
   const view = await ctx.views.current();

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { collectStatus } from '../../agent/status-collect';
+import { formatStatus } from '../../agent/status';
 import { DEFAULT_FALLBACK_POLL_MS, type LogFormat, createLogger, enrollHost, runAgent } from '../../agent';
 import { type CliIO, type CommandImpl, UsageError, parseFlags, required } from '../command';
 
@@ -113,5 +115,33 @@ Exits 3 when the API refuses the host (revoked or unknown).
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
     }
+  },
+};
+
+/** Where `agent status` looks without --dir: the directory the README's enroll and run use. */
+const DEFAULT_AGENT_DIR = '/etc/nebula';
+
+export const agentStatusCommand: CommandImpl = {
+  usage: `Usage: gateway agent status [--dir DIR] [--json] [--ssh PATH]
+
+Shows what this host's nebula is doing, from nebula itself (its console on 127.0.0.1, reached with
+the key the agent made in DIR/console; needs the OpenSSH client): per peer, its overlay IP and
+certificate name, whether the tunnel is direct (and to which underlay address) or relayed (and
+through which relay), the last completed handshake (from DIR/nebula.log) and how long the peer's
+certificate has left; then this host's certificate life, whether nebula runs (pid), and the config
+the agent last installed (when, and its sha256). Run it as the agent's user (root).
+
+  --dir DIR          the agent's directory (default ${DEFAULT_AGENT_DIR})
+  --json             one JSON document instead of the table
+  --ssh PATH         the OpenSSH client (default: ssh on PATH)
+`,
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const flags = parseFlags(argv, { dir: { type: 'string' }, json: { type: 'boolean' }, ssh: { type: 'string' } });
+    const dir = typeof flags.dir === 'string' ? flags.dir : DEFAULT_AGENT_DIR;
+    if (dir === '') throw new UsageError('flag --dir must name a directory');
+    if (!existsSync(dir)) throw new UsageError(`flag --dir: ${dir} does not exist`);
+    const status = await collectStatus({ dir, sshBinary: typeof flags.ssh === 'string' ? flags.ssh : undefined });
+    io.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status, new Date()));
+    return status.nebula.running && !status.peersUnavailable ? 0 : 1;
   },
 };

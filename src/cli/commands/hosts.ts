@@ -53,6 +53,8 @@ export function renderHost(host: Host): string {
     ['enrolled', host.enrolledAt],
     ['certificate', host.certificateFingerprint ? `${host.certificateFingerprint} until ${host.certificateExpiresAt}` : undefined],
     ['revoked', host.revokedAt],
+    ['last seen', host.lastSeenAt],
+    ['agent', host.agentVersion && `gateway-agent ${host.agentVersion}${host.nebulaVersion ? `, nebula ${host.nebulaVersion}` : ''}`],
   ];
   const shown = rows.filter((r): r is [string, string] => r[1] !== undefined);
   const width = Math.max(...shown.map(([k]) => k.length)) + 1;
@@ -150,7 +152,8 @@ ${CONNECTION_USAGE}`,
 export const hostsShowCommand: CommandImpl = {
   usage: `Usage: gateway hosts show ID --api URL (--iam | --token-file FILE) [--json]
 
-Shows one host: status, address, owner, ports, certificate.
+Shows one host: status, address, owner, ports, certificate, when its agent last called the API
+(recorded at most every 10 minutes) and the agent's and nebula's versions.
 
 ${CONNECTION_USAGE}`,
   async run(argv: string[], io: CliIO): Promise<number> {
