@@ -23,6 +23,7 @@ const GATEWAY = resolve(__dirname, '../../bin/gateway.js');
 const FAKE_NEBULA = `#!/bin/sh
 log="$(dirname "$0")/calls.log"
 if [ "$1" = "-test" ]; then echo "$$ test $*" >> "$log"; exit 0; fi
+if [ "$1" = "-version" ]; then echo "Version: 1.6.1"; exit 0; fi
 echo "$$ run $*" >> "$log"
 trap 'echo "$$ SIGHUP" >> "$log"' HUP
 trap 'echo "$$ SIGTERM" >> "$log"; exit 0' TERM

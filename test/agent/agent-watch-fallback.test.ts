@@ -24,6 +24,7 @@ import { waitUntil } from '../support/wait';
 
 const FAKE_NEBULA = `#!/bin/sh
 if [ "$1" = "-test" ]; then exit 0; fi
+if [ "$1" = "-version" ]; then echo "Version: 1.6.1"; exit 0; fi
 trap 'exit 0' TERM
 trap 'true' HUP
 while :; do sleep 1 & wait $!; done
