@@ -1,16 +1,23 @@
+import { createHash } from 'node:crypto';
 import { CERTIFICATE_BANNER, decodePemBlocks } from '../pki';
 
 /**
  * The few facts the agent needs from its host certificate: its IP (a new IP needs a nebula
  * restart) and its validity (renewal timing). The full codec lives in src/pki, which the agent
- * may import for keys and PEM only (the agent stays small), so this reads just fields 2, 5
- * and 6 of the v1 certificate's details message.
+ * may import for keys and PEM only (the agent stays small), so this reads just fields 2, 3, 5,
+ * 6 and 7 of the v1 certificate's details message.
  */
 export interface CertificateFacts {
   /** First IP with its prefix length, e.g. `10.42.0.5/16`. */
   readonly ip: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** The X25519 public key it certifies (after a key rotation: which key file goes with it). */
+  readonly publicKey: Buffer;
+  /** Lowercase hex SHA-256 of the certificate's bytes, as nebula-cert prints it and blocklists name it. */
+  readonly fingerprint: string;
+  /** The networks it routes for (an egress node's egress routes), e.g. `['10.0.0.0/16']`, in certificate order. */
+  readonly subnets: readonly string[];
 }
 
 export class CertificateFactsError extends Error {
@@ -30,16 +37,28 @@ export function readCertificateFacts(pem: string): CertificateFacts {
   const details = fields(outer).find((f) => f.number === 1 && f.bytes)?.bytes;
   if (!details) throw new CertificateFactsError('certificate has no details');
   const ips: number[] = [];
+  const subnets: number[] = [];
   let notBefore = 0;
   let notAfter = 0;
+  let publicKey = Buffer.alloc(0);
   for (const field of fields(details)) {
     if (field.number === 2 && field.bytes) ips.push(...packedVarints(field.bytes));
     else if (field.number === 2 && field.varint !== undefined) ips.push(field.varint);
+    else if (field.number === 3 && field.bytes) subnets.push(...packedVarints(field.bytes));
+    else if (field.number === 3 && field.varint !== undefined) subnets.push(field.varint);
     else if (field.number === 5 && field.varint !== undefined) notBefore = field.varint;
     else if (field.number === 6 && field.varint !== undefined) notAfter = field.varint;
+    else if (field.number === 7 && field.bytes) publicKey = Buffer.from(field.bytes);
   }
   if (ips.length < 2) throw new CertificateFactsError('certificate has no IP');
-  return { ip: `${ipv4(ips[0])}/${prefixLength(ips[1])}`, notBefore: new Date(notBefore * 1000), notAfter: new Date(notAfter * 1000) };
+  return {
+    ip: `${ipv4(ips[0])}/${prefixLength(ips[1])}`,
+    notBefore: new Date(notBefore * 1000),
+    notAfter: new Date(notAfter * 1000),
+    publicKey,
+    fingerprint: createHash('sha256').update(outer).digest('hex'),
+    subnets: pairs(subnets).map(([address, mask]) => `${ipv4(address)}/${prefixLength(mask)}`),
+  };
 }
 
 interface Field {
@@ -68,6 +87,13 @@ function fields(buf: Buffer): Field[] {
       throw new CertificateFactsError(`unexpected protobuf wire type ${wire}`);
     }
   }
+  return out;
+}
+
+/** [address, mask] pairs of a packed list. */
+function pairs(values: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i + 1 < values.length; i += 2) out.push([values[i], values[i + 1]]);
   return out;
 }
 

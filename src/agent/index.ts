@@ -6,7 +6,7 @@ export { type EnrollOptions, enrollHost } from './enroll';
 export { generateHostKeyPair, publicKeyPemFor } from './keys';
 export { type AgentLogger, type LogFormat, createLogger } from './logger';
 export { type Decision, type NebulaAction, RESTART_KEYS, decideNebulaAction } from './reload-decision';
-export { RENEWAL_FRACTION, msUntilRenewal, renewalTime } from './renewal';
+export { DEFAULT_KEY_ROTATION_DAYS, RENEWAL_FRACTION, keyRotationDue, msUntilRenewal, renewalTime } from './renewal';
 export { EXIT_HOST_REJECTED, type RunOptions, runAgent } from './run';
 export { type AgentPaths, agentPaths } from './state-dir';
 export { DEFAULT_FALLBACK_POLL_MS, DEFAULT_WATCH_BACKOFF, fallbackDelay, watchTarget } from './watch-policy';

@@ -16,3 +16,8 @@ export function generateHostKeyPair(): HostKeyPair {
 export function publicKeyPemFor(privateKeyPem: string): string {
   return encodeX25519PublicKeyPem(x25519PublicKeyFromPrivate(parseX25519PrivateKeyPem(privateKeyPem)));
 }
+
+/** The raw X25519 public key of a nebula private key PEM (to match a key file with a certificate). */
+export function publicKeyOf(privateKeyPem: string): Buffer {
+  return Buffer.from(x25519PublicKeyFromPrivate(parseX25519PrivateKeyPem(privateKeyPem)));
+}

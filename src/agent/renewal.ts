@@ -23,3 +23,17 @@ export function tunnelRefreshTime(replacedNotBefore: Date, replacedNotAfter: Dat
   const life = Math.max(0, replacedNotAfter.getTime() - replacedNotBefore.getTime());
   return new Date(replacedNotAfter.getTime() - Math.min(30_000, life / 10));
 }
+
+/**
+ * A host key is replaced at the first renewal once it is this many days old. Not every renewal:
+ * the replaced certificate stays on every node's blocklist until it expires (a third of a
+ * certificate's life), so rotating at each renewal would keep about half of all hosts on every
+ * config's blocklist; 30 days keeps it to about 1 in 90 hosts with 24 h certificates, and bounds
+ * how long a stolen key file is worth anything to a month. 0 rotates at every renewal.
+ */
+export const DEFAULT_KEY_ROTATION_DAYS = 30;
+
+/** Whether a key made at `keyMadeAt` is due for replacement at a renewal at `now`. */
+export function keyRotationDue(keyMadeAt: Date, now: Date, rotationDays: number): boolean {
+  return now.getTime() - keyMadeAt.getTime() >= rotationDays * 86_400_000;
+}

@@ -1,13 +1,16 @@
-import { rmSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient, ApiError, type ConfigDelta, type ConfigPoll, type HostMaterial } from './api-client';
 import { writeFileAtomic } from './atomic-file';
 import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import type { AgentLogger, LogFormat } from './logger';
+import { readCertificateFacts } from './certificate-facts';
+import { generateHostKeyPair, type HostKeyPair, publicKeyPemFor } from './keys';
+import { renderLocalConfig } from './local-config';
 import { NebulaProcess, testNebulaConfig } from './nebula-process';
 import { decideNebulaAction } from './reload-decision';
 import { patchBlocklist } from './config-patch';
-import { msUntilRenewal, tunnelRefreshTime } from './renewal';
+import { DEFAULT_KEY_ROTATION_DAYS, keyRotationDue, msUntilRenewal, tunnelRefreshTime } from './renewal';
 import { sleep } from './sleep';
 import { AgentStateError, type AgentIdentity, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writeIdentity, writePreparedConfig } from './state-dir';
 import { DEFAULT_FALLBACK_POLL_MS, DEFAULT_WATCH_BACKOFF, MIN_WATCH_ROUND_MS, fallbackDelay, watchTarget } from './watch-policy';
@@ -26,6 +29,8 @@ export interface RunOptions {
   readonly fallbackPollMs?: number;
   /** Retries of a failed watch endpoint. @default 1 s doubling to 1 min, full jitter */
   readonly watchBackoff?: BackoffPolicy;
+  /** A renewal makes a new host key once the key file is this many days old; 0: at every renewal. @default 30 (DEFAULT_KEY_ROTATION_DAYS) */
+  readonly keyRotationDays?: number;
   /** Aborting stops the agent (SIGTERM/SIGINT in the CLI). */
   readonly signal: AbortSignal;
 }
@@ -35,6 +40,15 @@ export const EXIT_HOST_REJECTED = 3;
 
 /** Poll interval when the API answers without an ETag (long-polling needs one). */
 const NO_ETAG_POLL_MS = 10_000;
+
+/** How long a key switch waits for nebula to say it reloaded the new certificate before giving up on it. */
+const KEY_SWITCH_WAIT_MS = 10_000;
+
+/** Attempts to tell the API the new certificate is in use before leaving the old one to expire. */
+const CONFIRM_ATTEMPTS = 8;
+
+/** The line nebula 1.6 logs when a SIGHUP reloaded its certificate and key (with the certificate's fingerprint). */
+const CERT_RELOADED = 'Client cert refreshed from disk';
 
 type Applied = ReturnType<typeof readAppliedConfig> & object;
 
@@ -66,6 +80,9 @@ class Agent {
   private refreshChanged = new AbortController();
   private readonly halt = new AbortController();
   private exitCode = 0;
+  /** When nebula was last started here, and when a certificate was last written: a start after the write runs on it. */
+  private startedAt?: number;
+  private certificateInstalledAt = 0;
 
   constructor(private readonly options: RunOptions) {
     this.paths = agentPaths(options.dir);
@@ -241,19 +258,115 @@ class Agent {
         failures = 0;
         continue;
       }
+      let nextKey: HostKeyPair | undefined;
       try {
-        const material = await this.client.renew(this.identity.hostId, this.identity.credential, this.halt.signal);
+        nextKey = this.keyRotationDue() ? this.nextKeyPair() : undefined;
+        const material = await this.client.renew(this.identity.hostId, this.identity.credential, this.halt.signal, nextKey?.publicKeyPem);
         await this.serial(() => this.apply(material, 'renewal'));
+        if (nextKey) await this.finishKeyRotation(material);
         // A renewal that did not move the renewal time would spin: back off as after a failure.
         failures = msUntilRenewal(this.applied.notBefore, this.applied.notAfter, new Date()) > 0 ? 0 : failures + 1;
         if (failures > 0) this.log('warn', 'renewal_ineffective', { notAfter: this.applied.notAfter.toISOString(), attempt: failures });
       } catch (err) {
         if (this.stopping) break;
-        if (err instanceof ApiError && !err.retriable) return this.reject(err);
+        if (nextKey && err instanceof ApiError && err.status === 409) {
+          // The new key was refused (another host's): make another one at the next attempt.
+          rmSync(this.paths.nextKey, { force: true });
+        } else if (err instanceof ApiError && !err.retriable) {
+          return this.reject(err);
+        }
         failures++;
         this.log('warn', this.retriable(err) ? 'api_unreachable' : 'apply_failed', { call: 'renew', error: (err as Error).message, attempt: failures });
       }
     }
+  }
+
+  /** Whether this renewal should carry a new key: the key file is older than the rotation interval. */
+  private keyRotationDue(): boolean {
+    if (existsSync(this.paths.nextKey)) return true;
+    const madeAt = statSync(this.paths.key).mtime;
+    return keyRotationDue(madeAt, new Date(), this.options.keyRotationDays ?? DEFAULT_KEY_ROTATION_DAYS);
+  }
+
+  /**
+   * The rotation's new key pair: the one a failed attempt left in host.key.next (the API may
+   * already hold it as this host's: one key, one host), else a new one written there, 0600.
+   */
+  private nextKeyPair(): HostKeyPair {
+    if (existsSync(this.paths.nextKey)) {
+      const privateKeyPem = readFileSync(this.paths.nextKey, 'utf8');
+      return { privateKeyPem, publicKeyPem: publicKeyPemFor(privateKeyPem) };
+    }
+    const pair = generateHostKeyPair();
+    writeFileAtomic(this.paths.nextKey, pair.privateKeyPem, 0o600);
+    this.log('info', 'host_key_generated', { path: this.paths.nextKey, reason: 'rotation' });
+    return pair;
+  }
+
+  /**
+   * After a renewal for a new key was installed: once nebula runs on it, the new key becomes
+   * host.key (the old key's file content is gone with that rename), and the API is told the new
+   * certificate is in use, which blocklists the old one everywhere. Peers then tear down the
+   * tunnels made with the old certificate (pki.disconnect_invalid) and handshake again with the
+   * new one, while packets wait in nebula's handshake queue: no restart, nothing lost. Should the
+   * API not hear of it, the old certificate simply expires, and the tunnel refresh the install
+   * scheduled still happens before it does.
+   */
+  private async finishKeyRotation(material: HostMaterial): Promise<void> {
+    const fingerprint = await this.serial(() => this.switchToNextKey(material));
+    if (!fingerprint) return;
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        const retired = await this.client.certificateInUse(this.identity.hostId, this.identity.credential, fingerprint, this.halt.signal);
+        this.log('info', 'key_rotated', { fingerprint, retired });
+        // Peers drop every tunnel made with a retired certificate: no restart needed for them.
+        this.scheduleTunnelRefresh(undefined);
+        return;
+      } catch (err) {
+        if (this.stopping) return;
+        const refused = err instanceof ApiError && !err.retriable;
+        if (refused && (err.status === 401 || err.status === 403)) return this.reject(err);
+        if (refused || attempt >= CONFIRM_ATTEMPTS) {
+          this.log('warn', 'key_rotation_unconfirmed', { fingerprint, error: (err as Error).message, attempt });
+          return;
+        }
+        await sleep(backoffDelay(attempt, this.options.backoff ?? DEFAULT_BACKOFF), this.halt.signal);
+      }
+    }
+  }
+
+  /** Makes host.key the new key once nebula runs on the certificate for it; returns that certificate's fingerprint, or undefined when it does not (yet). */
+  private async switchToNextKey(material: HostMaterial): Promise<string | undefined> {
+    const pki = (this.applied.config as { pki?: { cert?: unknown; key?: unknown } }).pki;
+    const applied = typeof pki?.cert === 'string' ? readCertificateFacts(pki.cert) : undefined;
+    if (pki?.key !== this.paths.nextKey || !applied || applied.fingerprint !== readCertificateFacts(material.certificate).fingerprint) {
+      this.log('error', 'key_switch_failed', { reason: 'the certificate for the new key was not installed' });
+      return undefined;
+    }
+    if (this.nebula.running && !(await this.nebulaReloaded(applied.fingerprint))) {
+      this.log('error', 'key_switch_failed', { reason: `nebula did not report reloading certificate ${applied.fingerprint}`, log: this.paths.nebulaLog });
+      return undefined;
+    }
+    // The key file first, then the config that names it: at every moment the config's key file holds the config certificate's key.
+    writeFileAtomic(this.paths.key, readFileSync(this.paths.nextKey), 0o600);
+    const config = { ...(this.applied.config as Record<string, unknown>), pki: { ...pki, key: this.paths.key } };
+    writeFileAtomic(this.paths.config, renderLocalConfig(config));
+    this.applied = { ...this.applied, config };
+    rmSync(this.paths.nextKey, { force: true });
+    this.log('info', 'host_key_switched', { fingerprint: applied.fingerprint, path: this.paths.key });
+    return applied.fingerprint;
+  }
+
+  /** Waits (bounded) until nebula's log says it reloaded the certificate `fingerprint`, or nebula was started on it. */
+  private async nebulaReloaded(fingerprint: string): Promise<boolean> {
+    const until = Date.now() + KEY_SWITCH_WAIT_MS;
+    while (!this.stopping) {
+      if (logTail(this.paths.nebulaLog).some((line) => line.includes(CERT_RELOADED) && line.includes(fingerprint))) return true;
+      if (this.startedAt !== undefined && this.startedAt >= this.certificateInstalledAt) return true;
+      if (Date.now() > until) return false;
+      await sleep(100, this.halt.signal);
+    }
+    return false;
   }
 
   private retriable(err: unknown): boolean {
@@ -269,6 +382,7 @@ class Agent {
   }
 
   private async startNebula(): Promise<number> {
+    this.startedAt = Date.now();
     const pid = await this.nebula.start();
     // A fresh process makes every tunnel with the current certificate.
     this.scheduleTunnelRefresh(undefined);
@@ -354,6 +468,7 @@ class Agent {
     const replaced = this.applied;
     this.applied = { config: prepared.config, certificateIp: prepared.certificateIp, notBefore: prepared.notBefore, notAfter: prepared.notAfter };
     if (certificateChanged) {
+      this.certificateInstalledAt = Date.now();
       this.certificateChanged.abort();
       this.certificateChanged = new AbortController();
     }
@@ -373,6 +488,25 @@ class Agent {
         this.log('error', 'nebula_start_failed', { ...fields, error: (err as Error).message });
       }
     }
+  }
+}
+
+/** The last lines of a log file (nebula's: it grows, only its end matters), empty when there is none. */
+function logTail(path: string, bytes = 256 * 1024): string[] {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, bytes);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    return buffer.toString('utf8').split('\n');
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { collectStatus } from '../../agent/status-collect';
 import { formatStatus } from '../../agent/status';
-import { DEFAULT_FALLBACK_POLL_MS, type LogFormat, createLogger, enrollHost, runAgent } from '../../agent';
+import { DEFAULT_FALLBACK_POLL_MS, DEFAULT_KEY_ROTATION_DAYS, type LogFormat, createLogger, enrollHost, runAgent } from '../../agent';
 import { type CliIO, type CommandImpl, UsageError, parseFlags, required } from '../command';
 
 function logFormat(value: unknown): LogFormat {
@@ -25,6 +25,13 @@ function readApiCa(path: unknown): string | undefined {
   } catch (err) {
     throw new UsageError(`flag --api-ca: cannot read ${String(path)}: ${(err as Error).message}`);
   }
+}
+
+function rotationDays(raw: unknown): number {
+  if (raw === undefined) return DEFAULT_KEY_ROTATION_DAYS;
+  const n = Number(raw);
+  if (String(raw).trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`flag --key-rotation-days must be a number of days, 0 or more, not '${String(raw)}'`);
+  return n;
 }
 
 export const agentEnrollCommand: CommandImpl = {
@@ -81,6 +88,8 @@ Exits 3 when the API refuses the host (revoked or unknown).
   --wait S           long-poll length asked of the API, seconds (default 55, at most 60)
   --backoff-max S    longest wait between retries while the API is unreachable (default 30)
   --fallback-poll S  how often the API is polled while the watch endpoint is down (default 300, ±25%)
+  --key-rotation-days D  a renewal makes a new host key once the key is D days old; 0: at every
+                     renewal (default ${DEFAULT_KEY_ROTATION_DAYS}). The old key's certificate is blocklisted once nebula runs on the new one.
 `,
   async run(argv: string[], io: CliIO): Promise<number> {
     const flags = parseFlags(argv, {
@@ -90,12 +99,14 @@ Exits 3 when the API refuses the host (revoked or unknown).
       wait: { type: 'string' },
       'backoff-max': { type: 'string' },
       'fallback-poll': { type: 'string' },
+      'key-rotation-days': { type: 'string' },
     });
     const dir = required(flags, 'dir');
     const format = logFormat(flags['log-format']);
     const waitSeconds = positiveSeconds(flags, 'wait', 55, 60);
     const capMs = positiveSeconds(flags, 'backoff-max', 30) * 1000;
     const fallbackPollMs = positiveSeconds(flags, 'fallback-poll', DEFAULT_FALLBACK_POLL_MS / 1000) * 1000;
+    const keyRotationDays = rotationDays(flags['key-rotation-days']);
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGTERM', onSignal);
@@ -109,6 +120,7 @@ Exits 3 when the API refuses the host (revoked or unknown).
         waitSeconds,
         backoff: { baseMs: Math.min(500, capMs), capMs },
         fallbackPollMs,
+        keyRotationDays,
         signal: stop.signal,
       });
     } finally {
