@@ -4,3 +4,6 @@ export * from './route-cache';
 export * from './route-source';
 export * from './server';
 export * from './token-verifier';
+export * from './tls-pair';
+export * from './tls-reloader';
+export * from './tls-source';

@@ -1,17 +1,40 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAccessTokenPublicKey } from '../../mesh/access-token';
-import { DEFAULT_ROUTE_CACHE_MAX_AGE_MS, FileRouteSource, HttpRouteSource, ProxyServer, ROUTE_CACHE_FILE, RouteCache, type ProxyServerOptions, type RouteSource } from '../../proxy';
+import {
+  checkTlsPair,
+  DEFAULT_ROUTE_CACHE_MAX_AGE_MS,
+  DEFAULT_TLS_RELOAD_INTERVAL_MS,
+  FileRouteSource,
+  FileTlsSource,
+  HttpRouteSource,
+  ProxyServer,
+  ROUTE_CACHE_FILE,
+  RouteCache,
+  secretArnRegion,
+  SecretsManagerTlsSource,
+  TlsPairError,
+  TlsReloader,
+  TlsSourceError,
+  type ProxyServerOptions,
+  type RouteSource,
+  type TlsSource,
+} from '../../proxy';
 import type { AccessLog } from '../../proxy/access-log';
 import { type CliIO, type CommandImpl, parseFlags, required, UsageError } from '../command';
 
-const usage = `Usage: gateway proxy --domain D --tls-cert FILE --tls-key FILE --routes FILE|URL --token-public-key FILE [flags]
+const usage = `Usage: gateway proxy --domain D (--tls-cert FILE --tls-key FILE | --tls-secret ARN) --routes FILE|URL --token-public-key FILE [flags]
 
 Serves https://<port>--<hostId>.<domain> from the environments' overlay addresses.
 
   --domain D                   the proxied domain (host names are <port>--<hostId>.<domain>)
-  --tls-cert FILE              PEM certificate chain for *.<domain> (re-read on SIGHUP)
+  --tls-cert FILE              PEM certificate chain for *.<domain>
   --tls-key FILE               PEM private key for it
+  --tls-secret ARN             instead of the files: a Secrets Manager secret (full ARN) holding
+                               {"certificate": "<PEM chain>", "privateKey": "<PEM key>"}
+  --tls-reload DUR             read the certificate source again this often, and on SIGHUP (default 15m);
+                               a changed, valid pair (key matches, in date, covers *.<domain>) serves new
+                               connections, open ones keep theirs; an invalid one is logged and refused
   --routes FILE|URL            route table: a JSON file (watched) or the control plane's /v1/routes URL
   --token-public-key FILE      Ed25519 public key that verifies access tokens (PUBLIC KEY or NEBULA ED25519 PUBLIC KEY PEM)
   --listen ADDR                host:port to listen on (default 0.0.0.0:443)
@@ -43,6 +66,8 @@ export const proxyCommand: CommandImpl = {
       domain: { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
+      'tls-secret': { type: 'string' },
+      'tls-reload': { type: 'string' },
       routes: { type: 'string' },
       'token-public-key': { type: 'string' },
       listen: { type: 'string' },
@@ -63,10 +88,16 @@ export const proxyCommand: CommandImpl = {
     if (!/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
       throw new UsageError(`flag --domain: '${domain}' is not a DNS name`);
     }
-    const certPath = required(flags, 'tls-cert');
-    const keyPath = required(flags, 'tls-key');
-    const readTls = () => ({ cert: readFlagFile('tls-cert', certPath), key: readFlagFile('tls-key', keyPath) });
-    const tls = readTls();
+    const tlsSource = tlsSourceOf(flags);
+    const tlsReloadMs = optionalDuration(flags, 'tls-reload') ?? DEFAULT_TLS_RELOAD_INTERVAL_MS;
+    let tls;
+    let tlsInfo;
+    try {
+      tls = await tlsSource.read();
+      tlsInfo = checkTlsPair(tls, domain, new Date());
+    } catch (err) {
+      throw new UsageError(`flag --${tlsFlagOf(flags, err)}: ${(err as Error).message}`);
+    }
     const routesArg = required(flags, 'routes');
     const tokenKeyPath = required(flags, 'token-public-key');
     const tokenKeyText = readFlagFile('token-public-key', tokenKeyPath);
@@ -116,28 +147,47 @@ export const proxyCommand: CommandImpl = {
       firstRequestTimeoutMs: optionalDuration(flags, 'first-request-timeout'),
     };
     const server = new ProxyServer(options);
+    const reloader = new TlsReloader(
+      { source: tlsSource, domain, apply: (pair) => server.setTls(pair), log: (line) => io.stderr.write(`gateway proxy: ${line}\n`), intervalMs: tlsReloadMs },
+      tls,
+      tlsInfo,
+    );
     const address = await server.listen(port, host);
-    io.stderr.write(`gateway proxy: listening on ${address.address}:${address.port} for *.${domain}\n`);
+    io.stderr.write(`gateway proxy: listening on ${address.address}:${address.port} for *.${domain} with certificate ${tlsInfo.fingerprint} (valid until ${tlsInfo.notAfter.toISOString()})\n`);
+    reloader.start();
+    const reload = () => void reloader.reload();
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
-      const reload = () => {
-        try {
-          server.setTls(readTls());
-          io.stderr.write('gateway proxy: reloaded TLS certificate\n');
-        } catch (err) {
-          io.stderr.write(`gateway proxy: keeping the old certificate: ${(err as Error).message}\n`);
-        }
-      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       process.on('SIGHUP', reload);
     });
+    process.off('SIGHUP', reload);
+    reloader.stop();
     await server.close();
     return 0;
   },
 };
 
 const discard: AccessLog = { write() {} };
+
+/** The certificate source the flags name: both files, or the secret; never both. */
+function tlsSourceOf(flags: Record<string, unknown>): TlsSource {
+  const secret = flags['tls-secret'];
+  if (typeof secret === 'string') {
+    if (flags['tls-cert'] !== undefined || flags['tls-key'] !== undefined) throw new UsageError('flag --tls-secret: give either it or --tls-cert and --tls-key, not both');
+    if (secretArnRegion(secret) === undefined) throw new UsageError(`flag --tls-secret: expected a Secrets Manager secret ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>), got '${secret}'`);
+    return new SecretsManagerTlsSource(secret);
+  }
+  return new FileTlsSource(required(flags, 'tls-cert'), required(flags, 'tls-key'));
+}
+
+/** The flag a certificate problem at start belongs to. */
+function tlsFlagOf(flags: Record<string, unknown>, err: unknown): string {
+  if (typeof flags['tls-secret'] === 'string') return 'tls-secret';
+  const keyProblem = (err instanceof TlsSourceError && err.part === 'key') || (err instanceof TlsPairError && err.problem === 'unreadable-key');
+  return keyProblem ? 'tls-key' : 'tls-cert';
+}
 
 function readFlagFile(flag: string, path: string): string {
   try {
