@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -24,10 +24,18 @@ import { MESH_PREREQUISITES } from './harness/prerequisites';
 
 const SYSTEM_PATH = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', dirname(process.execPath)].filter((d, i, all) => all.indexOf(d) === i).join(':');
 
-/** Inside the namespace: mount the machine's /usr/local, hide /run, then run the command from an empty directory with only PATH set. */
+/**
+ * Inside the namespace: mount the machine's /usr/local, hide /run; with a unit directory ($5),
+ * mount it on /etc/systemd/system and make /run/systemd/system (where systemd runs, for the
+ * script); then run the command from an empty directory with only PATH set.
+ */
 const MACHINE_SHELL = `set -e
 mount --bind "$1" /usr/local
 mount -t tmpfs tmpfs /run
+if [ -n "$5" ]; then
+  mkdir -p /run/systemd/system
+  mount --bind "$5" /etc/systemd/system
+fi
 cd "$2"
 exec env -i PATH="$3" HOME="$2" sh -c "$4"`;
 
@@ -37,7 +45,7 @@ interface Run {
   readonly exited: Promise<number | null>;
 }
 
-describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare'])('one-line bootstrap into a real mesh', () => {
+describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-line bootstrap into a real mesh', () => {
   let underlay: Underlay;
   let work: string;
   let mesh: GatewayMesh;
@@ -88,8 +96,8 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare'])('one-line bootstrap 
     return { usrLocal, cwd, dir: join(root, 'agent') };
   }
 
-  function start(ns: Namespace, box: { usrLocal: string; cwd: string }, command: string, path = SYSTEM_PATH): Run {
-    const child = spawn('ip', ['netns', 'exec', ns.name, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', MACHINE_SHELL, 'sh', box.usrLocal, box.cwd, path, command], {
+  function start(ns: Namespace, box: { usrLocal: string; cwd: string }, command: string, path = SYSTEM_PATH, unitDir = ''): Run {
+    const child = spawn('ip', ['netns', 'exec', ns.name, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', MACHINE_SHELL, 'sh', box.usrLocal, box.cwd, path, command, unitDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -174,6 +182,8 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare'])('one-line bootstrap 
     expect([identity.hostId, identity.api]).toEqual([env.hostId, mesh.url]);
     expect(createHash('sha256').update(readFileSync(join(box.usrLocal, 'lib/gateway-agent/agent.js'))).digest('hex')).toBe(bundleSha);
     expect(readFileSync(join(box.usrLocal, 'bin/gateway-agent'), 'utf8')).toContain(`exec ${process.execPath} /usr/local/lib/gateway-agent/agent.js "$@"`);
+    const check = spawnSync('shellcheck', ['--format=gcc', join(box.usrLocal, 'bin/gateway-agent')], { encoding: 'utf8' });
+    expect([check.status, check.stdout]).toEqual([0, '']);
     expect(first.output()).toContain('running the agent in the foreground (no systemd)');
   }, 90_000);
 
@@ -203,6 +213,43 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare'])('one-line bootstrap 
     expect(restarted.output()).toContain('not enrolling again');
     expect(snapshot(box)).toEqual(before);
   }, 90_000);
+
+  it('where systemd runs: installs and enables one unit, whose command joins the mesh; a second run changes nothing', async () => {
+    const host = await mesh.createHost('env2', 'environment');
+    const machine2 = machine('env2');
+    const unitDir = join(work, 'env2', 'units');
+    mkdirSync(unitDir);
+    // systemctl stand-in: records its calls; the unit is never active.
+    const fakeBin = join(work, 'env2', 'bin');
+    const calls = join(work, 'env2', 'systemctl.log');
+    mkdirSync(fakeBin);
+    writeFileSync(join(fakeBin, 'systemctl'), `#!/bin/sh\necho "$*" >>${calls}\n[ "$1" != is-active ] || exit 3\n`);
+    chmodSync(join(fakeBin, 'systemctl'), 0o755);
+    const path = `${fakeBin}:${SYSTEM_PATH}`;
+    const logged = () => readFileSync(calls, 'utf8').trim().split('\n');
+    const unitPath = join(unitDir, 'gateway-agent.service');
+
+    const once = await finished(start(host.ns, machine2, oneLiner(mesh.url, host.token, machine2.dir), path, unitDir));
+    expect(once.status).toBe(0);
+    expect(once.output).toContain('the agent runs as gateway-agent.service');
+    expect(logged()).toEqual(['daemon-reload', 'is-active --quiet gateway-agent.service', 'enable --now gateway-agent.service']);
+    const execStart = /^ExecStart=(.+)$/m.exec(readFileSync(unitPath, 'utf8'))![1];
+    expect(execStart).toBe(`/usr/local/bin/gateway-agent run --dir ${machine2.dir} --nebula /usr/bin/nebula --log-format json`);
+    expect(JSON.parse(readFileSync(join(machine2.dir, 'agent.json'), 'utf8')).hostId).toBe(host.hostId);
+
+    const before = { ...snapshot(machine2), unit: `${readFileSync(unitPath, 'utf8')} ${statSync(unitPath).mtimeMs}` };
+    const twice = await finished(start(host.ns, machine2, oneLiner(mesh.url, host.token, machine2.dir), path, unitDir));
+    expect(twice.status).toBe(0);
+    expect(twice.output).toContain('not enrolling again');
+    // Nothing changed: no daemon-reload, no restart; enable --now of an enabled, running unit does nothing.
+    expect(logged().slice(3)).toEqual(['enable --now gateway-agent.service']);
+    expect({ ...snapshot(machine2), unit: `${readFileSync(unitPath, 'utf8')} ${statSync(unitPath).mtimeMs}` }).toEqual(before);
+    expect(readdirSync(unitDir)).toEqual(['gateway-agent.service']);
+
+    // What systemd would start: the unit's command, on the machine as the script left it.
+    start(host.ns, machine2, execStart);
+    await waitFor('the unit\'s command to ping the lighthouse', () => ping(host.ns, lighthouse.ip), 60_000);
+  }, 120_000);
 });
 
 /** `promise`, or nothing after `ms`; the timer never outlives it. */
