@@ -1,3 +1,5 @@
+import { readCertificateFacts } from './certificate-facts';
+
 /** What the agent must do to nebula after the config on disk changed. */
 export type NebulaAction = 'none' | 'reload' | 'restart';
 
@@ -15,20 +17,28 @@ export interface Decision {
   readonly changed: readonly string[];
 }
 
-/** Settings nebula 1.6 reads at start only: SIGHUP does not apply them. */
+/**
+ * Settings nebula 1.6 reads at start only: SIGHUP does not apply them. `tun` includes
+ * `tun.unsafe_routes` (the egress routes): checked with nebula 1.6.1, a SIGHUP leaves the kernel
+ * routes of the old list in place.
+ */
 export const RESTART_KEYS: readonly string[] = ['tun', 'listen', 'lighthouse.am_lighthouse', 'pki.disconnect_invalid', 'cipher'];
 
 /**
  * Compares the running config with the new one: nothing changed → none; a change nebula
- * cannot reload (a start-only key, or a certificate with another IP, which a reload refuses)
- * → restart; any other change → reload (SIGHUP).
+ * cannot reload (a start-only key, a certificate with another IP, which a reload refuses, or
+ * with other subnets) → restart; any other change → reload (SIGHUP).
  */
 export function decideNebulaAction(previous: AppliedConfig, next: AppliedConfig): Decision {
   const changed = changedKeys(previous.config, next.config);
   const ipChanged = previous.certificateIp !== next.certificateIp;
   if (ipChanged) changed.push('certificate ip');
+  // nebula 1.6 builds its firewall's own addresses (the certificate's IPs and subnets) only when the
+  // firewall section changes: an egress node reloaded with new subnets would drop their traffic.
+  const subnetsChanged = changed.includes('pki.cert') && certificateSubnets(previous.config) !== certificateSubnets(next.config);
+  if (subnetsChanged) changed.push('certificate subnets');
   if (changed.length === 0) return { action: 'none', changed };
-  const needsRestart = ipChanged || changed.some((key) => RESTART_KEYS.some((r) => key === r || key.startsWith(`${r}.`)));
+  const needsRestart = ipChanged || subnetsChanged || changed.some((key) => RESTART_KEYS.some((r) => key === r || key.startsWith(`${r}.`)));
   return { action: needsRestart ? 'restart' : 'reload', changed };
 }
 
@@ -55,4 +65,15 @@ function sameData(a: unknown, b: unknown): boolean {
     return keys.length === Object.keys(b).length && keys.every((k) => Object.hasOwn(b, k) && sameData(a[k], b[k]));
   }
   return Object.is(a, b);
+}
+
+/** The subnets of the config's `pki.cert`, as one comparable string; undefined when it holds none readable. */
+function certificateSubnets(config: unknown): string | undefined {
+  const pem = isPlainObject(config) && isPlainObject(config.pki) ? config.pki.cert : undefined;
+  if (typeof pem !== 'string') return undefined;
+  try {
+    return [...readCertificateFacts(pem).subnets].sort().join(',');
+  } catch {
+    return undefined;
+  }
 }

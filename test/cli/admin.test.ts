@@ -167,7 +167,7 @@ describe('token mode against a local gateway', () => {
       [['hosts', 'list', '--api', gw.url, '--token-file', join(dir, 'absent')], `flag --token-file: cannot read ${join(dir, 'absent')}: ENOENT`],
       [['hosts', 'list', '--api', gw.url, '--token-file', notAToken], `flag --token-file: ${notAToken} does not hold an admin token (gwa_…)`],
       [['hosts', 'list', '--api', gw.url], 'GATEWAY_ADMIN_TOKEN does not hold an admin token', { GATEWAY_ADMIN_TOKEN: 'hunter2-secret' }],
-      [['hosts', 'list', '--api', gw.url, '--token-file', tokenFile, '--role', 'admin'], "flag --role must be environment, lighthouse, proxy; not 'admin'"],
+      [['hosts', 'list', '--api', gw.url, '--token-file', tokenFile, '--role', 'admin'], "flag --role must be environment, lighthouse, proxy, egress; not 'admin'"],
       [['hosts', 'create', '--api', gw.url, '--token-file', tokenFile, '--role', 'environment'], 'flag --name is required'],
       [['hosts', 'create', '--api', gw.url, '--token-file', tokenFile, '--name', 'x', '--role', 'environment', '--owner', 'alice'], "flag --owner must be SUBJECT@ORGANIZATION, not 'alice'"],
       [['hosts', 'create', '--api', gw.url, '--token-file', tokenFile, '--name', 'x', '--role', 'environment', '--owner', 'a@b', '--owner-org', 'c'], 'flag --owner excludes --owner-subject and --owner-org'],

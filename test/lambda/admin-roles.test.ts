@@ -114,6 +114,6 @@ describe('node-register keeps its own check', () => {
       restApiEvent({ method: 'POST', resource: '/v1/nodes/register', body: { role: 'lighthouse', publicKey: 'x' }, iamArn: session('PlatformAdmin', 'i-0123456789abcdef0') }),
     );
     expect(refused.statusCode).toBe(403);
-    expect(json(refused).detail).toBe('the caller is not a lighthouse or proxy instance role');
+    expect(json(refused).detail).toBe('the caller is not a lighthouse, proxy or egress instance role');
   });
 });

@@ -302,7 +302,7 @@ describe('API functions', () => {
 
     const admin = await register(`arn:aws:sts::${ACCOUNT}:assumed-role/PlatformAdmin/i-0123456789abcdef1`, { role: 'lighthouse', publicKey });
     expect(admin.statusCode).toBe(403);
-    expect(json(admin)).toMatchObject({ status: 403, detail: expect.stringContaining('not a lighthouse or proxy instance role') });
+    expect(json(admin)).toMatchObject({ status: 403, detail: expect.stringContaining('not a lighthouse, proxy or egress instance role') });
 
     const crossRole = await register(`arn:aws:sts::${ACCOUNT}:assumed-role/${PROXY_ROLE}/i-0123456789abcdef2`, { role: 'lighthouse', publicKey });
     expect(crossRole.statusCode).toBe(403);

@@ -2,8 +2,8 @@ import { MAX_FREE_GROUPS, ROLES, certificateGroups, isRole, parseGroupName, pars
 import { meshError } from './mesh-error';
 
 describe('roles', () => {
-  it('are the three certificate roles', () => {
-    expect(ROLES).toEqual(['environment', 'lighthouse', 'proxy']);
+  it('are the four certificate roles', () => {
+    expect(ROLES).toEqual(['environment', 'lighthouse', 'proxy', 'egress']);
     expect(ROLES.every(isRole)).toBe(true);
     expect(isRole('Proxy')).toBe(false);
     expect(isRole(undefined)).toBe(false);
@@ -13,7 +13,7 @@ describe('roles', () => {
     expect(parseRole('proxy')).toBe('proxy');
     const error = meshError(() => parseRole('admin', 'role'));
     expect(error.field).toBe('role');
-    expect(error.message).toBe("role: 'admin' is not a role (expected one of environment, lighthouse, proxy)");
+    expect(error.message).toBe("role: 'admin' is not a role (expected one of environment, lighthouse, proxy, egress)");
     expect(meshError(() => parseRole(3)).message).toMatch(/number is not a role/);
   });
 });
