@@ -31,6 +31,8 @@ export interface RunOptions {
   readonly watchBackoff?: BackoffPolicy;
   /** A renewal makes a new host key once the key file is this many days old; 0: at every renewal. @default 30 (DEFAULT_KEY_ROTATION_DAYS) */
   readonly keyRotationDays?: number;
+  /** Registers the listener called when a key rotation is asked for now (SIGUSR2 in the CLI): the agent renews at once with a new key. */
+  readonly onKeyRotationRequest?: (listener: () => void) => void;
   /** Aborting stops the agent (SIGTERM/SIGINT in the CLI). */
   readonly signal: AbortSignal;
 }
@@ -83,6 +85,9 @@ class Agent {
   /** When nebula was last started here, and when a certificate was last written: a start after the write runs on it. */
   private startedAt?: number;
   private certificateInstalledAt = 0;
+  /** A key rotation was asked for: renew now, with a new key. */
+  private rotationRequested = false;
+  private renewNow = new AbortController();
 
   constructor(private readonly options: RunOptions) {
     this.paths = agentPaths(options.dir);
@@ -97,6 +102,11 @@ class Agent {
   }
 
   async run(): Promise<number> {
+    this.options.onKeyRotationRequest?.(() => {
+      this.log('info', 'key_rotation_requested', {});
+      this.rotationRequested = true;
+      this.renewNow.abort();
+    });
     const onStop = () => this.halt.abort();
     this.options.signal.addEventListener('abort', onStop, { once: true });
     if (this.options.signal.aborted) this.halt.abort();
@@ -252,9 +262,10 @@ class Agent {
       const changed = this.certificateChanged.signal;
       const delay = failures > 0 ? backoffDelay(failures, this.options.backoff ?? DEFAULT_BACKOFF) : msUntilRenewal(this.applied.notBefore, this.applied.notAfter, new Date());
       if (failures === 0) this.log('info', 'renewal_scheduled', { at: new Date(Date.now() + delay).toISOString(), notAfter: this.applied.notAfter.toISOString() });
-      await sleep(delay, AbortSignal.any([this.halt.signal, changed]));
+      await sleep(this.rotationRequested && failures === 0 ? 0 : delay, AbortSignal.any([this.halt.signal, changed, this.renewNow.signal]));
       if (this.stopping) break;
-      if (changed.aborted) {
+      if (this.renewNow.signal.aborted) this.renewNow = new AbortController();
+      if (changed.aborted && !this.rotationRequested) {
         failures = 0;
         continue;
       }
@@ -263,7 +274,10 @@ class Agent {
         nextKey = this.keyRotationDue() ? this.nextKeyPair() : undefined;
         const material = await this.client.renew(this.identity.hostId, this.identity.credential, this.halt.signal, nextKey?.publicKeyPem);
         await this.serial(() => this.apply(material, 'renewal'));
-        if (nextKey) await this.finishKeyRotation(material);
+        if (nextKey) {
+          this.rotationRequested = false;
+          await this.finishKeyRotation(material);
+        }
         // A renewal that did not move the renewal time would spin: back off as after a failure.
         failures = msUntilRenewal(this.applied.notBefore, this.applied.notAfter, new Date()) > 0 ? 0 : failures + 1;
         if (failures > 0) this.log('warn', 'renewal_ineffective', { notAfter: this.applied.notAfter.toISOString(), attempt: failures });
@@ -283,7 +297,7 @@ class Agent {
 
   /** Whether this renewal should carry a new key: the key file is older than the rotation interval. */
   private keyRotationDue(): boolean {
-    if (existsSync(this.paths.nextKey)) return true;
+    if (this.rotationRequested || existsSync(this.paths.nextKey)) return true;
     const madeAt = statSync(this.paths.key).mtime;
     return keyRotationDue(madeAt, new Date(), this.options.keyRotationDays ?? DEFAULT_KEY_ROTATION_DAYS);
   }

@@ -90,6 +90,7 @@ Exits 3 when the API refuses the host (revoked or unknown).
   --fallback-poll S  how often the API is polled while the watch endpoint is down (default 300, ±25%)
   --key-rotation-days D  a renewal makes a new host key once the key is D days old; 0: at every
                      renewal (default ${DEFAULT_KEY_ROTATION_DAYS}). The old key's certificate is blocklisted once nebula runs on the new one.
+                     SIGUSR2 renews at once with a new key (a key that may have leaked).
 `,
   async run(argv: string[], io: CliIO): Promise<number> {
     const flags = parseFlags(argv, {
@@ -111,6 +112,9 @@ Exits 3 when the API refuses the host (revoked or unknown).
     const onSignal = () => stop.abort();
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    let rotate: (() => void) | undefined;
+    const onRotate = () => rotate?.();
+    process.on('SIGUSR2', onRotate);
     try {
       return await runAgent({
         dir,
@@ -121,11 +125,15 @@ Exits 3 when the API refuses the host (revoked or unknown).
         backoff: { baseMs: Math.min(500, capMs), capMs },
         fallbackPollMs,
         keyRotationDays,
+        onKeyRotationRequest: (listener) => {
+          rotate = listener;
+        },
         signal: stop.signal,
       });
     } finally {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      process.off('SIGUSR2', onRotate);
     }
   },
 };
