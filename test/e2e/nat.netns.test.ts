@@ -122,6 +122,15 @@ describeNeeding([...MESH_PREREQUISITES, 'iptables', 'ssh'])('NAT traversal: dire
     expect(text.stdout).toMatch(/^nebula\s+running, pid \d+$/m);
   }, 60_000);
 
+  it("the API's host record shows when each agent was last seen, its version and nebula's (from the agents' User-Agent)", async () => {
+    const { version } = JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
+    for (const node of [proxy, e1, e2, lighthouse]) {
+      const { host } = await mesh.admin<{ host: Record<string, unknown> }>('GET', `/v1/hosts/${node.hostId}`);
+      expect(host).toMatchObject({ agentVersion: version, nebulaVersion: '1.6.1' });
+      expect(Date.parse(String(host.lastSeenAt))).toBeGreaterThanOrEqual(Date.parse(String(node.events('agent_started')[0].time)) - 1000);
+    }
+  }, 30_000);
+
   it("nebula's console listens on loopback only, with keys only the agent's directory holds (0600)", async () => {
     const config = readFileSync(join(proxy.dir, 'config.yml'), 'utf8');
     expect(config).toMatch(/^sshd:\n(?: {2}.*\n)*? {2}listen: 127\.0\.0\.1:\d+$/m);
