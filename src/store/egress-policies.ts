@@ -45,7 +45,9 @@ export async function putEgressPolicy(
       new UpdateCommand({
         TableName: table.tableName,
         Key: keys.egressPolicy(input.organization),
-        UpdateExpression: 'SET organization = :org, rules = :rules, updatedAt = :now ADD revision :one',
+        // RULES is a DynamoDB reserved word.
+        UpdateExpression: 'SET organization = :org, #rules = :rules, updatedAt = :now ADD revision :one',
+        ExpressionAttributeNames: { '#rules': 'rules' },
         ...(condition ? { ConditionExpression: condition } : {}),
         ExpressionAttributeValues: {
           ':org': input.organization,
