@@ -12,6 +12,8 @@ export interface ApiServerOptions {
   readonly port: number;
   readonly host: string;
   readonly maxBodyBytes: number;
+  /** The longest `?wait=` a request may be held: the HTTP server's timeouts are set around it. */
+  readonly longPollMaxSeconds: number;
   readonly clock: () => Date;
   readonly sweepIntervalMs: number;
   readonly log: (line: string) => void;
@@ -32,7 +34,7 @@ const LISTEN_BACKLOG = 16_384;
 /** What both modes of `gateway serve` run once their dependencies exist: the HTTP server and the sweep loop. */
 export async function serveApi(options: ApiServerOptions): Promise<ApiServer> {
   let api: Api | undefined;
-  const server = createHttpServer((request) => (api as Api)(request), { maxBodyBytes: options.maxBodyBytes });
+  const server = createHttpServer((request) => (api as Api)(request), { maxBodyBytes: options.maxBodyBytes, longPollMaxSeconds: options.longPollMaxSeconds });
   await new Promise<void>((done, fail) => {
     server.once('error', fail);
     server.listen({ port: options.port, host: options.host, backlog: LISTEN_BACKLOG }, () => {

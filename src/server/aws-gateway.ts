@@ -8,6 +8,8 @@ export interface AwsGatewayOptions {
   readonly tableName: string;
   /** The CA key (KMS or Secrets Manager); asked for its public key on first signing. */
   readonly signer: Signer;
+  /** The next CA key, for a CA rotation (KMS or Secrets Manager). Without it, starting a rotation answers 409. */
+  readonly nextSigner?: Signer;
   /** Signs the proxies' access tokens; must not be the CA key. Without it, POST /v1/access-tokens answers 501. */
   readonly tokenSigner?: Signer;
   /** Region, credentials and endpoint from the environment when absent (AWS_ENDPOINT_URL_DYNAMODB included). */
@@ -71,6 +73,7 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<Runni
         {
           store,
           signer: options.signer,
+          nextSigner: options.nextSigner,
           tokenSigner: options.tokenSigner,
           settings: { ...settings, ...(options.watchUrl ? { watchUrl: options.watchUrl } : {}) },
           clock,
@@ -85,6 +88,7 @@ export async function startAwsGateway(options: AwsGatewayOptions): Promise<Runni
       port: options.port ?? 0,
       host: options.host ?? '127.0.0.1',
       maxBodyBytes: settings.maxBodyBytes,
+      longPollMaxSeconds: settings.longPollMaxSeconds,
       clock,
       sweepIntervalMs: options.sweepIntervalMs ?? 60_000,
       log,

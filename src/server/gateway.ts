@@ -138,6 +138,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       port: options.port ?? 0,
       host: options.host ?? '127.0.0.1',
       maxBodyBytes: settings.maxBodyBytes,
+      longPollMaxSeconds: settings.longPollMaxSeconds,
       clock,
       sweepIntervalMs: options.sweepIntervalMs ?? 60_000,
       log,

@@ -1,18 +1,30 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type ApiHandler, type ApiRequest, type ApiResponse, payloadTooLarge } from '../api';
+import { type ApiHandler, type ApiRequest, type ApiResponse, DEFAULT_API_SETTINGS, payloadTooLarge } from '../api';
 
 /**
  * Node's HTTP server in front of the transport-independent API: streams the body with a size
  * limit (413 as soon as it is exceeded), aborts a long-poll when its client goes away, and keeps
  * connections alive between requests. Never sets `iam`: plain HTTP carries no verified AWS identity.
  */
-export function createHttpServer(api: ApiHandler, options: { readonly maxBodyBytes: number }): Server {
-  const server = createServer((req, res) => void serve(api, options.maxBodyBytes, req, res));
-  // Long-polls hold a request up to 60 s; idle keep-alive connections stay a little longer.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 120_000;
+export function createHttpServer(api: ApiHandler, options: { readonly maxBodyBytes: number; readonly longPollMaxSeconds?: number }): Server {
+  const timeouts = httpServerTimeouts(options.longPollMaxSeconds ?? DEFAULT_API_SETTINGS.longPollMaxSeconds);
+  const server = createServer({ connectionsCheckingInterval: timeouts.checkIntervalMs }, (req, res) => void serve(api, options.maxBodyBytes, req, res));
+  server.keepAliveTimeout = timeouts.keepAliveMs;
+  server.headersTimeout = timeouts.headersMs;
+  server.requestTimeout = timeouts.requestMs;
   return server;
+}
+
+/**
+ * Node's HTTP timeouts around the longest long-poll (60 s by default: 65 s, 66 s, 120 s), so that
+ * a request held for its whole wait is never cut and its connection serves the next request; an
+ * idle keep-alive connection stays a little longer than a poll. Node checks the header and request
+ * timeouts every `checkIntervalMs` (its default, 30 s, or a quarter of a shorter wait, so that a
+ * short wait is checked too).
+ */
+export function httpServerTimeouts(longPollMaxSeconds: number): { keepAliveMs: number; headersMs: number; requestMs: number; checkIntervalMs: number } {
+  const waitMs = longPollMaxSeconds * 1000;
+  return { keepAliveMs: waitMs + 5_000, headersMs: waitMs + 6_000, requestMs: waitMs + 60_000, checkIntervalMs: Math.min(30_000, Math.max(250, waitMs / 4)) };
 }
 
 async function serve(api: ApiHandler, maxBodyBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
