@@ -83,12 +83,12 @@ export function sshdSection(settings: ConsoleSettings): Record<string, unknown> 
 }
 
 /**
- * Runs one console command (e.g. `list-hostmap -json`) through the OpenSSH client and resolves
- * to its output. The client trusts only the console's host key and offers only the agent's key.
+ * The OpenSSH client's arguments for one console command: it trusts only the console's host key,
+ * offers only the agent's key, and reads no user or system ssh config.
  */
-export function consoleCommand(settings: ConsoleSettings, command: string, options: { sshBinary?: string; timeoutMs?: number } = {}): Promise<string> {
+export function consoleArgs(settings: ConsoleSettings, command: string): string[] {
   const [host, port] = splitListen(settings.listen);
-  const args = [
+  return [
     '-F', '/dev/null',
     '-T',
     '-p', port,
@@ -103,6 +103,11 @@ export function consoleCommand(settings: ConsoleSettings, command: string, optio
     `${CONSOLE_USER}@${host}`,
     command,
   ];
+}
+
+/** Runs one console command (e.g. `list-hostmap -json`) through the OpenSSH client and resolves to its output. */
+export function consoleCommand(settings: ConsoleSettings, command: string, options: { sshBinary?: string; timeoutMs?: number } = {}): Promise<string> {
+  const args = consoleArgs(settings, command);
   const binary = options.sshBinary ?? 'ssh';
   return new Promise((resolve, reject) => {
     execFile(binary, args, { encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
