@@ -4,9 +4,12 @@ import { join } from 'node:path';
 
 /**
  * `npm run bench [name...]`: runs each `bench/<name>.bench.ts` in its own process, one after the
- * other (they measure, so they must not share the machine with each other).
+ * other (they measure, so they must not share the machine with each other). A group name (GROUPS)
+ * stands for several.
  */
-const only = process.argv.slice(2);
+/** Groups: a name that also runs other benchmarks (`npm run bench mesh` times NAT traversal too). */
+const GROUPS: Readonly<Record<string, readonly string[]>> = { mesh: ['mesh', 'nat'] };
+const only = process.argv.slice(2).flatMap((name) => GROUPS[name] ?? [name]);
 const scripts = readdirSync(__dirname)
   .filter((f) => f.endsWith('.bench.ts'))
   .filter((f) => only.length === 0 || only.includes(f.replace(/\.bench\.ts$/, '')))
