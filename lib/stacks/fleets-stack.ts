@@ -4,9 +4,10 @@ import type { IVpc } from 'aws-cdk-lib/aws-ec2';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IHostedZone, PublicHostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
-import { egressEnabled, fleetRoleName, type GatewayConfig } from '../config';
+import { egressEnabled, egressRoutes, fleetRoleName, type GatewayConfig } from '../config';
 import { AgentAsset } from '../constructs/agent-asset';
 import { EgressFleet } from '../constructs/egress-fleet';
+import { NetworkEgressRoutes } from '../constructs/egress-routes';
 import type { GatewayTable } from '../constructs/gateway-table';
 import { LighthouseFleet } from '../constructs/lighthouse-fleet';
 import { GatewayAlarms } from '../constructs/gateway-alarms';
@@ -39,13 +40,16 @@ export interface FleetsStackProps extends StackProps {
  * security groups and the watch target group for the server stack, which is deployed after it:
  * ECS refuses a target group no load balancer uses yet, so the listener must exist first.
  * With `gateway.egress.enabled`, the egress nodes too (`EgressFleet`: public, one Elastic IP each,
- * the addresses and their security group exported).
+ * the addresses and their security group exported) and the network's egress routes
+ * (`NetworkEgressRoutes`: the VPC CIDR and `egress.extraCidrs`, set in the network record).
  */
 export class FleetsStack extends Stack {
   readonly lighthouses: LighthouseFleet;
   readonly proxies: ProxyFleet;
   /** Only with `gateway.egress.enabled`. */
   readonly egress?: EgressFleet;
+  /** Only with `gateway.egress.enabled`: the VPC CIDR and the extra CIDRs, written into the network record. */
+  readonly egressRoutes?: NetworkEgressRoutes;
   readonly lifecycle: NodeLifecycle;
   readonly lighthouseNames: string[];
   readonly alarms: GatewayAlarms;
@@ -77,6 +81,11 @@ export class FleetsStack extends Stack {
         ...common,
         maxInstances: config.egress!.maxInstances,
         instanceType: config.egress!.instanceType,
+        logRetention: config.logRetentionDays as RetentionDays,
+      });
+      this.egressRoutes = new NetworkEgressRoutes(this, 'EgressRoutes', {
+        table: props.table,
+        routes: egressRoutes(config),
         logRetention: config.logRetentionDays as RetentionDays,
       });
     }
@@ -145,6 +154,7 @@ export class FleetsStack extends Stack {
       });
     }
     this.alarms.addFunction('node-lifecycle', this.lifecycle.function);
+    if (this.egressRoutes) this.alarms.addFunction('egress-routes', this.egressRoutes.function);
 
     new CfnOutput(this, 'ProxyDomain', { value: config.domain, exportName: exportName(config, 'ProxyDomain') });
     new CfnOutput(this, 'LighthouseNames', { value: Fn.join(',', this.lighthouseNames), exportName: exportName(config, 'LighthouseNames') });

@@ -100,7 +100,7 @@ describe('egress disabled (the default)', () => {
     expect(resources(templates.Fleets, 'AWS::EC2::EIP')).toHaveLength(2);
     expect(resources(templates.Fleets, 'AWS::AutoScaling::AutoScalingGroup')).toHaveLength(2);
     const all = JSON.stringify(templates);
-    for (const needle of ['egress-security-group-id', 'EGRESS_ROLE_NAME', 'egress-node', 'EgressAddresses', 'EgressSecurityGroupId', 'ModifyInstanceAttribute']) {
+    for (const needle of ['egress-security-group-id', 'EGRESS_ROLE_NAME', 'egress-node', 'EgressAddresses', 'EgressSecurityGroupId', 'ModifyInstanceAttribute', 'Custom::NebulaEgressRoutes']) {
       expect([needle, all.includes(needle)]).toEqual([needle, false]);
     }
   });
@@ -191,6 +191,21 @@ describe('egress enabled', () => {
     });
     expect(outputs.EgressFlowLogGroup).toMatchObject({ Value: { Ref: expect.stringMatching(/^EgressFlowLogs/) } });
     expect(EGRESS_EXPORTED_OUTPUTS.map((name) => outputs[name].Export.Name)).toEqual(['NebulaGateway-EgressAddresses', 'NebulaGateway-EgressSecurityGroupId']);
+  });
+
+  it("writes the network's egress routes (VPC CIDR, then the extra CIDRs) through the egress-routes custom resource, which may touch only table items", () => {
+    fleets.resourceCountIs('Custom::NebulaEgressRoutes', 1);
+    fleets.hasResourceProperties('Custom::NebulaEgressRoutes', {
+      ServiceToken: { 'Fn::GetAtt': [Match.stringLikeRegexp('^EgressRoutesHandler'), 'Arn'] },
+      Routes: ['10.40.0.0/16', '10.50.0.0/16', '172.20.0.0/20'],
+      TableName: Match.anyValue(),
+    });
+    const own = statements(enabled.templates.Fleets).filter((s) => JSON.stringify(s.roles).includes('EgressRoutesHandler'));
+    const actions = own.flatMap((s) => [s.Action].flat());
+    expect(actions.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('logs:'))).toEqual([]);
+    expect(actions.filter((a) => /^dynamodb:(\*|Scan|DeleteTable|CreateTable)$/.test(a))).toEqual([]);
+    // A transaction is authorised item by item: the network record's update and the version's.
+    expect(actions).toEqual(expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:UpdateItem']));
   });
 
   it('the server admits the egress nodes on its port (group read from SSM); the fleets stack publishes it', () => {
