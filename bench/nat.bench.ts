@@ -8,8 +8,10 @@
  * (nebula holds the packet until the tunnel is up). Directly to E1 against through the lighthouse
  * relay to E2, alternating, in the same run; medians; each sample's path is checked in the proxy's
  * hostmap (a sample on the wrong path fails the run). The NAT mappings stay warm between samples
- * (a re-handshake, as after a tunnel's idle timeout), and the relay stays established at the
- * lighthouse: a fresh tunnel, not a first contact.
+ * (a re-handshake, as after a tunnel's idle timeout): a fresh tunnel, not a first contact. A
+ * direct handshake is one round trip; a relayed one also asks the lighthouse for the relay and
+ * goes out on nebula's next handshake retry (its timer steps 100 ms, 200 ms, …), which is most of
+ * its time.
  *
  * Run as root: npx tsx bench/nat.bench.ts (or npm run bench nat / npm run bench mesh). Starts its own DynamoDB Local.
  */
