@@ -9,6 +9,22 @@ import { ENROLLMENT_TOKEN_PREFIX, hashSecret, HOST_CREDENTIAL_PREFIX, newHostId,
 import { parseJsonBody, registerBody } from '../validation';
 
 /**
+ * Why a node verifier's check did not pass, as the answer: 403 when it says the instance is not in
+ * the fleet, 503 when the check itself failed, 502 when the verifier broke its contract by
+ * rejecting with something that is not an Error (nothing can be said about the instance then).
+ */
+function verificationProblem(err: unknown, instanceId: string, role: string): ApiProblem {
+  if (!(err instanceof Error)) {
+    return new ApiProblem(502, 'node-verification-failed', 'Bad gateway', `could not check instance ${instanceId}: the node verifier failed without an error`);
+  }
+  // By name, not instanceof: importing the EC2 verifier here would load the EC2 SDK into every function.
+  if (err.name === 'NodeVerificationError') {
+    return new ApiProblem(403, 'not-in-fleet', 'Forbidden', `instance ${instanceId} is not a ${role} of this gateway: ${err.message}`);
+  }
+  return new ApiProblem(503, 'node-verification-unavailable', 'Service unavailable', `could not check instance ${instanceId}: ${err.message}`);
+}
+
+/**
  * `POST /v1/nodes/register {role, publicKey}`: a lighthouse, proxy or egress instance joins its fleet.
  * Behind API Gateway the caller is the instance's IAM role, whose session name is the instance id;
  * the NodeVerifier checks with EC2 that it belongs to the fleet. Registering again (a reboot, a new
@@ -25,12 +41,7 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
   try {
     addresses = await ctx.nodeVerifier.verify(instanceId, input.role);
   } catch (err) {
-    // By name, not instanceof: importing the EC2 verifier here would load the EC2 SDK into every function.
-    // Stryker disable next-line OptionalChaining: a rejection with null or undefined fails on `.message` below either way
-    if ((err as Error)?.name === 'NodeVerificationError') {
-      throw new ApiProblem(403, 'not-in-fleet', 'Forbidden', `instance ${instanceId} is not a ${input.role} of this gateway: ${(err as Error).message}`);
-    }
-    throw new ApiProblem(503, 'node-verification-unavailable', 'Service unavailable', `could not check instance ${instanceId}: ${(err as Error).message}`);
+    throw verificationProblem(err, instanceId, input.role);
   }
   const port = input.listenPort ?? DEFAULT_LIGHTHOUSE_PORT;
   const endpoints = input.role === 'lighthouse' && addresses.publicIp ? [`${addresses.publicIp}:${port}`] : undefined;
