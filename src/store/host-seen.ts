@@ -17,9 +17,11 @@ export interface HostSighting {
  * Records that an agent called: `lastSeenAt`, and the versions it named. One conditional
  * UpdateItem that only writes when the record's `lastSeenAt` is older than `minIntervalMs` (or
  * absent) or a named version differs, and only on an active host; returns whether it wrote. A
- * refused condition is the common case (seen recently) and not an error. With 10,000 hosts
- * long-polling, that is at most 10,000 writes per interval (10 min: about 17 writes a second),
- * whatever the poll rate.
+ * refused condition is not an error (another API instance wrote first). The API reads the host
+ * on every call anyway and calls this only when that record is stale (api/last-seen.ts), so with
+ * 10,000 hosts long-polling (about 180 config calls a second with 55 s polls) the writes stay at
+ * most 10,000 per 10 minutes, about 17 a second (17 WCU: a host item is under 1 KB), whatever
+ * the poll rate; a version change adds one write per host.
  */
 export async function recordHostSeen(table: TableAccess, sighting: HostSighting): Promise<boolean> {
   const set = ['lastSeenAt = :now'];

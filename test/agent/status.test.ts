@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { duration, formatStatus, lastHandshakes, peersFromHostmap, type AgentStatus } from '../../src/agent/status';
+import { agentStatusCommand } from '../../src/cli/commands/agent';
 
 const NOW = new Date('2026-12-02T12:00:00.000Z');
 
@@ -70,5 +74,26 @@ describe('formatStatus', () => {
     expect(text).toContain('nebula      not running\n');
     expect(text).toContain('(1h left, from config.yml)');
     expect(text).toMatch(/peers unknown: nebula is not running\n$/);
+  });
+});
+
+describe('gateway agent status: bad input names the flag', () => {
+  const io = { stdout: { write: () => true }, stderr: { write: () => true }, env: {} };
+  test.each([
+    [['--dir', '/nonexistent/agent-dir'], /flag --dir: \/nonexistent\/agent-dir does not exist/],
+    [['--dir', ''], /flag --dir must name a directory/],
+    [['--dir'], /flag --dir needs a value/],
+    [['--colour'], /unknown flag --colour/],
+  ])('%j', async (argv, message) => {
+    await expect(agentStatusCommand.run(argv, io)).rejects.toThrow(message);
+  });
+
+  test('a directory no agent enrolled in', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'status-empty-'));
+    try {
+      await expect(agentStatusCommand.run(['--dir', dir], io)).rejects.toThrow(/holds no enrolled host/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
