@@ -42,6 +42,8 @@ export const AGENT_DIR = '/opt/nebula-gateway';
 export const AGENT_STATE_DIR = '/var/lib/nebula-gateway';
 /** What `gateway proxy` reads, written afresh at each start (tmpfs): TLS files, token public key, environment. */
 export const PROXY_RUN_DIR = '/run/nebula-gateway-proxy';
+/** The proxy's own lasting state (systemd StateDirectory): the last route table, served when it starts without the control plane. */
+export const PROXY_STATE_DIR = '/var/lib/nebula-gateway-proxy';
 /** The unprivileged user `gateway proxy` runs as (port 443 through CAP_NET_BIND_SERVICE only). */
 export const PROXY_USER = 'gateway-proxy';
 
@@ -167,7 +169,13 @@ secret=$(aws secretsmanager get-secret-value --region ${input.region} --secret-i
 jq -er .certificate <<<"$secret" > ${run}/tls.crt
 jq -er .privateKey <<<"$secret" > ${run}/tls.key
 unset secret
-curl -fsS --retry 10 --retry-all-errors ${input.apiUrl}v1/network | jq -er .accessTokenPublicKey > ${run}/token.pub
+# The access token key rarely changes: with the API unreachable, the one of the last start (if any) serves.
+if curl -fsS --retry 10 --retry-all-errors ${input.apiUrl}v1/network | jq -er .accessTokenPublicKey > ${run}/token.pub.new; then
+  mv ${run}/token.pub.new ${run}/token.pub
+else
+  rm -f ${run}/token.pub.new
+  test -s ${run}/token.pub
+fi
 host_id=$(jq -er .hostId ${AGENT_STATE_DIR}/agent.json)
 printf '%s\\n' "${input.agentApiUrl}/v1/routes?host=$host_id" > ${run}/routes-url
 jq -er .credential ${AGENT_STATE_DIR}/agent.json > ${run}/routes-token
@@ -183,7 +191,7 @@ set -euo pipefail
 routes_url=$(<${run}/routes-url)
 GATEWAY_ROUTES_TOKEN=$(<${run}/routes-token)
 export GATEWAY_ROUTES_TOKEN
-exec /usr/bin/node-22 ${AGENT_DIR}/gateway.js proxy --domain ${proxy.domain} --tls-cert ${run}/tls.crt --tls-key ${run}/tls.key --token-public-key ${run}/token.pub --routes "$routes_url" --listen 0.0.0.0:443
+exec /usr/bin/node-22 ${AGENT_DIR}/gateway.js proxy --domain ${proxy.domain} --tls-cert ${run}/tls.crt --tls-key ${run}/tls.key --token-public-key ${run}/token.pub --routes "$routes_url" --listen 0.0.0.0:443 --state-dir ${PROXY_STATE_DIR}
 `;
 }
 
@@ -201,6 +209,8 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
+StateDirectory=${PROXY_STATE_DIR.replace('/var/lib/', '')}
+StateDirectoryMode=0700
 ExecStartPre=+${PROXY_PREPARE_SCRIPT}
 ExecStart=${PROXY_RUN_SCRIPT}
 ExecReload=/bin/kill -HUP $MAINPID

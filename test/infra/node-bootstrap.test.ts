@@ -117,7 +117,8 @@ describe('node boot script', () => {
     expect(prepare.indexOf('umask 027')).toBeLessThan(prepare.indexOf('tls.key'));
     expect(prepare).not.toMatch(/set -x|echo .*\$(secret|credential)/);
     expect(run).toContain(`GATEWAY_ROUTES_TOKEN=$(<${PROXY_RUN_DIR}/routes-token)`);
-    expect(run).toMatch(/^exec \/usr\/bin\/node-22 \/opt\/nebula-gateway\/gateway\.js proxy --domain dev\.acme-corp\.io --tls-cert \/run\/nebula-gateway-proxy\/tls\.crt --tls-key \/run\/nebula-gateway-proxy\/tls\.key --token-public-key \/run\/nebula-gateway-proxy\/token\.pub --routes "\$routes_url" --listen 0\.0\.0\.0:443$/m);
+    expect(run).toMatch(/^exec \/usr\/bin\/node-22 \/opt\/nebula-gateway\/gateway\.js proxy --domain dev\.acme-corp\.io --tls-cert \/run\/nebula-gateway-proxy\/tls\.crt --tls-key \/run\/nebula-gateway-proxy\/tls\.key --token-public-key \/run\/nebula-gateway-proxy\/token\.pub --routes "\$routes_url" --listen 0\.0\.0\.0:443 --state-dir \/var\/lib\/nebula-gateway-proxy$/m);
+    expect(unit).toMatch(/^StateDirectory=nebula-gateway-proxy$/m);
     expect(unit).toMatch(/^User=gateway-proxy$/m);
     expect(unit).toMatch(/^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);
     expect(unit).toMatch(/^ExecStartPre=\+\/opt\/nebula-gateway\/proxy-prepare\.sh$/m);
