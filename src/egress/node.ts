@@ -101,7 +101,7 @@ export async function runEgressNode(options: EgressNodeOptions): Promise<number>
       if (!answer.changed) return true;
       await apply(answer.feed, 'api');
       etag = answer.etag;
-      writeFileAtomic(savedPath, `${JSON.stringify({ etag, feed: answer.feed })}\n`, 0o600);
+      writeFileAtomic(savedPath, `${JSON.stringify({ etag, feed: answer.json })}\n`, 0o600);
       return true;
     } catch (err) {
       if (signal.aborted) return false;

@@ -3,7 +3,10 @@ import { request as httpsRequest } from 'node:https';
 import { ApiError, ApiUnreachableError } from '../agent';
 import { type EgressFeed, parseEgressFeed } from './feed';
 
-export type RulesPoll = { readonly changed: false } | { readonly changed: true; readonly feed: EgressFeed; readonly etag?: string };
+export type RulesPoll =
+  | { readonly changed: false }
+  /** `json` is the answer as sent: what the node saves, and parses again at a start without the API. */
+  | { readonly changed: true; readonly feed: EgressFeed; readonly json: unknown; readonly etag?: string };
 
 export interface RulesClientOptions {
   /** The API base URL from the agent's identity. */
@@ -59,7 +62,7 @@ export async function fetchEgressRules(options: RulesClientOptions, etag?: strin
     throw new ApiError(res.status, 'invalid JSON', `the egress rules are not JSON: ${(err as Error).message}`);
   }
   try {
-    return { changed: true, feed: parseEgressFeed(json), etag: res.etag };
+    return { changed: true, feed: parseEgressFeed(json), json, etag: res.etag };
   } catch (err) {
     throw new ApiError(res.status, 'invalid egress rules', (err as Error).message);
   }

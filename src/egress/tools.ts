@@ -35,7 +35,9 @@ function run(bin: string, args: string[], input?: string): Promise<string> {
       if (err) reject(new EgressToolError(`${bin} ${args.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }));
       else resolve(stdout);
     });
-    child.stdin?.end(input ?? '');
+    // A tool that exits without reading its stdin (or fails early) must not crash the node with EPIPE.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input);
   });
 }
 

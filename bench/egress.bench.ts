@@ -1,0 +1,207 @@
+/**
+ * Egress through a real egress node, in network namespaces:
+ * - throughput: a bulk TCP transfer (200 MiB) from an environment to the service namespace through
+ *   nebula and the egress node (unsafe route, nftables policy, masquerade), against the same
+ *   transfer over a plain veth between the same two namespaces, measured in the same run;
+ * - enforcement time: `PUT /v1/egress-policies/{organization}` until the first connection the new
+ *   policy allows succeeds, and until the first one it refuses is refused (a prober in the
+ *   environment tries every 50 ms), with `gateway egress run` at its default poll interval.
+ * Medians over several runs.
+ *
+ * Run as root: npx tsx bench/egress.bench.ts (or npm run bench egress; npm run bench mesh runs it too).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_POLL_SECONDS } from '../src/egress';
+import { freePort } from '../src/server';
+import { EgressProcess, EgressService } from '../test/e2e/harness/egress';
+import { GatewayMesh } from '../test/e2e/harness/gateway-mesh';
+import { type Namespace, Underlay } from '../test/e2e/harness/netns';
+import { startEchoServer, waitFor } from '../test/e2e/harness/overlay';
+import { MESH_PREREQUISITES } from '../test/e2e/harness/prerequisites';
+import { missingPrerequisites } from '../test/support/prerequisites';
+import { printTable } from './table';
+
+const TRANSFER_MIB = 200;
+const TRANSFER_RUNS = 3;
+const POLICY_RUNS = 5;
+const TARGET_RATIO = 0.5;
+const SERVICE = '10.250.0.10';
+const SINK_PORT = 9000;
+const ECHO_PORT = 8000;
+const ROUTES = ['10.250.0.0/24'];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const SINK = `
+const net = require('node:net');
+net.createServer((s) => { let n = 0; s.on('data', (d) => { n += d.length; }); s.on('end', () => s.end(String(n))); })
+  .listen(Number(process.argv[1]), '0.0.0.0', () => process.stdout.write('listening\\n'));
+`;
+
+const SENDER = `
+const net = require('node:net');
+const [host, port, mib] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const chunk = Buffer.alloc(1 << 20, 7);
+const s = net.connect({ host, port });
+let started, sent = 0, answer = '';
+s.on('connect', () => { started = process.hrtime.bigint(); pump(); });
+function pump() { while (sent < mib) { sent++; if (!s.write(chunk)) return s.once('drain', pump); } s.end(); }
+s.on('data', (d) => { answer += d; });
+s.on('end', () => {
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (Number(answer) !== mib * (1 << 20)) { console.error('sink got ' + answer); process.exit(1); }
+  process.stdout.write(String(ms));
+});
+s.on('error', (e) => { console.error(e.message); process.exit(2); });
+`;
+
+/** Connects to host:port every 50 ms; prints `<epoch ms> ok|refused` each time the outcome changes. */
+const PROBER = `
+const net = require('node:net');
+const [host, port] = [process.argv[1], Number(process.argv[2])];
+let last;
+function report(state) { if (state !== last) { last = state; process.stdout.write(Date.now() + ' ' + state + '\\n'); } }
+function attempt() {
+  const s = net.connect({ host, port, timeout: 1000 });
+  const done = (state) => { s.destroy(); report(state); setTimeout(attempt, 50); };
+  s.once('connect', () => done('ok'));
+  s.once('timeout', () => done('refused'));
+  s.once('error', () => done('refused'));
+}
+attempt();
+`;
+
+async function startSink(ns: Namespace): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', SINK, String(SINK_PORT)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`sink exited with ${code}`)));
+    child.stdout?.once('data', () => resolve());
+  });
+  return child;
+}
+
+/** MiB/s of one transfer of TRANSFER_MIB from `ns` to host. */
+function transfer(ns: Namespace, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', SENDER, host, String(SINK_PORT), String(TRANSFER_MIB)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.once('exit', (code) => (code === 0 ? resolve(TRANSFER_MIB / (Number(out) / 1000)) : reject(new Error(`transfer to ${host} failed (${code})`))));
+  });
+}
+
+class Prober {
+  private readonly child: ChildProcess;
+  private readonly changes: Array<{ at: number; state: string }> = [];
+
+  constructor(ns: Namespace, host: string, port: number) {
+    this.child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', PROBER, host, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let partial = '';
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const [at, state] = line.split(' ');
+        this.changes.push({ at: Number(at), state });
+      }
+    });
+  }
+
+  /** Milliseconds from `since` (epoch ms) until the prober first saw `state` after it. */
+  async until(state: string, since: number): Promise<number> {
+    for (;;) {
+      const change = this.changes.find((c) => c.at >= since && c.state === state);
+      if (change) return change.at - since;
+      if (Date.now() - since > 60_000) throw new Error(`prober saw no ${state} within 60 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+async function main(): Promise<void> {
+  const missing = missingPrerequisites([...MESH_PREREQUISITES, 'nft', 'conntrack']);
+  if (missing.length > 0) {
+    console.error(`egress bench needs ${missing.join(', ')}`);
+    process.exitCode = 1;
+    return;
+  }
+  const underlay = Underlay.create();
+  const work = mkdtempSync(join(tmpdir(), 'egress-bench-'));
+  const mesh = new GatewayMesh(underlay, work, { port: await freePort(), dataDir: join(work, 'gateway'), tableName: `bench-egress-${process.pid}`, overlayCidr: '10.77.0.0/16', egressRoutes: ROUTES });
+  let service: EgressService | undefined;
+  let enforcer: EgressProcess | undefined;
+  let prober: Prober | undefined;
+  try {
+    await mesh.startGateway();
+    await mesh.enroll('lh', 'lighthouse');
+    const egress = await mesh.enroll('egress', 'egress');
+    const env = await mesh.enroll('env', 'environment');
+    await mesh.admin('PATCH', `/v1/hosts/${env.hostId}`, { owner: { subject: 'bench', organization: 'acme' } });
+    await mesh.admin('PUT', '/v1/egress-policies/acme', { rules: [{ cidr: `${SERVICE}/32`, proto: 'tcp', ports: String(SINK_PORT) }] });
+    service = EgressService.create(underlay.prefix, egress.ns, [SERVICE]);
+    const direct = service.addDirectLink(env.ns);
+    service.track(await startSink(service.ns));
+    service.track(await startEchoServer(service.ns, ECHO_PORT));
+    for (const node of mesh.nodes) node.startAgent();
+    await Promise.all(mesh.nodes.map((n) => n.waitForEvent('nebula_started', 1, 60_000)));
+    enforcer = new EgressProcess(egress, DEFAULT_POLL_SECONDS);
+    await waitFor('the sink answers through the egress node', async () => (await transfer(env.ns, SERVICE).catch(() => 0)) > 0, 60_000, 500);
+
+    const plain: number[] = [];
+    const overlay: number[] = [];
+    for (let i = 0; i < TRANSFER_RUNS; i++) {
+      plain.push(await transfer(env.ns, direct));
+      overlay.push(await transfer(env.ns, SERVICE));
+    }
+
+    prober = new Prober(env.ns, SERVICE, ECHO_PORT);
+    await prober.until('refused', 0);
+    const allow: number[] = [];
+    const refuse: number[] = [];
+    const sinkRule = { cidr: `${SERVICE}/32`, proto: 'tcp', ports: String(SINK_PORT) };
+    for (let i = 0; i < POLICY_RUNS; i++) {
+      let since = Date.now();
+      await mesh.admin('PUT', '/v1/egress-policies/acme', { rules: [sinkRule, { cidr: `${SERVICE}/32`, proto: 'tcp', ports: String(ECHO_PORT) }] });
+      allow.push(await prober.until('ok', since));
+      since = Date.now();
+      await mesh.admin('PUT', '/v1/egress-policies/acme', { rules: [sinkRule] });
+      refuse.push(await prober.until('refused', since));
+    }
+
+    const base = median(plain);
+    const through = median(overlay);
+    console.log(`transfer ${TRANSFER_MIB} MiB × ${TRANSFER_RUNS}, policy changes × ${POLICY_RUNS}, egress poll ${DEFAULT_POLL_SECONDS} s; medians`);
+    printTable(
+      ['measure', 'median', 'target', 'ratio', 'met'],
+      [
+        ['baseline: plain veth environment → service', `${base.toFixed(0)} MiB/s`, '—', '1.00', ''],
+        ['environment → nebula → egress node → service', `${through.toFixed(0)} MiB/s`, `≥ ${TARGET_RATIO} × baseline`, (through / base).toFixed(2), through / base >= TARGET_RATIO ? 'yes' : 'no'],
+        ['policy PUT → first allowed connection', `${median(allow).toFixed(0)} ms`, `≤ ${DEFAULT_POLL_SECONDS * 1000 + 1000} ms`, '—', median(allow) <= DEFAULT_POLL_SECONDS * 1000 + 1000 ? 'yes' : 'no'],
+        ['policy PUT → first refused connection', `${median(refuse).toFixed(0)} ms`, `≤ ${DEFAULT_POLL_SECONDS * 1000 + 1000} ms`, '—', median(refuse) <= DEFAULT_POLL_SECONDS * 1000 + 1000 ? 'yes' : 'no'],
+      ],
+    );
+    console.log(`samples: plain ${plain.map((x) => x.toFixed(0)).join(', ')} MiB/s; through egress ${overlay.map((x) => x.toFixed(0)).join(', ')} MiB/s; allow ${allow.join(', ')} ms; refuse ${refuse.join(', ')} ms`);
+  } finally {
+    prober?.stop();
+    await enforcer?.stop();
+    await mesh.stop().catch(() => undefined);
+    service?.destroy();
+    underlay.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});
