@@ -98,57 +98,6 @@ Usage: curl -fsSL $GATEWAY_API/v1/bootstrap | sudo sh -s -- --token gwe_... [--n
 EOF
 }
 
-token=
-name=
-dir=
-print_unit=
-while [ "$#" -gt 0 ]; do
-  case $1 in
-    --token | --name | --dir)
-      [ "$#" -ge 2 ] || die ${exit.usage} "$1 needs a value"
-      case $1 in
-        --token) token=$2 ;;
-        --name) name=$2 ;;
-        --dir) dir=$2 ;;
-      esac
-      shift 2
-      ;;
-    --token=*) token=\${1#*=} && shift ;;
-    --name=*) name=\${1#*=} && shift ;;
-    --dir=*) dir=\${1#*=} && shift ;;
-    --print-unit) print_unit=1 && shift ;;
-    -h | --help) usage && exit 0 ;;
-    *)
-      usage >&2
-      die ${exit.usage} "unknown argument '$1'"
-      ;;
-  esac
-done
-
-case $name in
-  '') unit=gateway-agent.service ;;
-  -* | *[!a-z0-9-]*) die ${exit.usage} "--name must be lowercase letters, digits and '-' (it names a systemd unit), not '$name'" ;;
-  *) unit=gateway-agent-$name.service ;;
-esac
-[ "\${#name}" -le 32 ] || die ${exit.usage} "--name must be at most 32 characters"
-dir=\${dir:-${stateDir}\${name:+-$name}}
-case $dir in
-  /*) ;;
-  *) die ${exit.usage} "--dir must be an absolute path, not '$dir'" ;;
-esac
-case $dir in
-  *[!A-Za-z0-9/._-]*) die ${exit.usage} "--dir may hold only letters, digits, '/', '.', '_' and '-' (it is written into a systemd unit)" ;;
-esac
-if [ -n "$token" ]; then
-  case $token in
-    gwe_?*) ;;
-    *) die ${exit.usage} "--token must be an enrollment token (gwe_...)" ;;
-  esac
-  case \${token#gwe_} in
-    *[!A-Za-z0-9_-]*) die ${exit.usage} "--token is malformed: an enrollment token is gwe_ followed by letters, digits, '_' and '-'" ;;
-  esac
-fi
-
 unit_text() {
   cat <<EOF
 [Unit]
@@ -167,68 +116,11 @@ WantedBy=multi-user.target
 EOF
 }
 
-if [ -n "$print_unit" ]; then
-  unit_text "$(command -v nebula || echo /usr/bin/nebula)"
-  exit 0
-fi
-
 # Every missing prerequisite is named at once, with what to do about it.
-missing=
 need() {
   missing="$missing
   - $*"
 }
-[ "$(id -u)" = 0 ] || need "root: run this script as root (... | sudo sh -s -- ...)"
-for tool in curl sha256sum cmp mktemp; do
-  command -v "$tool" >/dev/null 2>&1 || need "$tool: not found on PATH"
-done
-nebula_bin=$(command -v nebula 2>/dev/null || true)
-if [ -z "$nebula_bin" ]; then
-  need "nebula ${NEBULA_SERIES}.x: not found on PATH (Debian/Ubuntu: apt-get install nebula; or a release from https://github.com/slackhq/nebula/releases)"
-else
-  nebula_version=$("$nebula_bin" -version 2>/dev/null | sed -n 's/^Version: *//p' || true)
-  case $nebula_version in
-    ${NEBULA_SERIES}.*) ;;
-    *) need "nebula ${NEBULA_SERIES}.x: $nebula_bin is version '\${nebula_version:-unknown}'" ;;
-  esac
-fi
-node_bin=$(command -v node 2>/dev/null || true)
-if [ -z "$node_bin" ]; then
-  need "Node.js >= ${NODE_MIN_MAJOR}: node not found on PATH (Debian/Ubuntu: apt-get install nodejs)"
-else
-  node_version=$("$node_bin" --version 2>/dev/null || true)
-  node_major=\${node_version#v}
-  node_major=\${node_major%%.*}
-  case $node_major in
-    '' | *[!0-9]*) need "Node.js >= ${NODE_MIN_MAJOR}: $node_bin --version printed '$node_version'" ;;
-    *) [ "$node_major" -ge ${NODE_MIN_MAJOR} ] || need "Node.js >= ${NODE_MIN_MAJOR}: $node_bin is $node_version" ;;
-  esac
-fi
-for found in "$nebula_bin" "$node_bin"; do
-  case $found in
-    '' | /*) ;;
-    *) need "an absolute PATH: $found was found through a relative PATH entry" ;;
-  esac
-done
-[ -c /dev/net/tun ] || need "/dev/net/tun: no TUN device (in a container: --device /dev/net/tun)"
-cap_eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null || true)
-case $cap_eff in
-  '' | *[!0-9a-fA-F]*) ;;
-  *) [ $((0x$cap_eff >> 12 & 1)) = 1 ] || need "CAP_NET_ADMIN: nebula cannot set up its tun interface (in a container: --cap-add NET_ADMIN)" ;;
-esac
-[ -z "$missing" ] || die ${exit.prerequisites} "missing prerequisites:$missing"
-[ -n "$token" ] || [ -f "$dir/agent.json" ] || die ${exit.usage} "--token is required: $dir holds no enrolled host yet"
-case $GATEWAY_API in
-  https://*) curl_proto='=https' ;;
-  *)
-    curl_proto='=http,https'
-    say "warning: $GATEWAY_API is plain HTTP: the token, the agent and its credential cross the network unencrypted"
-    ;;
-esac
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-changed=
 
 # install_file PATH MODE: installs stdin at PATH unless PATH already has that content.
 install_file() {
@@ -246,62 +138,181 @@ install_file() {
 
 sha256_of() { sha256sum "$1" | cut -d ' ' -f 1; }
 
-if [ -f "$LIB_DIR/agent.js" ] && [ "$(sha256_of "$LIB_DIR/agent.js")" = "$AGENT_SHA256" ]; then
-  say "gateway-agent $AGENT_VERSION is installed"
-else
-  say "downloading gateway-agent $AGENT_VERSION from $AGENT_URL"
-  curl -fsSL --proto "$curl_proto" -o "$work/agent.js" "$AGENT_URL" || die ${exit.failed} "could not download the agent from $AGENT_URL"
-  actual=$(sha256_of "$work/agent.js")
-  [ "$actual" = "$AGENT_SHA256" ] || die ${exit.checksum} "agent bundle checksum mismatch: $AGENT_URL has SHA-256 $actual, the script pins $AGENT_SHA256; refusing to install it (nothing was installed). Fetch the script again from the gateway; if this persists, something between this machine and the gateway alters what it serves."
-  install_file "$LIB_DIR/agent.js" 0644 <"$work/agent.js"
-fi
-install_file "$WRAPPER" 0755 <<EOF
+wrapper_text() {
+  cat <<EOF
 #!/bin/sh
 # Installed by the nebula-gateway bootstrap script ($GATEWAY_API/v1/bootstrap).
-exec $node_bin $LIB_DIR/agent.js "\\$@"
+exec $1 $LIB_DIR/agent.js "\\$@"
 EOF
+}
 
-if [ -f "$dir/agent.json" ]; then
-  say "$dir already holds an enrolled host: not enrolling again"
-else
-  say "enrolling with $GATEWAY_API into $dir"
-  "$WRAPPER" enroll --api "$GATEWAY_API" --token "$token" --dir "$dir" || die ${exit.failed} "enrollment failed (the agent said why above)"
-fi
+# Everything runs from here: a script cut short in transit (curl | sh) only defines functions.
+main() {
+  token=
+  name=
+  dir=
+  print_unit=
+  while [ "$#" -gt 0 ]; do
+    case $1 in
+      --token | --name | --dir)
+        [ "$#" -ge 2 ] || die ${exit.usage} "$1 needs a value"
+        case $1 in
+          --token) token=$2 ;;
+          --name) name=$2 ;;
+          --dir) dir=$2 ;;
+        esac
+        shift 2
+        ;;
+      --token=*) token=\${1#*=} && shift ;;
+      --name=*) name=\${1#*=} && shift ;;
+      --dir=*) dir=\${1#*=} && shift ;;
+      --print-unit) print_unit=1 && shift ;;
+      -h | --help) usage && exit 0 ;;
+      *)
+        usage >&2
+        die ${exit.usage} "unknown argument '$1'"
+        ;;
+    esac
+  done
 
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  unit_changed=$changed
-  changed=
-  unit_text "$nebula_bin" >"$work/unit"
-  install_file "$UNIT_DIR/$unit" 0644 <"$work/unit"
-  [ -z "$changed" ] || systemctl daemon-reload
-  changed=$changed$unit_changed
-  if [ -n "$changed" ] && systemctl is-active --quiet "$unit"; then
-    systemctl enable "$unit"
-    systemctl restart "$unit"
-  else
-    systemctl enable --now "$unit"
+  case $name in
+    '') unit=gateway-agent.service ;;
+    -* | *[!a-z0-9-]*) die ${exit.usage} "--name must be lowercase letters, digits and '-' (it names a systemd unit), not '$name'" ;;
+    *) unit=gateway-agent-$name.service ;;
+  esac
+  [ "\${#name}" -le 32 ] || die ${exit.usage} "--name must be at most 32 characters"
+  dir=\${dir:-${stateDir}\${name:+-$name}}
+  case $dir in
+    /*) ;;
+    *) die ${exit.usage} "--dir must be an absolute path, not '$dir'" ;;
+  esac
+  case $dir in
+    *[!A-Za-z0-9/._-]*) die ${exit.usage} "--dir may hold only letters, digits, '/', '.', '_' and '-' (it is written into a systemd unit)" ;;
+  esac
+  if [ -n "$token" ]; then
+    case $token in
+      gwe_?*) ;;
+      *) die ${exit.usage} "--token must be an enrollment token (gwe_...)" ;;
+    esac
+    case \${token#gwe_} in
+      *[!A-Za-z0-9_-]*) die ${exit.usage} "--token is malformed: an enrollment token is gwe_ followed by letters, digits, '_' and '-'" ;;
+    esac
   fi
-  say "the agent runs as $unit (journalctl -u $unit)"
-  exit 0
-fi
 
-# No systemd (a dev container): the agent runs in the foreground, unless one already runs for DIR.
-if [ -f "$dir/agent.pid" ]; then
-  running=$(cat "$dir/agent.pid")
-  case $running in
-    '' | *[!0-9]*) ;;
+  if [ -n "$print_unit" ]; then
+    unit_text "$(command -v nebula || echo /usr/bin/nebula)"
+    exit 0
+  fi
+
+  missing=
+  [ "$(id -u)" = 0 ] || need "root: run this script as root (... | sudo sh -s -- ...)"
+  for tool in curl sha256sum cmp mktemp; do
+    command -v "$tool" >/dev/null 2>&1 || need "$tool: not found on PATH"
+  done
+  nebula_bin=$(command -v nebula 2>/dev/null || true)
+  if [ -z "$nebula_bin" ]; then
+    need "nebula ${NEBULA_SERIES}.x: not found on PATH (Debian/Ubuntu: apt-get install nebula; or a release from https://github.com/slackhq/nebula/releases)"
+  else
+    nebula_version=$("$nebula_bin" -version 2>/dev/null | sed -n 's/^Version: *//p' || true)
+    case $nebula_version in
+      ${NEBULA_SERIES}.*) ;;
+      *) need "nebula ${NEBULA_SERIES}.x: $nebula_bin is version '\${nebula_version:-unknown}'" ;;
+    esac
+  fi
+  node_bin=$(command -v node 2>/dev/null || true)
+  if [ -z "$node_bin" ]; then
+    need "Node.js >= ${NODE_MIN_MAJOR}: node not found on PATH (Debian 13, Ubuntu 24.04: apt-get install nodejs; else https://nodejs.org)"
+  else
+    node_version=$("$node_bin" --version 2>/dev/null || true)
+    node_major=\${node_version#v}
+    node_major=\${node_major%%.*}
+    case $node_major in
+      '' | *[!0-9]*) need "Node.js >= ${NODE_MIN_MAJOR}: $node_bin --version printed '$node_version'" ;;
+      *) [ "$node_major" -ge ${NODE_MIN_MAJOR} ] || need "Node.js >= ${NODE_MIN_MAJOR}: $node_bin is $node_version" ;;
+    esac
+  fi
+  for found in "$nebula_bin" "$node_bin"; do
+    case $found in
+      '' | /*) ;;
+      *) need "an absolute PATH: $found was found through a relative PATH entry" ;;
+    esac
+  done
+  [ -c /dev/net/tun ] || need "/dev/net/tun: no TUN device (in a container: --device /dev/net/tun)"
+  cap_eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null || true)
+  case $cap_eff in
+    '' | *[!0-9a-fA-F]*) ;;
+    *) [ $((0x$cap_eff >> 12 & 1)) = 1 ] || need "CAP_NET_ADMIN: nebula cannot set up its tun interface (in a container: --cap-add NET_ADMIN)" ;;
+  esac
+  [ -z "$missing" ] || die ${exit.prerequisites} "missing prerequisites:$missing"
+  [ -n "$token" ] || [ -f "$dir/agent.json" ] || die ${exit.usage} "--token is required: $dir holds no enrolled host yet"
+  case $GATEWAY_API in
+    https://*) curl_proto='=https' ;;
     *)
-      if tr '\\000' ' ' <"/proc/$running/cmdline" 2>/dev/null | grep -qF -e "$LIB_DIR/agent.js run --dir $dir "; then
-        say "the agent for $dir already runs (pid $running): nothing to start"
-        exit 0
-      fi
+      curl_proto='=http,https'
+      say "warning: $GATEWAY_API is plain HTTP: the token, the agent and its credential cross the network unencrypted"
       ;;
   esac
-fi
-echo "$$" >"$dir/agent.pid"
-say "running the agent in the foreground (no systemd)"
-rm -rf "$work"
-trap - EXIT
-exec "$WRAPPER" run --dir "$dir" --nebula "$nebula_bin"
+
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  changed=
+
+  if [ -f "$LIB_DIR/agent.js" ] && [ "$(sha256_of "$LIB_DIR/agent.js")" = "$AGENT_SHA256" ]; then
+    say "gateway-agent $AGENT_VERSION is installed"
+  else
+    say "downloading gateway-agent $AGENT_VERSION from $AGENT_URL"
+    curl -fsSL --proto "$curl_proto" -o "$work/agent.js" "$AGENT_URL" || die ${exit.failed} "could not download the agent from $AGENT_URL"
+    actual=$(sha256_of "$work/agent.js")
+    [ "$actual" = "$AGENT_SHA256" ] || die ${exit.checksum} "agent bundle checksum mismatch: $AGENT_URL has SHA-256 $actual, the script pins $AGENT_SHA256; refusing to install it (nothing was installed). Fetch the script again from the gateway; if this persists, something between this machine and the gateway alters what it serves."
+    install_file "$LIB_DIR/agent.js" 0644 <"$work/agent.js"
+  fi
+  wrapper_text "$node_bin" >"$work/wrapper"
+  install_file "$WRAPPER" 0755 <"$work/wrapper"
+
+  if [ -f "$dir/agent.json" ]; then
+    say "$dir already holds an enrolled host: not enrolling again"
+  else
+    say "enrolling with $GATEWAY_API into $dir"
+    "$WRAPPER" enroll --api "$GATEWAY_API" --token "$token" --dir "$dir" || die ${exit.failed} "enrollment failed (the agent said why above)"
+  fi
+
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    unit_changed=$changed
+    changed=
+    unit_text "$nebula_bin" >"$work/unit"
+    install_file "$UNIT_DIR/$unit" 0644 <"$work/unit"
+    [ -z "$changed" ] || systemctl daemon-reload
+    changed=$changed$unit_changed
+    if [ -n "$changed" ] && systemctl is-active --quiet "$unit"; then
+      systemctl enable "$unit"
+      systemctl restart "$unit"
+    else
+      systemctl enable --now "$unit"
+    fi
+    say "the agent runs as $unit (journalctl -u $unit)"
+    exit 0
+  fi
+
+  # No systemd (a dev container): the agent runs in the foreground, unless one already runs for DIR.
+  if [ -f "$dir/agent.pid" ]; then
+    running=$(cat "$dir/agent.pid")
+    case $running in
+      '' | *[!0-9]*) ;;
+      *)
+        if tr '\\000' ' ' <"/proc/$running/cmdline" 2>/dev/null | grep -qF -e "$LIB_DIR/agent.js run --dir $dir "; then
+          say "the agent for $dir already runs (pid $running): nothing to start"
+          exit 0
+        fi
+        ;;
+    esac
+  fi
+  echo "$$" >"$dir/agent.pid"
+  say "running the agent in the foreground (no systemd)"
+  rm -rf "$work"
+  trap - EXIT
+  exec "$WRAPPER" run --dir "$dir" --nebula "$nebula_bin"
+}
+
+main "$@"
 `;
 }

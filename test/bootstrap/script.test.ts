@@ -132,6 +132,15 @@ describe('the script run with bad arguments (nothing checked or installed yet)',
     expect(result.stderr).not.toContain('secret');
   });
 
+  it('runs nothing when cut short in transit: everything is in main, called on the last line', () => {
+    const script = renderBootstrapScript(INPUT);
+    expect(script.endsWith('\nmain "$@"\n')).toBe(true);
+    for (const cut of [0.25, 0.5, 0.9, 0.999]) {
+      const result = spawnSync('sh', ['-s', '--', '--bogus'], { input: script.slice(0, Math.floor(script.length * cut)), encoding: 'utf8' });
+      expect([cut, result.stderr]).not.toEqual([cut, expect.stringContaining('gateway-bootstrap:')]);
+    }
+  });
+
   it('--help prints the usage with the pinned API', () => {
     const result = runScript(['--help']);
     expect(result.status).toBe(0);
