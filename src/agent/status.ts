@@ -156,7 +156,7 @@ export function formatStatus(status: AgentStatus, now: Date): string {
   const rows = status.peers.map((p) => [
     p.overlayIp,
     p.name ?? '-',
-    p.path === 'relayed' ? `relayed via ${p.via.join(',')}` : p.path,
+    `${p.path === 'relayed' ? `relayed via ${p.via.join(',')}` : p.path}${p.relaying.length > 0 ? `, relays for ${p.relaying.join(',')}` : ''}`,
     p.remote ?? '-',
     p.lastHandshakeAt ? `${p.lastHandshakeAt} (${duration(remainingSeconds(now, new Date(p.lastHandshakeAt)))} ago)` : '-',
     p.certificateRemainingSeconds === undefined ? '-' : duration(p.certificateRemainingSeconds),

@@ -69,6 +69,10 @@ describe('formatStatus', () => {
     expect(text).toMatch(/^10\.97\.0\.2 +e1 +direct +198\.19\.1\.2:4711 +2026-12-02T11:58:00\.000Z \(2m ago\) +1h$/m);
     expect(text).toMatch(/^10\.97\.0\.3 +e2 +relayed via 10\.97\.0\.1 +- +- +30m$/m);
   });
+  test('a relay says whom it relays for', () => {
+    const text = formatStatus({ ...base, peers: peersFromHostmap(JSON.stringify([lighthouse]), new Map(), NOW) }, NOW);
+    expect(text).toMatch(/^10\.97\.0\.1 +lh +direct, relays for 10\.97\.0\.3 +198\.19\.1\.5:4242 +- +expired$/m);
+  });
   test('no peers when nebula does not answer, and says why', () => {
     const text = formatStatus({ ...base, nebula: { running: false }, certificate: { ...base.certificate, source: 'config' }, peersUnavailable: 'nebula is not running' }, NOW);
     expect(text).toContain('nebula      not running\n');
