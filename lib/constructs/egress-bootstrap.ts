@@ -86,7 +86,8 @@ function cloudWatchAgentConfig(input: EgressBootstrapInput): string {
 
 /**
  * Root, because nftables and conntrack need CAP_NET_ADMIN (the only capability kept) and agent.json
- * is root's; the file system is read-only but for the agent's directory (the last rules it saved).
+ * is root's; the file system is read-only but for the agent's directory (the last rules it saved,
+ * applied at start when the gateway does not answer) and /proc/sys (forwarding, conntrack accounting).
  * Flow lines go to the log file, the command's own messages (stderr) to the journal.
  */
 function egressUnit(input: EgressBootstrapInput): string {
@@ -96,7 +97,7 @@ Wants=network-online.target ${input.agentUnit}
 After=network-online.target ${input.agentUnit}
 
 [Service]
-ExecStart=/usr/bin/node-22 ${input.agentDir}/gateway.js egress run --dir ${input.agentStateDir}
+ExecStart=/usr/bin/node-22 ${input.agentDir}/gateway.js egress run --dir ${input.agentStateDir} --log-format json
 StandardOutput=append:${EGRESS_FLOW_LOG}
 StandardError=journal
 CapabilityBoundingSet=CAP_NET_ADMIN

@@ -243,7 +243,7 @@ describe('egress enabled', () => {
     expect(renderedFiles(lines).find((f) => f.path.startsWith('/etc/sysctl.d/'))!.text).toMatch(/^net\.ipv4\.ip_forward = 1$/m);
     expect(at(`systemctl enable --now ${EGRESS_UNIT}`)).toBeGreaterThan(at(`systemctl enable --now ${AGENT_UNIT}`));
     const unit = renderedFiles(lines).find((f) => f.path === `/etc/systemd/system/${EGRESS_UNIT}`)!.text;
-    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node-22 \/opt\/nebula-gateway\/gateway\.js egress run --dir \/var\/lib\/nebula-gateway$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/node-22 \/opt\/nebula-gateway\/gateway\.js egress run --dir \/var\/lib\/nebula-gateway --log-format json$/m);
     expect(unit).toMatch(new RegExp(`^StandardOutput=append:${EGRESS_FLOW_LOG}$`, 'm'));
     expect(unit).toMatch(/^CapabilityBoundingSet=CAP_NET_ADMIN$/m);
     expect(unit).toMatch(/^After=network-online\.target nebula-gateway-agent\.service$/m);
