@@ -5,7 +5,7 @@ import { createCA, NebulaCertificate, parseCertificateBundle } from '../src/pki'
 import type { Signer } from '../src/pki/signer';
 import { GatewayStore } from '../src/store';
 import { logger } from './shared/logger';
-import { signerFromEnvironment, tokenSignerFromEnvironment } from './shared/signer';
+import { nextSignerFromEnvironment, signerFromEnvironment, tokenSignerFromEnvironment } from './shared/signer';
 
 /** A CloudFormation custom resource request (the fields this resource reads). */
 export interface CustomResourceEvent {
@@ -57,7 +57,7 @@ export const CA_ROTATION_ADVICE =
  */
 export async function applyCaRequest(
   event: CustomResourceEvent,
-  deps: { store: GatewayStore; signer: Signer; tokenSigner?: Signer; now?: Date },
+  deps: { store: GatewayStore; signer: Signer; nextSigner?: Signer; tokenSigner?: Signer; now?: Date },
 ): Promise<CaResult> {
   const props = event.ResourceProperties;
   const physicalResourceId = `nebula-ca:${props.TableName}`;
@@ -88,7 +88,7 @@ export async function applyCaRequest(
   if (network.cidr !== cidr.toString()) {
     throw new CaInitError(`the network's overlay CIDR is ${network.cidr}; it cannot change to ${cidr} once hosts may hold addresses`);
   }
-  const ca = await signingCa(parseCertificateBundle(network.caBundle), deps.signer);
+  const ca = await signingCa(parseCertificateBundle(network.caBundle), deps.nextSigner ? [deps.signer, deps.nextSigner] : [deps.signer]);
   const heldDays = Math.round((ca.details.notAfter.getTime() - ca.details.notBefore.getTime()) / DAY_MS);
   if (ca.details.name !== props.CaName) {
     throw new CaInitError(`the network's CA is named '${ca.details.name}'; it cannot become '${props.CaName}': ${CA_ROTATION_ADVICE}`);
@@ -101,10 +101,10 @@ export async function applyCaRequest(
   return { physicalResourceId, fingerprint, ...(accessTokenPublicKey ? { accessTokenPublicKey } : {}) };
 }
 
-/** The bundle's CA that the CA key signs for (the newest if several). */
-async function signingCa(bundle: NebulaCertificate[], signer: Signer): Promise<NebulaCertificate> {
-  const key = Buffer.from(await signer.publicKey());
-  const mine = bundle.filter((ca) => Buffer.from(ca.details.publicKey).equals(key));
+/** The bundle's CA that a CA key (the current one, or mid-rotation the next) signs for (the newest if several). */
+async function signingCa(bundle: NebulaCertificate[], signers: readonly Signer[]): Promise<NebulaCertificate> {
+  const keys = await Promise.all(signers.map(async (s) => Buffer.from(await s.publicKey())));
+  const mine = bundle.filter((ca) => keys.some((key) => Buffer.from(ca.details.publicKey).equals(key)));
   const newest = mine.sort((a, b) => b.details.notAfter.getTime() - a.details.notAfter.getTime())[0];
   if (!newest) throw new CaInitError("no CA in the network's bundle belongs to the configured CA key");
   return newest;
@@ -130,7 +130,7 @@ export async function sendResponse(event: CustomResourceEvent, outcome: { result
   if (!response.ok) throw new Error(`CloudFormation response upload failed with HTTP ${response.status}`);
 }
 
-let deps: { store: GatewayStore; signer: Signer; tokenSigner?: Signer } | undefined;
+let deps: { store: GatewayStore; signer: Signer; nextSigner?: Signer; tokenSigner?: Signer } | undefined;
 
 export async function handler(event: CustomResourceEvent): Promise<void> {
   let outcome: { result?: CaResult; error?: Error };
@@ -138,6 +138,7 @@ export async function handler(event: CustomResourceEvent): Promise<void> {
     deps ??= {
       store: new GatewayStore({ client: new DynamoDBClient({}), tableName: event.ResourceProperties.TableName }),
       signer: signerFromEnvironment(process.env),
+      nextSigner: nextSignerFromEnvironment(process.env),
       tokenSigner: tokenSignerFromEnvironment(process.env),
     };
     outcome = { result: await applyCaRequest(event, deps) };

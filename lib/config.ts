@@ -102,6 +102,17 @@ const proxiesSchema = z
 /** The egress fleet's defaults (`gateway.egress`); the block itself is optional and off unless `enabled`. */
 export const EGRESS_DEFAULTS = { enabled: false, extraCidrs: [] as string[], maxInstances: 2, instanceType: 't4g.small' };
 
+/**
+ * Space an egress route may not cover (src/mesh/egress-routes.ts refuses the same at deploy, when
+ * the routes are written): refused here too, so synth names the key instead of a failed deploy.
+ */
+const EGRESS_UNROUTABLE: readonly { cidr: string; what: string }[] = [
+  { cidr: '0.0.0.0/8', what: "'this network'" },
+  { cidr: '127.0.0.0/8', what: 'loopback' },
+  { cidr: '169.254.0.0/16', what: 'link-local space (EC2 instance metadata and DNS)' },
+  { cidr: '224.0.0.0/3', what: 'multicast or reserved space' },
+];
+
 const egressSchema = z.strictObject({
   /** Creates the egress fleet (static Elastic IPs, routes into the VPC); nothing egress exists without it. */
   enabled: z.boolean().default(EGRESS_DEFAULTS.enabled),
@@ -131,6 +142,10 @@ const configSchema = z
     certificateLifetimeHours: z.number().int().min(1).max(24 * 30).default(24),
     caLifetimeDays: z.number().int().min(30).max(3650 * 3).default(3650),
     caKeyBackend: z.enum(['kms', 'secret']).default('kms'),
+    /** The key slot of the current CA key; after a CA rotation, the next key's slot (docs/ca-rotation.md). */
+    caKeySlot: z.enum(['a', 'b']).default('a'),
+    /** Make the next CA key (the other slot) so an admin can start a CA rotation; false again once the slots are rolled. */
+    caNextKey: z.boolean().default(false),
     lighthouses: z
       .strictObject({
         count: z.number().int().min(1).max(5).default(2),
@@ -176,6 +191,10 @@ const configSchema = z
       if (!cidr) return;
       if (overlay && cidrsOverlap(cidr, overlay)) {
         ctx.addIssue({ code: 'custom', path: ['egress', 'extraCidrs', i], message: `${text} overlaps the overlay ${config.overlayCidr}: nebula would route the overlay into itself` });
+      }
+      const unroutable = EGRESS_UNROUTABLE.find((bad) => cidrsOverlap(cidr, parseIpv4Range(bad.cidr)));
+      if (unroutable) {
+        ctx.addIssue({ code: 'custom', path: ['egress', 'extraCidrs', i], message: `${text} overlaps ${unroutable.what} (${unroutable.cidr}), which must stay off the tunnel` });
       }
       if (vpc && cidrsOverlap(cidr, vpc)) {
         ctx.addIssue({ code: 'custom', path: ['egress', 'extraCidrs', i], message: `${text} overlaps the VPC's ${config.vpc.cidr}, which is routed already` });
@@ -291,6 +310,13 @@ export function parseIpv4Cidr(text: string): Ipv4Range | undefined {
   const size = 2 ** (32 - prefix);
   if (address % size !== 0) return undefined;
   return { start: address, end: address + size - 1 };
+}
+
+/** A range from `a.b.c.d/n` without parseIpv4Cidr's prefix bounds (the /3 above is wider than any CIDR a user may give). */
+function parseIpv4Range(text: string): Ipv4Range {
+  const [address, prefix] = text.split('/');
+  const start = address.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+  return { start, end: start + 2 ** (32 - Number(prefix)) - 1 };
 }
 
 function cidrsOverlap(a: Ipv4Range, b: Ipv4Range): boolean {

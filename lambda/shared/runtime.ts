@@ -3,7 +3,7 @@ import { type ApiDependencies, type ApiLogger, type ApiRoute, checkWatchUrl, cre
 import { GatewayStore } from '../../src/store';
 import { type RestApiEvent, type RestApiResult, toApiRequest, toRestApiResult } from './apigw';
 import { logger } from './logger';
-import { signerFromEnvironment, tokenSignerFromEnvironment } from './signer';
+import { nextSignerFromEnvironment, signerFromEnvironment, tokenSignerFromEnvironment } from './signer';
 
 /** The API's logger over the function's Powertools logger. */
 export const apiLogger: ApiLogger = {
@@ -30,6 +30,7 @@ export function dependenciesFromEnvironment(env: NodeJS.ProcessEnv, nodeVerifier
     store: storeFromEnvironment(env),
     adminRoles: parseAdminRoleArns(env[ADMIN_ROLE_ARNS_VARIABLE], ADMIN_ROLE_ARNS_VARIABLE),
     signer: signerFromEnvironment(env),
+    nextSigner: nextSignerFromEnvironment(env),
     tokenSigner: tokenSignerFromEnvironment(env),
     nodeVerifier,
     settings: {

@@ -15,7 +15,7 @@ export const NO_SIGNER: Signer = {
 };
 
 /** Where a key's backend and ARN are in the environment: `<prefix>_BACKEND`, `<prefix>_ARN`. */
-type KeyPrefix = 'CA_KEY' | 'TOKEN_KEY';
+type KeyPrefix = 'CA_KEY' | 'NEXT_CA_KEY' | 'TOKEN_KEY';
 
 /**
  * The CA signer from the environment the CDK stack sets (CA_KEY_BACKEND, CA_KEY_ARN). The KMS or
@@ -24,6 +24,11 @@ type KeyPrefix = 'CA_KEY' | 'TOKEN_KEY';
  */
 export function signerFromEnvironment(env: NodeJS.ProcessEnv): Signer {
   return keySignerFromEnvironment(env, 'CA_KEY') ?? NO_SIGNER;
+}
+
+/** The next CA key (NEXT_CA_KEY_BACKEND, NEXT_CA_KEY_ARN) while the stack has one (a CA rotation); otherwise none. */
+export function nextSignerFromEnvironment(env: NodeJS.ProcessEnv): Signer | undefined {
+  return keySignerFromEnvironment(env, 'NEXT_CA_KEY');
 }
 
 /**

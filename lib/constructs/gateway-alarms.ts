@@ -3,6 +3,7 @@ import { Alarm, ComparisonOperator, type IMetric, Metric, TreatMissingData } fro
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { CA_EXPIRY_WARNING_DAYS } from '../../src/api/ca-rotation';
 import type { GatewayConfig } from '../config';
 import type { GatewayFunction } from './gateway-function';
 
@@ -87,6 +88,31 @@ export class GatewayAlarms extends Construct {
       description: `Lambda ${id}: invocations throttled (account or reserved concurrency exhausted)`,
       threshold: 1,
       comparison: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    });
+  }
+}
+
+/**
+ * The CA expiry alarms on the server's metric: `ca-expiry` under CA_EXPIRY_ALARM_DAYS (also when
+ * the server stops reporting: missing data breaches), and `ca-expiry-30d` / `ca-expiry-7d` under
+ * the API's warning thresholds (GET /v1/network `caExpiry.warning`): start a CA rotation.
+ */
+export function addCaExpiryAlarms(alarms: GatewayAlarms, config: Pick<GatewayConfig, 'name'>): void {
+  alarms.add('ca-expiry', {
+    metric: caExpiryMetric(config),
+    description: `The network's CA certificate expires in under ${CA_EXPIRY_ALARM_DAYS} days, or the server stopped reporting it (missing data counts)`,
+    threshold: CA_EXPIRY_ALARM_DAYS,
+    comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+    treatMissingData: TreatMissingData.BREACHING,
+  });
+  for (const days of CA_EXPIRY_WARNING_DAYS) {
+    alarms.add(`ca-expiry-${days}d`, {
+      metric: caExpiryMetric(config),
+      description: `The network's CA certificate expires in under ${days} days: start a CA rotation now (docs/ca-rotation.md); it takes about two certificate lifetimes`,
+      threshold: days,
+      comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
+      // The `ca-expiry` alarm already reports a silent server.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
     });
   }
 }

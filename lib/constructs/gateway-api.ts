@@ -57,6 +57,7 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'PUT', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'DELETE', path: '/v1/hosts/{id}/ports/{port}', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'POST', path: '/v1/access-tokens', fn: 'hostAdmin', auth: 'IAM' },
+  { method: 'POST', path: '/v1/network/ca-rotation', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'GET', path: '/v1/routes', fn: 'hostConfig', auth: 'NONE' },
   { method: 'PUT', path: '/v1/network/egress-routes', fn: 'hostAdmin', auth: 'IAM' },
   { method: 'GET', path: '/v1/egress-policies/{organization}', fn: 'hostAdmin', auth: 'IAM' },
@@ -68,6 +69,8 @@ interface FunctionSpec {
   readonly entry: string;
   /** Signs certificates with the CA key. */
   readonly signs: boolean;
+  /** Starts CA rotations: signs the new CA certificate with the next CA key (when the config has one). */
+  readonly startsCaRotation?: boolean;
   /** What it may do with the access token key: sign (mint tokens), or only publish its public key (given in the environment). */
   readonly accessTokens?: 'sign' | 'publish';
   readonly tableAccess: 'read' | 'readWrite';
@@ -89,6 +92,7 @@ const FUNCTIONS: Record<ApiFunctionName, FunctionSpec> = {
   hostAdmin: {
     entry: 'host-admin',
     signs: false,
+    startsCaRotation: true,
     accessTokens: 'sign',
     tableAccess: 'readWrite',
     description: 'Admin routes (IAM): hosts, ports, access tokens (signs access tokens)',
@@ -239,6 +243,11 @@ export class GatewayApi extends Construct {
       if (spec.tableAccess === 'read') table.grantReadItems(fn.function);
       else table.grantReadWriteItems(fn.function);
       if (spec.signs) caKey.grantSign(fn.function);
+      if (spec.startsCaRotation) {
+        // The new CA of a rotation is self-signed by the next key; this function signs nothing else with it.
+        caKey.grantNextKeySign(fn.function);
+        for (const [name, value] of Object.entries(caKey.nextKeyEnvironment)) fn.function.addEnvironment(name, value);
+      }
       if (spec.accessTokens === 'sign') accessTokenKey.grantSign(fn.function);
       return fn;
     };

@@ -1,5 +1,5 @@
 import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib/core';
-import { ComparisonOperator, MathExpression, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { ComparisonOperator, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { type IPublicHostedZone, PublicHostedZone } from 'aws-cdk-lib/aws-route53';
 import type { Construct } from 'constructs';
@@ -7,7 +7,7 @@ import type { GatewayConfig } from '../config';
 import { AccessTokenKey, CaKey, STATEFUL_REMOVAL_POLICY } from '../constructs/ca-key';
 import { GatewayTable } from '../constructs/gateway-table';
 import { NetworkCa } from '../constructs/network-ca';
-import { caExpiryMetric, CA_EXPIRY_ALARM_DAYS, GatewayAlarms } from '../constructs/gateway-alarms';
+import { addCaExpiryAlarms, GatewayAlarms } from '../constructs/gateway-alarms';
 import { exportName } from '../exports';
 
 export interface StateStackProps extends StackProps {
@@ -35,7 +35,7 @@ export class StateStack extends Stack {
     const { config } = props;
 
     this.table = new GatewayTable(this, 'Table');
-    this.caKey = new CaKey(this, 'CaKey', { backend: config.caKeyBackend });
+    this.caKey = new CaKey(this, 'CaKey', { backend: config.caKeyBackend, slot: config.caKeySlot, nextKey: config.caNextKey });
     this.accessTokenKey = new AccessTokenKey(this, 'AccessTokenKey', { backend: config.caKeyBackend });
 
     if (config.hostedZone.mode === 'create') {
@@ -60,13 +60,7 @@ export class StateStack extends Stack {
     });
 
     this.alarms = new GatewayAlarms(this, 'Alarms', { config });
-    this.alarms.add('ca-expiry', {
-      metric: caExpiryMetric(config),
-      description: `The network's CA certificate expires in under ${CA_EXPIRY_ALARM_DAYS} days, or the server stopped reporting it (missing data counts)`,
-      threshold: CA_EXPIRY_ALARM_DAYS,
-      comparison: ComparisonOperator.LESS_THAN_THRESHOLD,
-      treatMissingData: TreatMissingData.BREACHING,
-    });
+    addCaExpiryAlarms(this.alarms, config);
     this.alarms.add('table-throttles', {
       metric: new MathExpression({
         expression: 'reads + writes',

@@ -36,6 +36,10 @@ AWS mode (the container's command: gateway serve --aws --host 0.0.0.0):
   --ca-key kms:ARN|secret:ARN
                            the CA key: a KMS Ed25519 key or a Secrets Manager secret
                            (default: $CA_KEY_BACKEND:$CA_KEY_ARN, as the stack sets them)
+  --next-ca-key kms:ARN|secret:ARN
+                           the next CA key, for a CA rotation (docs/ca-rotation.md)
+                           (default: $NEXT_CA_KEY_BACKEND:$NEXT_CA_KEY_ARN; without any,
+                           POST /v1/network/ca-rotation answers 409)
   --token-key kms:ARN|secret:ARN
                            the proxies' access token signing key, not the CA key
                            (default: $TOKEN_KEY_BACKEND:$TOKEN_KEY_ARN; without any,
@@ -63,6 +67,7 @@ const FLAGS = {
   table: { type: 'string' },
   aws: { type: 'boolean' },
   'ca-key': { type: 'string' },
+  'next-ca-key': { type: 'string' },
   'token-key': { type: 'string' },
 } as const;
 
@@ -72,7 +77,7 @@ export const serveCommand: CommandImpl = {
   async run(argv: string[], io: CliIO): Promise<number> {
     const flags = parseFlags(argv, FLAGS);
     if (flags.aws) return serveAws(flags, io);
-    for (const flag of ['ca-key', 'token-key'] as const) {
+    for (const flag of ['ca-key', 'next-ca-key', 'token-key'] as const) {
       if (flags[flag] !== undefined) throw new UsageError(`flag --${flag} needs --aws (local mode keeps its keys in --data-dir)`);
     }
     const port = flags.port === undefined ? 8080 : Number(flags.port);
@@ -148,6 +153,8 @@ async function serveAws(flags: ServeFlags, io: CliIO): Promise<number> {
   if (!/^[A-Za-z0-9_.-]{3,255}$/.test(tableName)) throw new UsageError('flag --table must be 3-255 characters a-z, A-Z, 0-9, _, - or .');
   const caKey = keyFrom(flags['ca-key'], env, 'ca-key', 'CA_KEY');
   if (!caKey) throw new UsageError('flag --ca-key is required with --aws (or set CA_KEY_BACKEND and CA_KEY_ARN)');
+  const nextCaKey = keyFrom(flags['next-ca-key'], env, 'next-ca-key', 'NEXT_CA_KEY');
+  if (nextCaKey && nextCaKey.arn === caKey.arn) throw new UsageError('flag --next-ca-key must not be the CA key (--ca-key)');
   const tokenKey = keyFrom(flags['token-key'], env, 'token-key', 'TOKEN_KEY');
   if (tokenKey && tokenKey.arn === caKey.arn) throw new UsageError('flag --token-key must not be the CA key (--ca-key)');
   const certLifetime =
@@ -160,6 +167,7 @@ async function serveAws(flags: ServeFlags, io: CliIO): Promise<number> {
   const gateway = await startAwsGateway({
     tableName,
     signer: awsSigner(caKey),
+    nextSigner: nextCaKey && awsSigner(nextCaKey),
     tokenSigner: tokenKey && awsSigner(tokenKey),
     port,
     host: flags.host ?? '127.0.0.1',

@@ -1,0 +1,54 @@
+import type { ChildProcess } from 'node:child_process';
+import { type Namespace, nsSpawn } from './netns';
+
+/** What a continuous ping saw: each echo request sent, answered or not. */
+export interface PingTally {
+  readonly from: string;
+  readonly to: string;
+  /** Requests counted (the last one, sent just before stop(), is not). */
+  readonly transmitted: number;
+  readonly received: number;
+  /** Sequence numbers that got no answer (sent but unanswered, or refused to send). */
+  readonly lost: readonly number[];
+}
+
+/**
+ * `ping -i <interval>` from `from` to `ip` (an overlay address) until stop(): SIGINT makes ping
+ * print its summary. Every request counts: one that could not be sent (the route gone while a
+ * tun device is down) is lost too.
+ */
+export class ContinuousPing {
+  private readonly child: ChildProcess;
+  private output = '';
+  private readonly done: Promise<void>;
+
+  constructor(
+    readonly from: Namespace,
+    readonly to: string,
+    intervalSeconds = 0.2,
+  ) {
+    this.child = nsSpawn(from, 'ping', ['-n', '-i', String(intervalSeconds), '-W', '2', to], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
+    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
+    this.done = new Promise((resolve) => this.child.once('exit', () => resolve()));
+  }
+
+  /** Stops the ping and tallies it. */
+  async stop(): Promise<PingTally> {
+    this.child.kill('SIGINT');
+    await this.done;
+    const match = /(\d+) packets transmitted/.exec(this.output);
+    if (!match) throw new Error(`no ping summary from ${this.from.name} to ${this.to}: ${this.output.slice(-500)}`);
+    const transmitted = Number(match[1]);
+    const answered = new Set([...this.output.matchAll(/icmp_seq=(\d+) ttl=/g)].map((m) => Number(m[1])));
+    const lost: number[] = [];
+    // The last request may have been sent a moment before SIGINT; it is not counted as lost.
+    for (let seq = 1; seq < transmitted; seq++) if (!answered.has(seq)) lost.push(seq);
+    const counted = Math.max(0, transmitted - 1);
+    return { from: this.from.name, to: this.to, transmitted: counted, received: counted - lost.length, lost };
+  }
+
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+}
