@@ -15,7 +15,9 @@ import { isConditionFailure } from './transactions';
  */
 
 function toPolicy(item: Item): EgressPolicyRecord {
-  return { organization: item.organization as string, rules: item.rules as EgressRule[], revision: item.revision as number, updatedAt: item.updatedAt as string };
+  // Rebuilt in a fixed key order: DynamoDB keeps no order of a map's attributes, and the rule feed hashes these.
+  const rules = (item.rules as EgressRule[]).map((r) => ({ cidr: r.cidr, proto: r.proto, ports: r.ports }));
+  return { organization: item.organization as string, rules, revision: item.revision as number, updatedAt: item.updatedAt as string };
 }
 
 /** The stored policy of `organization`, or undefined when never set. */

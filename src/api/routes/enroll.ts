@@ -45,6 +45,11 @@ export async function enroll(ctx: ApiContext, request: ApiRequest): Promise<ApiR
     enrolled = await retry(ctx, host.id, tokenHash, publicKey.pem, credential);
   }
   ctx.feed.notifyHost(enrolled.id);
+  if (enrolled.role === 'egress') {
+    // Environments route through it from now on: the store moved the config version.
+    ctx.views.invalidate();
+    ctx.feed.notifyNetwork();
+  }
   ctx.logger?.info('host enrolled', { hostId: enrolled.id, fingerprint: enrolled.certificateFingerprint });
   const rendered = renderHostConfig(enrolled, view, now, ctx.settings.watchUrl);
   return jsonResponse(200, { ...rendered.body, credential });

@@ -86,7 +86,8 @@ export async function registerNode(ctx: ApiContext, request: ApiRequest): Promis
     if (err instanceof StateConflictError) throw conflict('concurrent-registration', `instance ${instanceId} is registering concurrently; retry`);
     throw err;
   }
-  if (endpoints) {
+  // A lighthouse's endpoints, or an egress node environments now route through: every config may change.
+  if (endpoints || registered.role === 'egress') {
     ctx.views.invalidate();
     ctx.feed.notifyNetwork();
   }
