@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { bundleAgent } from '../../lib/bundles';
 import { freePort } from '../../src/server';
 import { describeNeeding } from '../support/prerequisites';
@@ -21,6 +21,8 @@ import { MESH_PREREQUISITES } from './harness/prerequisites';
  * this test (what the script installs lands there, not on this machine) and /run is empty (no
  * systemd: the agent runs in the foreground).
  */
+
+const ENTRYPOINT = resolve(__dirname, '../../docs/examples/devcontainer/entrypoint.sh');
 
 const SYSTEM_PATH = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', dirname(process.execPath)].filter((d, i, all) => all.indexOf(d) === i).join(':');
 
@@ -124,19 +126,24 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-l
 
   const installed = (usrLocal: string) => readdirSync(usrLocal, { recursive: true });
 
-  it('says which prerequisite is missing: nebula not on PATH, a Node.js older than 20', async () => {
-    const host = await mesh.createHost('env-prereq', 'environment');
-    const box = machine('prereq');
-
-    // Every system command but nebula.
+  /** A PATH of one directory holding every system command but nebula. */
+  function pathWithoutNebula(): string {
     const noNebula = join(work, 'path-without-nebula');
+    if (existsSync(noNebula)) return noNebula;
     mkdirSync(noNebula);
     for (const dir of SYSTEM_PATH.split(':')) {
       for (const name of existsSync(dir) ? readdirSync(dir) : []) {
         if (name !== 'nebula' && !existsSync(join(noNebula, name))) symlinkSync(join(dir, name), join(noNebula, name));
       }
     }
-    const withoutNebula = await finished(start(host.ns, box, oneLiner(mesh.url, host.token, box.dir), noNebula));
+    return noNebula;
+  }
+
+  it('says which prerequisite is missing: nebula not on PATH, a Node.js older than 20', async () => {
+    const host = await mesh.createHost('env-prereq', 'environment');
+    const box = machine('prereq');
+
+    const withoutNebula = await finished(start(host.ns, box, oneLiner(mesh.url, host.token, box.dir), pathWithoutNebula()));
     expect(withoutNebula.status).toBe(3);
     expect(withoutNebula.output).toContain('missing prerequisites:');
     expect(withoutNebula.output).toContain('nebula 1.6.x: not found on PATH');
@@ -249,6 +256,25 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-l
     // What systemd would start: the unit's command, on the machine as the script left it.
     start(host.ns, machine2, execStart);
     await waitFor('the unit\'s command to ping the lighthouse', () => ping(host.ns, lighthouse.ip), 60_000);
+  }, 120_000);
+
+  it('the dev container entrypoint (docs/examples/devcontainer) joins, then runs the container\'s command beside the agent', async () => {
+    const host = await mesh.createHost('env3', 'environment');
+    const machine3 = machine('env3');
+    const entrypoint = `GATEWAY_API=${mesh.url} GATEWAY_TOKEN=${host.token} GATEWAY_AGENT_DIR=${machine3.dir} sh ${ENTRYPOINT}`;
+    const container = start(host.ns, machine3, `${entrypoint} sh -c 'echo the command runs; exec sleep 600'`);
+    await waitFor('the dev container to ping the lighthouse', () => ping(host.ns, lighthouse.ip), 60_000);
+    await waitFor('the container command to start', () => container.output().includes('the command runs'));
+    expect(container.child.exitCode).toBeNull();
+    expect(JSON.parse(readFileSync(join(machine3.dir, 'agent.json'), 'utf8')).hostId).toBe(host.hostId);
+
+    // A container without nebula stops with the script's message and status, its command never run.
+    const broken = machine('env4');
+    const failed = await finished(start(host.ns, broken, `${entrypoint.replace(machine3.dir, broken.dir)} echo never`, pathWithoutNebula()));
+    expect(failed.status).toBe(3);
+    expect(failed.output).toContain('nebula 1.6.x: not found on PATH');
+    expect(failed.output).toContain('gateway-entrypoint: the bootstrap script stopped (status 3) before the agent started');
+    expect(failed.output).not.toContain('never');
   }, 120_000);
 });
 
