@@ -9,6 +9,16 @@ export const commands: readonly Command[] = [
     load: () => require('./commands/ca').caCreateCommand,
   },
   {
+    path: ['ca', 'rotate', 'start'],
+    summary: "start a rotation of the gateway's CA, with overlap (admin)",
+    load: () => require('./commands/ca').caRotateStartCommand,
+  },
+  {
+    path: ['ca', 'rotate', 'status'],
+    summary: "show the CA rotation's phase and the CA's expiry",
+    load: () => require('./commands/ca').caRotateStatusCommand,
+  },
+  {
     path: ['keygen'],
     summary: 'create a host X25519 key pair (like nebula-cert keygen)',
     load: () => require('./commands/keygen').keygenCommand,
@@ -87,6 +97,21 @@ export const commands: readonly Command[] = [
     path: ['ports', 'delete'],
     summary: "withdraw an environment's port from the proxies",
     load: () => require('./commands/ports').portsDeleteCommand,
+  },
+  {
+    path: ['egress-policies', 'get'],
+    summary: "show what an organisation's environments may reach through the egress nodes",
+    load: () => require('./commands/egress-policies').egressPoliciesGetCommand,
+  },
+  {
+    path: ['egress-policies', 'set'],
+    summary: "replace an organisation's egress policy (--rule tcp:10.0.0.0/16:5432 ...)",
+    load: () => require('./commands/egress-policies').egressPoliciesSetCommand,
+  },
+  {
+    path: ['network', 'set-egress-routes'],
+    summary: 'set the networks environments reach through the egress nodes',
+    load: () => require('./commands/network').networkSetEgressRoutesCommand,
   },
   {
     path: ['tokens', 'create'],

@@ -55,9 +55,46 @@ export interface CreatedHost {
   readonly enrollment: { readonly token: string; readonly expiresAt: string };
 }
 
+/** One allowed egress destination (`src/mesh/egress-policy.ts`). */
+export interface EgressRule {
+  readonly cidr: string;
+  readonly proto: 'tcp' | 'udp' | 'any';
+  readonly ports: string;
+}
+
+/** `GET/PUT /v1/egress-policies/{organization}`'s answer; revision 0: never set. */
+export interface EgressPolicy {
+  readonly organization: string;
+  readonly rules: readonly EgressRule[];
+  readonly revision: number;
+  readonly updatedAt?: string;
+}
+
 export interface AccessToken {
   readonly token: string;
   readonly expiresAt: string;
+}
+
+/** A CA rotation as `GET /v1/network` shows it (`caRotation`). */
+export interface CaRotationStatus {
+  readonly phase: 'idle' | 'distributing' | 'signing' | 'retiring-old';
+  readonly startedAt?: string;
+  readonly distributeSeconds?: number;
+  readonly newCa?: { readonly fingerprint: string; readonly notAfter: string };
+  readonly oldCa?: { readonly fingerprint: string; readonly notAfter: string };
+  readonly bundleSince?: string;
+  readonly hostsHoldingBundle?: number;
+  readonly hostsTotal?: number;
+  readonly signingSince?: string;
+  readonly oldCaRetiresAt?: string;
+  readonly lastCompletedAt?: string;
+}
+
+/** The CA's expiry as `GET /v1/network` shows it (`caExpiry`). */
+export interface CaExpiryStatus {
+  readonly notAfter: string;
+  readonly daysLeft: number;
+  readonly warning: 'ok' | '30d' | '7d' | 'expired';
 }
 
 export interface AdminClientOptions {
@@ -112,11 +149,35 @@ export class AdminClient {
     await this.call('DELETE', `/v1/hosts/${encodeURIComponent(id)}/ports/${port}`);
   }
 
+  getEgressPolicy(organization: string): Promise<EgressPolicy> {
+    return this.call('GET', `/v1/egress-policies/${encodeURIComponent(organization)}`);
+  }
+
+  /** Replaces an organisation's egress rules; with `ifRevision`, only if the policy is still at that revision. */
+  setEgressPolicy(organization: string, rules: readonly EgressRule[], options: { ifRevision?: number } = {}): Promise<EgressPolicy> {
+    const headers = options.ifRevision === undefined ? undefined : { 'if-match': `"${options.ifRevision}"` };
+    return this.call('PUT', `/v1/egress-policies/${encodeURIComponent(organization)}`, { body: { rules }, headers });
+  }
+
+  setEgressRoutes(routes: readonly string[]): Promise<{ egressRoutes: string[] }> {
+    return this.call('PUT', '/v1/network/egress-routes', { body: { routes } });
+  }
+
   createAccessToken(input: Principal & { ttlSeconds?: number }): Promise<AccessToken> {
     return this.call('POST', '/v1/access-tokens', { body: input });
   }
 
-  private async call<T>(method: string, path: string, options: { query?: Record<string, string>; body?: unknown } = {}): Promise<T> {
+  /** `POST /v1/network/ca-rotation`: starts a CA rotation (docs/ca-rotation.md). */
+  startCaRotation(input: { distributeSeconds?: number }): Promise<{ caRotation: CaRotationStatus }> {
+    return this.call('POST', '/v1/network/ca-rotation', { body: input });
+  }
+
+  /** `GET /v1/network`: the CA rotation and the CA's expiry among the network's public facts. */
+  getNetwork(): Promise<{ caFingerprints: string[]; caRotation: CaRotationStatus; caExpiry: CaExpiryStatus }> {
+    return this.call('GET', '/v1/network');
+  }
+
+  private async call<T>(method: string, path: string, options: { query?: Record<string, string>; body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
     const base = this.options.api;
     const url = new URL(`${base.pathname.replace(/\/+$/, '')}${path}`, base);
     for (const [name, value] of Object.entries(options.query ?? {})) url.searchParams.set(name, value);
@@ -124,7 +185,7 @@ export class AdminClient {
     const headers = await this.options.auth.authenticate({
       method,
       url,
-      headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...options.headers },
       body,
     });
     let response: Response;

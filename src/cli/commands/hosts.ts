@@ -78,8 +78,8 @@ function renderCreated(created: CreatedHost, api: URL): string {
     `created host ${host.id} (${host.name}, ${host.role}), overlay address ${host.ip}`,
     `enrollment token (works once, until ${enrollment.expiresAt}; not shown again):`,
     `  ${enrollment.token}`,
-    'on the host, as root:',
-    `  gateway agent enroll --api ${apiText} --token ${enrollment.token} --dir /etc/nebula`,
+    'on the host (nebula 1.6 and Node.js 20 installed; no checkout needed):',
+    `  curl -fsSL ${apiText}/v1/bootstrap | sudo sh -s -- --token ${enrollment.token}`,
     '',
   ].join('\n');
 }
@@ -88,8 +88,8 @@ export const hostsCreateCommand: CommandImpl = {
   usage: `Usage: gateway hosts create --api URL (--iam | --token-file FILE) --name N --role R [--groups g1,g2] [--ip IP]
          [--owner SUBJECT@ORG | --owner-subject S --owner-org O] [--endpoints host:port,...] [--json]
 
-Creates a host and prints it, its one-time enrollment token and the 'gateway agent enroll' command
-to run on it. The token is shown only in this answer.
+Creates a host and prints it, its one-time enrollment token and the one-line bootstrap command
+to run on it (curl <api>/v1/bootstrap | sudo sh, see docs/bootstrap.md). The token is shown only in this answer.
 
   --name N            the host's name (1-63 characters a-z, A-Z, 0-9, ., _ or -)
   --role R            environment, lighthouse, proxy or egress
