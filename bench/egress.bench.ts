@@ -115,10 +115,11 @@ class Prober {
 
   /** Milliseconds from `since` (epoch ms) until the prober first saw `state` after it. */
   async until(state: string, since: number): Promise<number> {
+    const giveUpAt = Date.now() + 60_000;
     for (;;) {
       const change = this.changes.find((c) => c.at >= since && c.state === state);
       if (change) return change.at - since;
-      if (Date.now() - since > 60_000) throw new Error(`prober saw no ${state} within 60 s`);
+      if (Date.now() > giveUpAt) throw new Error(`prober saw no ${state} within 60 s`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

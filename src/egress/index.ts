@@ -5,6 +5,6 @@ export { FlowLog, type FlowRecord, isEgressFlow } from './flow-log';
 export { DEFAULT_POLL_SECONDS, type EgressNodeOptions, SAVED_RULES_FILE, runEgressNode } from './node';
 export { allows, memberIndex, type SourceHost } from './policy';
 export { RefusedLog, type RefusedRecord, parseRefusedSet } from './refused';
-export { fetchEgressRules } from './rules-client';
+export { type RulesPoll, fetchEgressRules } from './rules-client';
 export { EGRESS_TABLE, REFUSED_SET, renderRuleset } from './ruleset';
 export { EgressToolError, applyRuleset, checkTools } from './tools';

@@ -105,8 +105,10 @@ export async function runEgressNode(options: EgressNodeOptions): Promise<number>
       return true;
     } catch (err) {
       if (signal.aborted) return false;
-      if (err instanceof EgressToolError) throw err;
-      logger.log('warn', 'egress_rules_unavailable', { error: (err as Error).message, version: current?.version });
+      // nft refused the script: its transaction changed nothing, the last ruleset stays in force,
+      // and the ETag is not advanced, so the next poll tries again.
+      if (err instanceof EgressToolError) logger.log('error', 'egress_rules_not_applied', { error: err.message, version: current?.version });
+      else logger.log('warn', 'egress_rules_unavailable', { error: (err as Error).message, version: current?.version });
       return false;
     }
   };
