@@ -1,0 +1,71 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main';
+import { startTestGateway, type TestGateway } from '../support/gateway';
+
+/** `gateway network set-egress-routes` and `gateway egress-policies get|set` against a local gateway (DynamoDB Local, loopback). */
+
+let gw: TestGateway;
+let dir: string;
+let tokenFile: string;
+
+async function run(...argv: string[]) {
+  const out = { stdout: '', stderr: '' };
+  const io = { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) }, env: {} };
+  const status = await main(argv, io);
+  return { status, ...out };
+}
+const local = () => ['--api', gw.url, '--token-file', tokenFile];
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  dir = await mkdtemp(join(tmpdir(), 'gw-egress-cli-'));
+  tokenFile = join(dir, 'admin-token');
+  await writeFile(tokenFile, `${gw.adminToken}\n`, { mode: 0o600 });
+});
+afterAll(async () => {
+  await gw?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('routes, then a policy inside them, shown back; --if-revision guards a change', async () => {
+  expect(await run('network', 'set-egress-routes', ...local(), '--route', '192.168.1.0/24', '--route', '10.0.0.0/16')).toEqual({
+    status: 0,
+    stdout: 'egress routes: 10.0.0.0/16, 192.168.1.0/24\n',
+    stderr: '',
+  });
+  expect(await run('egress-policies', 'get', ...local(), '--organization', 'acme')).toMatchObject({ status: 0, stdout: expect.stringContaining('acme: never set (nothing allowed)') });
+
+  const set = await run('egress-policies', 'set', ...local(), '--organization', 'acme', '--rule', 'tcp:10.0.0.0/16:5432', '--rule', 'udp:192.168.1.2/32:53', '--json');
+  expect(set.status).toBe(0);
+  expect(JSON.parse(set.stdout)).toMatchObject({ organization: 'acme', revision: 1, rules: [{ cidr: '10.0.0.0/16', proto: 'tcp', ports: '5432' }, { cidr: '192.168.1.2/32', proto: 'udp', ports: '53' }] });
+  const shown = await run('egress-policies', 'get', ...local(), '--organization', 'acme');
+  expect(shown.stdout).toMatch(/^acme: revision 1, updated \S+\n  tcp 10\.0\.0\.0\/16 +5432\n  udp 192\.168\.1\.2\/32 +53\n$/);
+
+  const stale = await run('egress-policies', 'set', ...local(), '--organization', 'acme', '--none', '--if-revision', '0');
+  expect(stale).toMatchObject({ status: 1, stderr: expect.stringContaining('if-match (--if-revision)') });
+  expect(await run('egress-policies', 'set', ...local(), '--organization', 'acme', '--none', '--if-revision', '1')).toMatchObject({ status: 0, stdout: expect.stringContaining('no rules') });
+});
+
+test.each([
+  [['egress-policies', 'set', '--organization', 'acme', '--rule', 'tcp:10.0.0.0/16:99999'], 2, '--rule #1'],
+  [['egress-policies', 'set', '--organization', 'acme', '--rule', 'tcp:10.0.0.0/16', '--rule', 'icmp:10.0.0.0/16'], 2, '--rule #2'],
+  [['egress-policies', 'set', '--organization', 'acme'], 2, '--rule is required'],
+  [['egress-policies', 'set', '--organization', 'acme', '--none', '--rule', 'any:10.0.0.0/16'], 2, '--none excludes --rule'],
+  [['egress-policies', 'set', '--organization', 'acme', '--none', '--if-revision', 'x'], 2, '--if-revision'],
+  [['egress-policies', 'get', '--organization', '.acme'], 2, '--organization'],
+  [['egress-policies', 'get'], 2, '--organization is required'],
+  [['network', 'set-egress-routes', '--route', '10.0.0.1/16'], 2, '--route #1'],
+  [['network', 'set-egress-routes'], 2, '--route is required'],
+  // Refused by the gateway: the field is shown with the flag it came from.
+  [['egress-policies', 'set', '--organization', 'acme', '--rule', 'tcp:10.0.0.0/16', '--rule', 'tcp:172.16.0.0/12:443'], 1, 'rules[1].cidr (--rule #2)'],
+  [['network', 'set-egress-routes', '--route', '10.0.0.0/16', '--route', '0.0.0.0/0'], 1, 'routes[1] (--route #2)'],
+])('%j fails with status %d naming %s, and changes nothing', async (argv, status, flag) => {
+  const before = await gw.store.getEgressPolicy('acme');
+  const routes = (await gw.store.getNetwork())?.egressRoutes;
+  const result = await run(...argv, ...local());
+  expect(result).toMatchObject({ status, stdout: '', stderr: expect.stringContaining(flag) });
+  expect(await gw.store.getEgressPolicy('acme')).toEqual(before);
+  expect((await gw.store.getNetwork())?.egressRoutes).toEqual(routes);
+});
