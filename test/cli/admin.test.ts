@@ -50,12 +50,12 @@ describe('token mode against a local gateway', () => {
   const local = () => ['--api', gw.url, '--token-file', tokenFile];
   const hostCount = async () => JSON.parse((await run('hosts', 'list', ...local(), '--json')).stdout).hosts.length as number;
 
-  test('hosts create prints the host, its enrollment token and the enroll command; the token enrolls', async () => {
+  test('hosts create prints the host, its enrollment token and the bootstrap command; the token enrolls', async () => {
     const created = await run('hosts', 'create', ...local(), '--name', 'dev1', '--role', 'environment', '--owner', 'alice@example.com@acme', '--groups', 'web,db');
     expect(created).toMatchObject({ status: 0, stderr: '' });
     const token = /gwe_\S+/.exec(created.stdout)?.[0] as string;
     const id = /created host (h-\S+) \(dev1, environment\)/.exec(created.stdout)?.[1] as string;
-    expect(created.stdout).toContain(`gateway agent enroll --api ${gw.url} --token ${token} --dir /etc/nebula`);
+    expect(created.stdout).toContain(`curl -fsSL ${gw.url}/v1/bootstrap | sudo sh -s -- --token ${token}\n`);
     const enroll = apiClient(gw.url);
     const publicKey = encodeX25519PublicKeyPem(generateX25519KeyPair().publicKey);
     expect((await enroll('POST', '/v1/enroll', { body: { token, publicKey } })).status).toBe(200);
@@ -298,7 +298,7 @@ describe('IAM mode: SigV4 from the credential chain, verified by a loopback stan
     const created = await run('hosts', 'create', '--api', apigw.url, '--iam', '--region', REGION, '--name', 'via-iam', '--role', 'environment', '--owner', 'carol@acme');
     expect(created.status).toBe(0);
     expect(created.stdout).toMatch(/created host h-\S+ \(via-iam, environment\)/);
-    expect(created.stdout).toContain(`gateway agent enroll --api ${apigw.url} --token gwe_`);
+    expect(created.stdout).toContain(`curl -fsSL ${apigw.url.replace(/\/+$/, '')}/v1/bootstrap | sudo sh -s -- --token gwe_`);
     const listed = await run('hosts', 'list', '--api', apigw.url, '--iam', '--region', REGION, '--role', 'environment', '--json');
     expect(JSON.parse(listed.stdout).hosts.map((h: { name: string }) => h.name)).toContain('via-iam');
 
