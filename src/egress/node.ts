@@ -70,10 +70,10 @@ export async function runEgressNode(options: EgressNodeOptions): Promise<number>
   const { logger, signal } = options;
   const tools = options.tools ?? DEFAULT_TOOLS;
   const pollMs = (options.pollSeconds ?? DEFAULT_POLL_SECONDS) * 1000;
-  checkTools(tools);
   const paths = agentPaths(options.dir);
   const identity = readIdentity(paths);
   const { tunDevice, overlay } = localFacts(paths);
+  checkTools(tools);
   const savedPath = join(paths.dir, SAVED_RULES_FILE);
   const client = { api: identity.api, hostId: identity.hostId, credential: identity.credential, apiCa: identity.apiCa };
   const sources = new Map<string, SourceHost>();
