@@ -6,6 +6,7 @@ import { type BackoffPolicy, DEFAULT_BACKOFF, backoffDelay } from './backoff';
 import type { AgentLogger, LogFormat } from './logger';
 import { readCertificateFacts } from './certificate-facts';
 import { generateHostKeyPair, type HostKeyPair, publicKeyPemFor } from './keys';
+import { lighthousesThatClosed, nudgeLighthouse } from './lighthouse-nudge';
 import { renderLocalConfig } from './local-config';
 import { NebulaProcess, testNebulaConfig } from './nebula-process';
 import { decideNebulaAction } from './reload-decision';
@@ -48,6 +49,9 @@ const KEY_SWITCH_WAIT_MS = 10_000;
 
 /** Attempts to tell the API the new certificate is in use before leaving the old one to expire. */
 const CONFIRM_ATTEMPTS = 8;
+
+/** How long after a key rotation the agent watches for lighthouses dropping its old tunnel: two default lighthouse intervals. */
+const LIGHTHOUSE_WATCH_MS = 120_000;
 
 /** The line nebula 1.6 logs when a SIGHUP reloaded its certificate and key (with the certificate's fingerprint). */
 const CERT_RELOADED = 'Client cert refreshed from disk';
@@ -335,6 +339,7 @@ class Agent {
         this.log('info', 'key_rotated', { fingerprint, retired });
         // Peers drop every tunnel made with a retired certificate: no restart needed for them.
         this.scheduleTunnelRefresh(undefined);
+        void this.reintroduceToLighthouses();
         return;
       } catch (err) {
         if (this.stopping) return;
@@ -369,6 +374,27 @@ class Agent {
     rmSync(this.paths.nextKey, { force: true });
     this.log('info', 'host_key_switched', { fingerprint: applied.fingerprint, path: this.paths.key });
     return applied.fingerprint;
+  }
+
+  /**
+   * For a while after a key rotation: whenever a lighthouse closes its tunnel with this host (it
+   * dropped the retired certificate, and this host's address with it), handshake with it again
+   * at once so it can answer for this host (see lighthouse-nudge.ts).
+   */
+  private async reintroduceToLighthouses(): Promise<void> {
+    const lighthouses = ((this.applied.config as { lighthouse?: { hosts?: unknown } }).lighthouse?.hosts ?? []) as string[];
+    if (!Array.isArray(lighthouses) || lighthouses.length === 0) return;
+    const seen = new Set(logTail(this.paths.nebulaLog));
+    const until = Date.now() + LIGHTHOUSE_WATCH_MS;
+    while (!this.stopping && Date.now() < until) {
+      await sleep(250, this.halt.signal);
+      const fresh = logTail(this.paths.nebulaLog).filter((line) => line && !seen.has(line));
+      for (const line of fresh) seen.add(line);
+      for (const ip of lighthousesThatClosed(fresh, lighthouses)) {
+        await nudgeLighthouse(ip);
+        this.log('info', 'lighthouse_nudged', { lighthouse: ip });
+      }
+    }
   }
 
   /** Waits (bounded) until nebula's log says it reloaded the certificate `fingerprint`, or nebula was started on it. */

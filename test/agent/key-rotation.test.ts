@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCertificateFacts } from '../../src/agent/certificate-facts';
 import { generateHostKeyPair, publicKeyOf } from '../../src/agent/keys';
+import { lighthousesThatClosed } from '../../src/agent/lighthouse-nudge';
 import { DEFAULT_KEY_ROTATION_DAYS, keyRotationDue } from '../../src/agent/renewal';
 import { agentPaths, keyPathFor } from '../../src/agent/state-dir';
 import { describeWithNebulaCert, nebulaCert, tempDir } from '../pki/support';
@@ -21,6 +22,18 @@ describe('host key rotation: when, and which key file goes with a certificate', 
     ['half a day with 0.5', DAY / 2, 0.5, true],
   ])('%s', (_what, age, days, due) => {
     expect(keyRotationDue(new Date(now.getTime() - age), now, days)).toBe(due);
+  });
+
+  test('lighthousesThatClosed: closures by lighthouses only, in JSON and text logs', () => {
+    const lines = [
+      '{"certName":"lh","level":"info","msg":"Close tunnel received, tearing down.","time":"2026-12-02T14:21:22Z","udpAddr":{"ip":"198.19.107.2","port":4242},"vpnIp":"10.96.0.1"}',
+      '{"certName":"px","level":"info","msg":"Close tunnel received, tearing down.","time":"2026-12-02T14:21:22Z","udpAddr":{"ip":"198.19.107.3","port":58654},"vpnIp":"10.96.0.3"}',
+      'time="2026-12-02T14:21:23Z" level=info msg="Close tunnel received, tearing down." certName=lh2 udpAddr="198.19.107.5:4242" vpnIp=10.96.0.5',
+      '{"level":"info","msg":"Handshake message sent","vpnIp":"10.96.0.1"}',
+      '{"level":"info","msg":"Close tunnel received, tearing down.","vpnIp":"10.96.0.10"}',
+    ];
+    expect(lighthousesThatClosed(lines, ['10.96.0.1', '10.96.0.5'])).toEqual(['10.96.0.1', '10.96.0.5']);
+    expect(lighthousesThatClosed(lines, [])).toEqual([]);
   });
 
   test('keyPathFor: the next key only while it waits and the certificate is for it', () => {

@@ -78,6 +78,14 @@ describeMesh()('host key rotation under continuous pings', () => {
         { timeoutMs: 30_000, intervalMs: 200 },
       );
     }
+    // The lighthouse dropped env's address with that tunnel: env's agent handshakes with it again at once.
+    await env.waitForEvent('lighthouse_nudged', 1, 90_000);
+    await waitUntil(
+      "lh's nebula to hold a tunnel with env's new certificate",
+      () => lh.nebulaLog().filter((e) => e.fingerprint !== undefined).map((e) => [e.msg, e.fingerprint]),
+      (entries) => entries.some(([msg, fp]) => String(msg).startsWith('Handshake message') && fp !== before.fingerprint && fp === certificate(env).fingerprint),
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
     // ...and made a new one with the new certificate; a few more seconds of pings across it.
     const after = certificate(env);
     await waitUntil(
