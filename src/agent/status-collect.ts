@@ -37,7 +37,8 @@ export async function collectStatus(options: CollectOptions): Promise<AgentStatu
   if (pid === undefined) {
     return { ...base, nebula: { running: false }, certificate: fromConfig, peers: [], peersUnavailable: 'nebula is not running' };
   }
-  if (typeof applied.config.sshd !== 'object' || applied.config.sshd === null) {
+  const sshd = (applied.config as Record<string, unknown>).sshd;
+  if (typeof sshd !== 'object' || sshd === null) {
     // A directory an older agent wrote: the console comes with the next config this agent installs.
     return { ...base, nebula: { running: true, pid }, certificate: fromConfig, peers: [], peersUnavailable: `${paths.config} has no console (sshd) section yet: the agent adds it with the next config it installs` };
   }
