@@ -1,4 +1,5 @@
 import { parse } from 'yaml';
+import { NodeVerificationError } from '../../src/api/ec2-node-verifier';
 import { chooseEgressNode } from '../../src/mesh';
 import { formatIpv4Prefix, encodeX25519PublicKeyPem, generateX25519KeyPair, parseCertificateBundle } from '../../src/pki';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
@@ -10,6 +11,7 @@ import { apiClient, startTestGateway, type TestGateway } from '../support/gatewa
  */
 
 const ROUTES = ['10.0.0.0/16', '192.168.1.0/24'];
+const EGRESS_INSTANCE = 'i-0e9e5500000000a01';
 const ALICE = { subject: 'alice@example.com', organization: 'acme' };
 const BOB = { subject: 'bob@example.com', organization: 'globex' };
 const CAROL = { subject: 'carol@example.com', organization: 'acme' };
@@ -52,7 +54,16 @@ describe('egress nodes and the rules feed', () => {
   let env3: Enrolled;
 
   beforeAll(async () => {
-    gw = await startTestGateway({ egressRoutes: ROUTES });
+    gw = await startTestGateway({
+      egressRoutes: ROUTES,
+      // EC2 has no local implementation: the fleet check is a stand-in that knows one egress instance.
+      nodeVerifier: {
+        async verify(instanceId, role) {
+          if (instanceId !== EGRESS_INSTANCE || role !== 'egress') throw new NodeVerificationError(`not tagged ${role}`);
+          return { publicIp: '198.18.0.20', privateIp: '10.0.1.20' };
+        },
+      },
+    });
     call = apiClient(gw.url);
     env1 = await enroll({ name: 'env-alice', role: 'environment', owner: ALICE });
     env2 = await enroll({ name: 'env-bob', role: 'environment', owner: BOB });
@@ -180,5 +191,19 @@ describe('egress nodes and the rules feed', () => {
 
     expect((await config(env2)).nebula.tun.unsafe_routes.map((r: { route: string }) => r.route)).toEqual(['10.0.0.0/16', '172.31.0.0/16', '192.168.1.0/24']);
     expect((await feed(egress)).body.routes).toEqual(['10.0.0.0/16', '172.31.0.0/16', '192.168.1.0/24']);
+  });
+
+  test('an egress instance registers itself: certificate with the routes, an active egress node, the feed', async () => {
+    const publicKey = encodeX25519PublicKeyPem(generateX25519KeyPair().publicKey);
+    const asProxy = await call('POST', '/v1/nodes/register', { token: admin(), body: { role: 'proxy', publicKey, instanceId: EGRESS_INSTANCE } });
+    expect(asProxy.status).toBe(403);
+    const registered = await call('POST', '/v1/nodes/register', { token: admin(), body: { role: 'egress', publicKey, instanceId: EGRESS_INSTANCE } });
+    expect(registered.status).toBe(200);
+    const routes = (await call('GET', '/v1/network')).body.egressRoutes;
+    expect(subnetsOf(registered.body.certificate)).toEqual(routes);
+    expect(parse(registered.body.config).firewall.inbound).toContainEqual({ port: 'any', proto: 'any', group: 'environment' });
+    const node = { id: registered.body.hostId as string, credential: registered.body.credential as string };
+    expect((await gw.store.listEgressNodes()).map((n) => n.hostId)).toContain(node.id);
+    expect((await feed(node)).status).toBe(200);
   });
 });
