@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
  *
  * | item | pk | sk |
  * |---|---|---|
- * | network (CIDR, CA bundle, policy) | `NETWORK` | `NETWORK` |
+ * | network (CIDR, CA bundle, policy, CA rotation) | `NETWORK` | `NETWORK` |
+ * | host that fetched a config carrying a CA bundle (during a CA rotation; TTL) | `CABUNDLE#<bundle hash>` | `HOST#<hostId>` |
  * | config version (bumped on revocations, lighthouse changes) | `CONFIGVERSION` | `VERSION` |
  * | route table sequence number and epoch (moved by every route change) | `ROUTESVERSION` | `ROUTESVERSION` |
  * | route change `<seq>` (a host's route after it, or its removal; TTL) | `ROUTECHANGES` | `<seq, 12 digits>` |

@@ -10,6 +10,8 @@ export interface PingTally {
   readonly received: number;
   /** Sequence numbers that got no answer (sent but unanswered, or refused to send). */
   readonly lost: readonly number[];
+  /** Per lost ping, when the answers around it arrived (epoch ms; ±Infinity at the ends): it was lost in between. */
+  readonly gaps: readonly { readonly seq: number; readonly after: number; readonly before: number }[];
 }
 
 /**
@@ -27,7 +29,7 @@ export class ContinuousPing {
     readonly to: string,
     intervalSeconds = 0.2,
   ) {
-    this.child = nsSpawn(from, 'ping', ['-n', '-i', String(intervalSeconds), '-W', '2', to], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = nsSpawn(from, 'ping', ['-D', '-n', '-i', String(intervalSeconds), '-W', '2', to], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
     this.done = new Promise((resolve) => this.child.once('exit', () => resolve()));
@@ -40,12 +42,20 @@ export class ContinuousPing {
     const match = /(\d+) packets transmitted/.exec(this.output);
     if (!match) throw new Error(`no ping summary from ${this.from.name} to ${this.to}: ${this.output.slice(-500)}`);
     const transmitted = Number(match[1]);
-    const answered = new Set([...this.output.matchAll(/icmp_seq=(\d+) ttl=/g)].map((m) => Number(m[1])));
+    const replies = new Map([...this.output.matchAll(/^\[(\d+\.\d+)\] .*icmp_seq=(\d+) ttl=/gm)].map((m) => [Number(m[2]), Number(m[1]) * 1000]));
+    const answered = [...replies.keys()].sort((a, b) => a - b);
     const lost: number[] = [];
+    const gaps: { seq: number; after: number; before: number }[] = [];
     // The last request may have been sent a moment before SIGINT; it is not counted as lost.
-    for (let seq = 1; seq < transmitted; seq++) if (!answered.has(seq)) lost.push(seq);
+    for (let seq = 1; seq < transmitted; seq++) {
+      if (replies.has(seq)) continue;
+      lost.push(seq);
+      const previous = answered.filter((n) => n < seq).pop();
+      const next = answered.find((n) => n > seq);
+      gaps.push({ seq, after: previous === undefined ? -Infinity : (replies.get(previous) as number), before: next === undefined ? Infinity : (replies.get(next) as number) });
+    }
     const counted = Math.max(0, transmitted - 1);
-    return { from: this.from.name, to: this.to, transmitted: counted, received: counted - lost.length, lost };
+    return { from: this.from.name, to: this.to, transmitted: counted, received: counted - lost.length, lost, gaps };
   }
 
   kill(): void {
