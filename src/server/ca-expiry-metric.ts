@@ -6,8 +6,6 @@ export const CA_EXPIRY_METRIC_NAME = 'CaCertificateDaysToExpiry';
 export const CA_EXPIRY_DIMENSION = 'Network';
 /** Well inside the alarm's one-hour period, so one failed put never leaves the period empty. */
 export const CA_EXPIRY_REPORT_INTERVAL_MS = 15 * 60_000;
-/** Days before expiry at which the server's log says so at every report. */
-export const CA_EXPIRY_WARNING_DAYS = 30;
 
 const DAY_MS = 86_400_000;
 
@@ -51,9 +49,8 @@ export function startCaExpiryReporter(options: {
   const report = async () => {
     const network = await options.store.getNetwork();
     if (!network) throw new Error('the table holds no network record');
-    const days = caDaysToExpiry(network.caBundle, options.clock());
-    if (days < CA_EXPIRY_WARNING_DAYS) options.log(`warning: the network's CA certificate expires in ${days.toFixed(1)} days`);
-    await options.sink(days);
+    // The log's warnings (30 and 7 days, once a day each) are the sweep's (sweeper.ts).
+    await options.sink(caDaysToExpiry(network.caBundle, options.clock()));
   };
   const tick = () => {
     running ??= report()
