@@ -137,7 +137,10 @@ export class HttpRouteSource implements RouteSource {
           if (Date.now() - started < 1000) await delay(this.options.retryMs ?? 2000, signal);
           continue;
         }
-        if (res.status !== 200) throw new Error(`GET ${this.url}: HTTP ${res.status}`);
+        if (res.status !== 200) {
+          await res.body?.cancel();
+          throw new RouteStatusError(`GET ${this.url}: HTTP ${res.status}`, res.status);
+        }
         let update: ReturnType<typeof parseRouteUpdate>;
         try {
           update = parseRouteUpdate(await res.json());
@@ -159,7 +162,9 @@ export class HttpRouteSource implements RouteSource {
       } catch (err) {
         if (signal.aborted) return;
         onError(err as Error);
-        if (current === undefined && !cacheTried) {
+        // Only an unreachable control plane: one that refuses this proxy (4xx) has said what it thinks of it.
+        const refused = err instanceof RouteStatusError && err.status >= 400 && err.status < 500;
+        if (current === undefined && !cacheTried && !refused) {
           cacheTried = true;
           current = this.loadCache(onError);
           if (current) onTable(current);
@@ -203,6 +208,17 @@ export class HttpRouteSource implements RouteSource {
     } catch (err) {
       onError(new Error(`confirming the saved route table ${this.options.cache?.path}: ${(err as Error).message}`, { cause: err }));
     }
+  }
+}
+
+/** The control plane answered the route table request with an error status. */
+class RouteStatusError extends Error {
+  override readonly name = 'RouteStatusError';
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
   }
 }
 

@@ -73,6 +73,32 @@ describe('the saved route table', () => {
     }
   });
 
+  it('http source: a control plane that refuses the proxy (401) is not a reason to serve the saved table', async () => {
+    const dir = tempDir('route-cache-refused-');
+    const cache = new RouteCache(join(dir.dir, 'routes.json'));
+    cache.save(table('5', entry('h1', 3000)));
+    let refusals = 0;
+    const server: Server = createServer((_req, res) => {
+      refusals++;
+      res.writeHead(401, { 'content-type': 'application/problem+json' }).end('{}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const source = new HttpRouteSource(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes`, { retryMs: 10, cache });
+    const seen: RouteTable[] = [];
+    const errors: string[] = [];
+    source.start((t) => seen.push(t), (e) => errors.push(e.message));
+    try {
+      await eventually(() => refusals >= 3);
+      expect(seen).toEqual([]);
+      expect(errors.every((e) => e.includes('HTTP 401'))).toBe(true);
+    } finally {
+      await source.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      dir.cleanup();
+    }
+  });
+
   it('http source: a saved table past the age limit is not served; the refusal says why', async () => {
     const dir = tempDir('route-cache-old-');
     const cache = new RouteCache(join(dir.dir, 'routes.json'), 1000);
