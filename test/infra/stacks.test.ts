@@ -284,6 +284,8 @@ describe('API Gateway', () => {
   it('serves exactly the v1 routes, IAM on admin and node routes, NONE on the rest', () => {
     expect(methodAuth()).toEqual({
       'GET /healthz': 'NONE',
+      'GET /v1/bootstrap': 'NONE',
+      'GET /v1/agent/{file}': 'NONE',
       'GET /v1/network': 'NONE',
       'POST /v1/enroll': 'NONE',
       'POST /v1/hosts': 'AWS_IAM',
@@ -705,7 +707,7 @@ describe('API Gateway account logging, resource policy, own errors', () => {
     ]);
     // Denied everywhere except the open routes and registration: so every admin route.
     expect((admin.NotResource as unknown[]).map(arnPattern).sort()).toEqual(
-      ['api/GET/healthz', 'api/GET/v1/hosts/*/config', 'api/GET/v1/network', 'api/GET/v1/routes', 'api/POST/v1/enroll', 'api/POST/v1/hosts/*/renew', 'api/POST/v1/nodes/register'].sort(),
+      ['api/GET/healthz', 'api/GET/v1/bootstrap', 'api/GET/v1/agent/*', 'api/GET/v1/hosts/*/config', 'api/GET/v1/network', 'api/GET/v1/routes', 'api/POST/v1/enroll', 'api/POST/v1/hosts/*/renew', 'api/POST/v1/nodes/register'].sort(),
     );
   });
 
