@@ -28,21 +28,24 @@ export async function startCaRotation(ctx: ApiContext, distributeSeconds: number
   if (!network) throw new Error('the table holds no network record');
   const current = network.caRotation ?? NO_ROTATION;
   if (current.phase !== 'idle') throw conflict('rotation-in-progress', `a CA rotation is already under way (phase ${current.phase}, started ${current.startedAt})`);
-  ctx.views.invalidate();
-  const view = await ctx.views.current();
-  const signing = await ctx.views.signingCa(view);
-  if (!signing) throw new ApiProblem(503, 'no-signing-ca', 'Cannot sign', "no valid CA in the network's bundle matches the gateway's signing keys");
   if ('prepare' in ctx.nextSigner && typeof ctx.nextSigner.prepare === 'function') await (ctx.nextSigner as PreparableSigner).prepare();
   const nextKey = Buffer.from(await ctx.nextSigner.publicKey());
-  if (view.caCertificates.some((ca) => nextKey.equals(Buffer.from(ca.details.publicKey)))) {
+  const now = ctx.clock();
+  const bundle = parseCertificateBundle(network.caBundle);
+  if (bundle.some((ca) => nextKey.equals(Buffer.from(ca.details.publicKey)))) {
     throw conflict(
       'next-ca-key-in-use',
       "the next CA key already has a CA in the network's bundle: roll the key slots (the current CA key becomes the next key's, and a fresh next key is made) before another rotation; see docs/ca-rotation.md",
     );
   }
-  const now = ctx.clock();
-  const newCa = await successorOf(signing.ca, ctx.nextSigner, now);
-  const next = startRotation({ current, caBundle: network.caBundle, oldCa: signing.ca, newCa, distributeSeconds, now });
+  // The CA being replaced: the bundle's latest valid one (read, not matched to a key: the admin
+  // function that starts rotations holds the next key only).
+  const oldCa = bundle
+    .filter((ca) => ca.details.notBefore.getTime() <= now.getTime() && ca.details.notAfter.getTime() > now.getTime())
+    .sort((a, b) => b.details.notAfter.getTime() - a.details.notAfter.getTime())[0];
+  if (!oldCa) throw new ApiProblem(503, 'no-valid-ca', 'No valid CA', "no CA in the network's bundle is valid now");
+  const newCa = await successorOf(oldCa, ctx.nextSigner, now);
+  const next = startRotation({ current, caBundle: network.caBundle, oldCa, newCa, distributeSeconds, now });
   try {
     await ctx.store.writeCaRotation(current, next);
   } catch (err) {
@@ -50,7 +53,7 @@ export async function startCaRotation(ctx: ApiContext, distributeSeconds: number
     throw err;
   }
   changed(ctx);
-  ctx.logger?.info('CA rotation started', { oldCa: signing.ca.fingerprint(), newCa: newCa.fingerprint(), distributeSeconds });
+  ctx.logger?.info('CA rotation started', { oldCa: oldCa.fingerprint(), newCa: newCa.fingerprint(), distributeSeconds });
   return next.rotation;
 }
 

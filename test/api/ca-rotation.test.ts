@@ -149,4 +149,24 @@ describe('CA rotation with overlap', () => {
       client.destroy();
     }
   });
+
+  test("an API holding only the next key (AWS's admin function) starts a rotation from the bundle's CA", async () => {
+    const client = testDynamoClient();
+    const store = new GatewayStore({ client, tableName: gw.tableName });
+    const noCaKey = { publicKey: () => Promise.reject(new Error('no access to the CA key')), sign: () => Promise.reject(new Error('no access to the CA key')) };
+    const next = new LocalSigner(generateEd25519KeyPair().privateKey);
+    const api = createApi({ store, signer: noCaKey, nextSigner: next, adminTokenHash: hashSecret('gwa_admin') }, ALL_ROUTES);
+    try {
+      const [current] = (await network()).caFingerprints as string[];
+      const res = await api({ method: 'POST', path: '/v1/network/ca-rotation', headers: { authorization: 'Bearer gwa_admin' }, query: {}, body: Buffer.from('{}') });
+      expect(res.status).toBe(201);
+      const rotation = JSON.parse(res.body).caRotation;
+      expect(rotation).toMatchObject({ phase: 'distributing', oldCa: { fingerprint: current }, distributeSeconds: 86_400 });
+      const newCa = parseCertificateBundle((await store.getNetwork())!.caBundle).find((c) => c.fingerprint() === rotation.newCa.fingerprint)!;
+      expect(Buffer.from(newCa.details.publicKey)).toEqual(Buffer.from(await next.publicKey()));
+    } finally {
+      api.close();
+      client.destroy();
+    }
+  });
 });
