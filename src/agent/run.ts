@@ -302,8 +302,9 @@ class Agent {
   /** Whether this renewal should carry a new key: the key file is older than the rotation interval. */
   private keyRotationDue(): boolean {
     if (this.rotationRequested || existsSync(this.paths.nextKey)) return true;
-    const madeAt = statSync(this.paths.key).mtime;
-    return keyRotationDue(madeAt, new Date(), this.options.keyRotationDays ?? DEFAULT_KEY_ROTATION_DAYS);
+    // A missing key file is due too: the renewal then brings a key and certificate that match again.
+    if (!existsSync(this.paths.key)) return true;
+    return keyRotationDue(statSync(this.paths.key).mtime, new Date(), this.options.keyRotationDays ?? DEFAULT_KEY_ROTATION_DAYS);
   }
 
   /**
