@@ -1,7 +1,10 @@
 import { parse } from 'yaml';
+import { createApi, GatewayStore, type Signer } from '../../src/api';
 import { NodeVerificationError } from '../../src/api/ec2-node-verifier';
+import { HOST_CONFIG_ROUTES } from '../../src/api/route-groups/host-config';
 import { chooseEgressNode } from '../../src/mesh';
 import { formatIpv4Prefix, encodeX25519PublicKeyPem, generateX25519KeyPair, parseCertificateBundle } from '../../src/pki';
+import { testDynamoClient } from '../support/dynamodb';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
 
 /**
@@ -205,5 +208,25 @@ describe('egress nodes and the rules feed', () => {
     const node = { id: registered.body.hostId as string, credential: registered.body.credential as string };
     expect((await gw.store.listEgressNodes()).map((n) => n.hostId)).toContain(node.id);
     expect((await feed(node)).status).toBe(200);
+  });
+
+  test('a process that cannot sign (the config function) serves the certificate the node has; the gateway server then reissues it', async () => {
+    const client = testDynamoClient();
+    const refuses: Signer = { publicKey: () => Promise.reject(new Error('no CA key here')), sign: () => Promise.reject(new Error('no CA key here')) };
+    const lambdaLike = createApi({ store: new GatewayStore({ client, tableName: gw.tableName }), signer: refuses }, HOST_CONFIG_ROUTES);
+    try {
+      const held = (await config(egress)).body.certificate;
+      expect((await call('PUT', '/v1/network/egress-routes', { token: admin(), body: { routes: ['172.30.0.0/16'] } })).status).toBe(200);
+      const request = { method: 'GET', path: `/v1/hosts/${egress.id}/config`, headers: { authorization: `Bearer ${egress.credential}` }, query: {}, body: Buffer.alloc(0) };
+      const answer = await lambdaLike(request);
+      expect(answer.status).toBe(200);
+      const body = JSON.parse(answer.body) as { certificate: string; config: string };
+      expect(body.certificate).toBe(held);
+      expect(parse(body.config).pki.cert).toBe(held);
+      expect(subnetsOf((await config(egress)).body.certificate)).toEqual(['172.30.0.0/16']);
+    } finally {
+      lambdaLike.close();
+      client.destroy();
+    }
   });
 });

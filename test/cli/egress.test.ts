@@ -69,3 +69,12 @@ test.each([
   expect(await gw.store.getEgressPolicy('acme')).toEqual(before);
   expect((await gw.store.getNetwork())?.egressRoutes).toEqual(routes);
 });
+
+test.each([
+  [['serve', '--egress-route', '10.0.0.0/16', '--egress-route', '0.0.0.0/0'], "flag --egress-route[1]: '0.0.0.0/0' is wider than /8"],
+  [['serve', '--egress-route', '10.42.7.0/24'], 'flag --egress-route[0]: \'10.42.7.0/24\' overlaps the overlay network 10.42.0.0/16'],
+  [['serve', '--aws', '--egress-route', '10.0.0.0/16'], 'flag --egress-route is for local mode'],
+])('%j refuses to start, naming the flag', async (argv, message) => {
+  const result = await run(...argv);
+  expect(result).toMatchObject({ status: 2, stdout: '', stderr: expect.stringContaining(message) });
+});
