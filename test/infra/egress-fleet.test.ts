@@ -75,6 +75,10 @@ describe('gateway.egress configuration', () => {
     [{ enabled: true, extraCidrs: ['100.100.4.0/24'] }, /gateway\.egress\.extraCidrs\.0: 100\.100\.4\.0\/24 overlaps the overlay 100\.100\.0\.0\/16/],
     [{ enabled: true, extraCidrs: ['10.0.0.0/8'] }, /gateway\.egress\.extraCidrs\.0: 10\.0\.0\.0\/8 overlaps the VPC's 10\.40\.0\.0\/16/],
     [{ enabled: true, extraCidrs: ['10.50.0.0/16', '10.50.8.0/24'] }, /gateway\.egress\.extraCidrs\.1: 10\.50\.8\.0\/24 overlaps 10\.50\.0\.0\/16, listed before it/],
+    [{ enabled: true, extraCidrs: ['127.0.0.0/8'] }, /gateway\.egress\.extraCidrs\.0: 127\.0\.0\.0\/8 overlaps loopback \(127\.0\.0\.0\/8\)/],
+    [{ enabled: true, extraCidrs: ['169.254.0.0/24'] }, /gateway\.egress\.extraCidrs\.0: 169\.254\.0\.0\/24 overlaps link-local space/],
+    [{ enabled: true, extraCidrs: ['240.0.0.0/8'] }, /gateway\.egress\.extraCidrs\.0: 240\.0\.0\.0\/8 overlaps multicast or reserved space \(224\.0\.0\.0\/3\)/],
+    [{ enabled: true, extraCidrs: ['8.0.0.0/7'] }, /gateway\.egress\.extraCidrs\.0: must be an IPv4 CIDR/],
     [{ enabled: true, maxInstances: 0 }, /gateway\.egress\.maxInstances: /],
     [{ enabled: true, maxInstances: 11 }, /gateway\.egress\.maxInstances: /],
     [{ enabled: true, maxInstances: 1.5 }, /gateway\.egress\.maxInstances: /],
@@ -87,7 +91,7 @@ describe('gateway.egress configuration', () => {
   });
 
   it('accepts the edges: one instance, ten, a peered VPC next to (not over) the VPC', () => {
-    for (const egress of [{ enabled: true, maxInstances: 1 }, { enabled: true, maxInstances: 10 }, { enabled: true, extraCidrs: ['10.41.0.0/16', '10.39.0.0/16'] }]) {
+    for (const egress of [{ enabled: true, maxInstances: 1 }, { enabled: true, maxInstances: 10 }, { enabled: true, extraCidrs: ['10.41.0.0/16', '10.39.0.0/16'] }, { enabled: true, extraCidrs: ['1.0.0.0/8', '223.255.255.0/24', '126.0.0.0/8'] }]) {
       expect(parseConfig({ ...MINIMAL_CONFIG, egress }).egress).toMatchObject(egress);
     }
   });

@@ -1,6 +1,7 @@
 import { Ipv4Cidr, MeshError } from '../../mesh';
 import { parseGoDuration } from '../../pki';
 import { checkWatchUrl, type GatewayStore, parseEgressRoutes } from '../../api';
+import { loadAgentBundle } from '../../bootstrap/agent-bundle';
 import { DEFAULT_DATA_DIR, DEFAULT_OVERLAY_CIDR, DEFAULT_TABLE_NAME, LOCAL_DYNAMODB_REGION, startAwsGateway, startGateway } from '../../server';
 import { type CliIO, type CommandImpl, parseFlags, UsageError } from '../command';
 import { type AwsKeyReference, awsSigner, parseAwsKeyReference } from './aws-keys';
@@ -121,6 +122,7 @@ export const serveCommand: CommandImpl = {
       log: (line) => io.stderr.write(`${line}\n`),
     });
     io.stdout.write(`gateway listening on ${gateway.url}\n`);
+    io.stdout.write(bootstrapLine(gateway.url));
     io.stdout.write(
       gateway.adminTokenPath
         ? `admin token: in ${gateway.adminTokenPath} (send it as Authorization: Bearer <token>)\n`
@@ -132,6 +134,17 @@ export const serveCommand: CommandImpl = {
     return 0;
   },
 };
+
+/** How environments join this gateway, or why they cannot yet: the agent bundle GET /v1/agent/... serves. */
+function bootstrapLine(url: string): string {
+  try {
+    const bundle = loadAgentBundle();
+    if (!bundle) return 'no agent bundle yet: GET /v1/bootstrap answers 503 until `npm run build`\n';
+    return `environments join with: curl -fsSL ${url}/v1/bootstrap | sudo sh -s -- --token gwe_... (agent ${bundle.fileName})\n`;
+  } catch (err) {
+    return `agent bundle unusable (${(err as Error).message}): run \`npm run build\`\n`;
+  }
+}
 
 type ServeFlags = ReturnType<typeof parseFlags<typeof FLAGS>>;
 
