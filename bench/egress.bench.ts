@@ -26,7 +26,7 @@ import { printTable } from './table';
 
 const TRANSFER_MIB = 200;
 const TRANSFER_RUNS = 3;
-const POLICY_RUNS = 5;
+const POLICY_RUNS = 7;
 const TARGET_RATIO = 0.5;
 const SERVICE = '10.250.0.10';
 const SINK_PORT = 9000;
@@ -152,6 +152,8 @@ async function main(): Promise<void> {
     service = EgressService.create(underlay.prefix, egress.ns, [SERVICE]);
     const direct = service.addDirectLink(env.ns);
     service.track(await startSink(service.ns));
+    // The same sink on the egress node itself: nebula's own cost, without forwarding, policy or NAT.
+    service.track(await startSink(egress.ns));
     service.track(await startEchoServer(service.ns, ECHO_PORT));
     for (const node of mesh.nodes) node.startAgent();
     await Promise.all(mesh.nodes.map((n) => n.waitForEvent('nebula_started', 1, 60_000)));
@@ -159,9 +161,11 @@ async function main(): Promise<void> {
     await waitFor('the sink answers through the egress node', async () => (await transfer(env.ns, SERVICE).catch(() => 0)) > 0, 60_000, 500);
 
     const plain: number[] = [];
+    const nebulaOnly: number[] = [];
     const overlay: number[] = [];
     for (let i = 0; i < TRANSFER_RUNS; i++) {
       plain.push(await transfer(env.ns, direct));
+      nebulaOnly.push(await transfer(env.ns, egress.ip));
       overlay.push(await transfer(env.ns, SERVICE));
     }
 
@@ -170,10 +174,15 @@ async function main(): Promise<void> {
     const allow: number[] = [];
     const refuse: number[] = [];
     const sinkRule = { cidr: `${SERVICE}/32`, proto: 'tcp', ports: String(SINK_PORT) };
+    // A random pause before each change, so that changes fall anywhere in the node's poll period
+    // (changing right after the prober saw the last one would phase-lock with the polls).
+    const pause = () => new Promise((r) => setTimeout(r, Math.random() * DEFAULT_POLL_SECONDS * 1000));
     for (let i = 0; i < POLICY_RUNS; i++) {
+      await pause();
       let since = Date.now();
       await mesh.admin('PUT', '/v1/egress-policies/acme', { rules: [sinkRule, { cidr: `${SERVICE}/32`, proto: 'tcp', ports: String(ECHO_PORT) }] });
       allow.push(await prober.until('ok', since));
+      await pause();
       since = Date.now();
       await mesh.admin('PUT', '/v1/egress-policies/acme', { rules: [sinkRule] });
       refuse.push(await prober.until('refused', since));
@@ -186,12 +195,13 @@ async function main(): Promise<void> {
       ['measure', 'median', 'target', 'ratio', 'met'],
       [
         ['baseline: plain veth environment → service', `${base.toFixed(0)} MiB/s`, '—', '1.00', ''],
+        ['environment → nebula → egress node itself (no forwarding)', `${median(nebulaOnly).toFixed(0)} MiB/s`, '—', (median(nebulaOnly) / base).toFixed(2), ''],
         ['environment → nebula → egress node → service', `${through.toFixed(0)} MiB/s`, `≥ ${TARGET_RATIO} × baseline`, (through / base).toFixed(2), through / base >= TARGET_RATIO ? 'yes' : 'no'],
         ['policy PUT → first allowed connection', `${median(allow).toFixed(0)} ms`, `≤ ${DEFAULT_POLL_SECONDS * 1000 + 1000} ms`, '—', median(allow) <= DEFAULT_POLL_SECONDS * 1000 + 1000 ? 'yes' : 'no'],
         ['policy PUT → first refused connection', `${median(refuse).toFixed(0)} ms`, `≤ ${DEFAULT_POLL_SECONDS * 1000 + 1000} ms`, '—', median(refuse) <= DEFAULT_POLL_SECONDS * 1000 + 1000 ? 'yes' : 'no'],
       ],
     );
-    console.log(`samples: plain ${plain.map((x) => x.toFixed(0)).join(', ')} MiB/s; through egress ${overlay.map((x) => x.toFixed(0)).join(', ')} MiB/s; allow ${allow.join(', ')} ms; refuse ${refuse.join(', ')} ms`);
+    console.log(`samples: plain ${plain.map((x) => x.toFixed(0)).join(', ')} MiB/s; nebula only ${nebulaOnly.map((x) => x.toFixed(0)).join(', ')} MiB/s; through egress ${overlay.map((x) => x.toFixed(0)).join(', ')} MiB/s; allow ${allow.join(', ')} ms; refuse ${refuse.join(', ')} ms`);
   } finally {
     prober?.stop();
     await enforcer?.stop();

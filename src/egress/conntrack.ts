@@ -28,11 +28,14 @@ export interface ConntrackEntry {
   readonly id?: string;
   /** Seconds the entry lived, with `nf_conntrack_timestamp=1`. */
   readonly deltaSeconds?: number;
+  /** TCP state (`ESTABLISHED`, `TIME_WAIT`, …); absent for other protocols. */
+  readonly state?: string;
 }
 
 const HEAD = /^(?:\[(\d+(?:\.\d+)?)\]\s+)?(?:\[(NEW|UPDATE|DESTROY)\]\s+)?(?:ipv4\s+2\s+)?([a-z0-9-]+)\s+\d+\s/;
 const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
 const NUMBER = /^\d+$/;
+const STATE = /^[A-Z_]+$/;
 
 interface MutableTuple {
   src?: string;
@@ -52,8 +55,11 @@ export function parseConntrackLine(line: string): ConntrackEntry | undefined {
   const tuples: MutableTuple[] = [];
   let id: string | undefined;
   let deltaSeconds: number | undefined;
+  let state: string | undefined;
   for (const token of line.trim().slice(head[0].length).split(/\s+/)) {
     const eq = token.indexOf('=');
+    // The TCP state comes before the tuples (after the entry's timeout, when shown).
+    if (eq < 0 && tuples.length === 0 && STATE.test(token)) state = token;
     if (eq < 0) continue;
     const key = token.slice(0, eq);
     const value = token.slice(eq + 1);
@@ -90,5 +96,6 @@ export function parseConntrackLine(line: string): ConntrackEntry | undefined {
     reply: clean(reply),
     id,
     deltaSeconds,
+    ...(state === undefined ? {} : { state }),
   };
 }

@@ -84,14 +84,14 @@ export async function runEgressNode(options: EgressNodeOptions): Promise<number>
     await applyRuleset(renderRuleset(feed, { tunDevice }), { tools });
     for (const [ip, host] of memberIndex(feed)) sources.set(ip, host);
     const cut = current === undefined && via === 'default' ? [] : flowsToCut(await listConntrack(tools), feed, overlay);
-    const deleted = await Promise.all(cut.map((entry) => deleteConntrack(entry, tools)));
+    const deleted = await deleteConntrack(cut, tools);
     current = feed;
     logger.log('info', 'egress_rules_applied', {
       version: feed.version,
       via,
       organizations: feed.organizations.length,
       rules: feed.organizations.reduce((n, o) => n + o.rules.length, 0),
-      flowsCut: deleted.filter(Boolean).length,
+      flowsCut: deleted,
     });
   };
 

@@ -29,11 +29,12 @@ export function checkTools(tools: EgressTools = DEFAULT_TOOLS): void {
   }
 }
 
-function run(bin: string, args: string[], input?: string): Promise<string> {
+/** Runs a tool; resolves to its stdout (or its stderr, with `stderrOut`). */
+function run(bin: string, args: string[], input?: string, stderrOut = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(bin, args, { encoding: 'utf8', timeout: 30_000, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new EgressToolError(`${bin} ${args.join(' ')} failed: ${stderr.trim() || err.message}`, { cause: err }));
-      else resolve(stdout);
+      else resolve(stderrOut ? stderr : stdout);
     });
     // A tool that exits without reading its stdin (or fails early) must not crash the node with EPIPE.
     child.stdin?.on('error', () => undefined);
@@ -57,14 +58,17 @@ export async function listConntrack(tools: EgressTools = DEFAULT_TOOLS): Promise
   return out.split('\n').flatMap((line) => parseConntrackLine(line) ?? []);
 }
 
-/** Deletes one entry; an entry that is already gone is not an error. */
-export async function deleteConntrack(entry: ConntrackEntry, tools: EgressTools = DEFAULT_TOOLS): Promise<boolean> {
-  try {
-    await run(tools.conntrack, deleteArguments(entry));
-    return true;
-  } catch {
-    return false;
+/** Deletes `entries` (see deleteArguments); resolves to how many were deleted. */
+export async function deleteConntrack(entries: readonly ConntrackEntry[], tools: EgressTools = DEFAULT_TOOLS): Promise<number> {
+  let deleted = 0;
+  for (const args of deleteArguments(entries)) {
+    // conntrack -D reports "N flow entries have been deleted" on stderr; an entry already gone is no error.
+    deleted += await run(tools.conntrack, args, undefined, true).then(
+      (stderr) => Number(/(\d+) flow entr/.exec(stderr)?.[1] ?? 0),
+      () => 0,
+    );
   }
+  return deleted;
 }
 
 /**

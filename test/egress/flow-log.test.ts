@@ -22,11 +22,11 @@ const FEED = parseEgressFeed({
 
 describe('parseConntrackLine', () => {
   it.each([
-    ['a NEW event', NEW, { event: 'NEW', time: new Date(1796220586650), proto: 'tcp', original: { src: '10.42.0.5', dst: '10.99.0.10', sport: 41352, dport: 8000 }, reply: { src: '10.99.0.10', dst: '192.0.2.1', sport: 8000, dport: 41352 }, id: '4235774341', deltaSeconds: undefined }],
+    ['a NEW event', NEW, { event: 'NEW', time: new Date(1796220586650), proto: 'tcp', original: { src: '10.42.0.5', dst: '10.99.0.10', sport: 41352, dport: 8000 }, reply: { src: '10.99.0.10', dst: '192.0.2.1', sport: 8000, dport: 41352 }, id: '4235774341', deltaSeconds: undefined, state: 'SYN_SENT' }],
     [
       'a DESTROY event with counters and no timeout field',
       DESTROY,
-      { event: 'DESTROY', time: new Date(1796220593550), proto: 'tcp', original: { src: '10.42.0.5', dst: '10.99.0.10', sport: 41352, dport: 8000, packets: 6, bytes: 3320 }, reply: { src: '10.99.0.10', dst: '192.0.2.1', sport: 8000, dport: 41352, packets: 4, bytes: 3216 }, id: '4235774341', deltaSeconds: 1 },
+      { event: 'DESTROY', time: new Date(1796220593550), proto: 'tcp', original: { src: '10.42.0.5', dst: '10.99.0.10', sport: 41352, dport: 8000, packets: 6, bytes: 3320 }, reply: { src: '10.99.0.10', dst: '192.0.2.1', sport: 8000, dport: 41352, packets: 4, bytes: 3216 }, id: '4235774341', deltaSeconds: 1, state: 'TIME_WAIT' },
     ],
     [
       'an ICMP listing, whose tuples carry an echo id of their own',

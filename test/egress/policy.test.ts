@@ -39,24 +39,30 @@ describe('allows (the decision the ruleset renders)', () => {
   });
 });
 
-const entry = (src: string, dst: string, dport: number, proto = 'tcp') =>
-  parseConntrackLine(`ipv4     2 ${proto}      6 431999 ESTABLISHED src=${src} dst=${dst} sport=40000 dport=${dport} packets=3 bytes=180 src=${dst} dst=192.0.2.1 sport=${dport} dport=40000 packets=2 bytes=120 [ASSURED] mark=0 use=1 id=5`)!;
+const entry = (src: string, dst: string, dport: number, state = 'ESTABLISHED', sport = 40000) =>
+  parseConntrackLine(`ipv4     2 tcp      6 431999 ${state} src=${src} dst=${dst} sport=${sport} dport=${dport} packets=3 bytes=180 src=${dst} dst=192.0.2.1 sport=${dport} dport=${sport} packets=2 bytes=120 [ASSURED] mark=0 use=1 id=5`)!;
 
 describe('flowsToCut', () => {
   const overlay = { base: (10 << 24) + (42 << 16), prefix: 16 };
   const allowed = entry('10.42.0.5', '10.99.0.10', 8000);
   const nowRefused = entry('10.42.0.5', '10.99.0.11', 8000);
+  const nowRefusedClosing = entry('10.42.0.5', '10.99.0.11', 8000, 'FIN_WAIT', 40001);
   const otherOrg = entry('10.42.0.6', '10.99.0.10', 8000);
+  const ended = entry('10.42.0.6', '10.99.0.10', 8000, 'TIME_WAIT', 40002);
   const toTheNode = entry('10.42.0.6', '10.42.0.1', 22);
   const notFromOverlay = entry('192.0.2.9', '10.99.0.11', 8000);
+  const udp = parseConntrackLine('udp      17 28 src=10.42.0.6 dst=10.99.0.20 sport=47053 dport=53 packets=1 bytes=33 src=10.99.0.20 dst=192.0.2.1 sport=53 dport=47053 packets=1 bytes=60 mark=0 use=1 id=6')!;
 
-  it('cuts the established egress flows the policy refuses, and only those', () => {
-    expect(flowsToCut([allowed, nowRefused, otherOrg, toTheNode, notFromOverlay], FEED, overlay)).toEqual([nowRefused, otherOrg]);
+  it('cuts the live egress flows the policy refuses, and only those', () => {
+    expect(flowsToCut([allowed, nowRefused, nowRefusedClosing, otherOrg, ended, toTheNode, notFromOverlay, udp], FEED, overlay)).toEqual([nowRefused, nowRefusedClosing, otherOrg, udp]);
   });
 
-  it('deletes exactly the original tuple', () => {
-    expect(deleteArguments(nowRefused)).toEqual(['-D', '-p', 'tcp', '-s', '10.42.0.5', '-d', '10.99.0.11', '--sport', '40000', '--dport', '8000']);
+  it('deletes by protocol, source, destination and port: one call for many connections alike', () => {
     const icmp = parseConntrackLine('icmp     1 29 src=10.42.0.5 dst=10.99.0.10 type=8 code=0 id=31 src=10.99.0.10 dst=192.0.2.1 type=0 code=0 id=31 mark=0 use=1')!;
-    expect(deleteArguments(icmp)).toEqual(['-D', '-p', 'icmp', '-s', '10.42.0.5', '-d', '10.99.0.10']);
+    expect(deleteArguments([nowRefused, nowRefusedClosing, otherOrg, icmp])).toEqual([
+      ['-D', '-p', 'tcp', '-s', '10.42.0.5', '-d', '10.99.0.11', '--dport', '8000'],
+      ['-D', '-p', 'tcp', '-s', '10.42.0.6', '-d', '10.99.0.10', '--dport', '8000'],
+      ['-D', '-p', 'icmp', '-s', '10.42.0.5', '-d', '10.99.0.10'],
+    ]);
   });
 });
