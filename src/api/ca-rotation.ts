@@ -25,10 +25,10 @@ export const DEFAULT_DISTRIBUTE_SECONDS = 24 * 3600;
 
 /**
  * After entering `signing`, other API instances may still sign with the old CA until they read
- * the new version (their staleness), with certificates backdated by at most a minute: the old CA
- * retires this much after the last certificate it could have signed expires.
+ * the new version (within their version poll, 500 ms by default), and their clocks may differ a
+ * little: the old CA retires this much after the last certificate it could have signed expires.
  */
-export const OLD_CA_SIGNING_GRACE_MS = 65_000;
+export const OLD_CA_SIGNING_GRACE_MS = 10_000;
 
 const DAY_MS = 86_400_000;
 
