@@ -44,7 +44,7 @@ const DAY_MS = 86_400_000;
 export const CA_ROTATION_ADVICE =
   'the CA certificate is issued once and never re-issued in place (every host certificate chains to it). ' +
   'Set gateway.caLifetimeDays (and gateway.name) back to what the network was created with; to get a new CA, ' +
-  'deploy a new gateway (another gateway.name, so a new State stack, table and CA key) and re-enroll the hosts into it (docs/deploy.md, "Rotating the CA").';
+  'rotate it in place with overlap: caNextKey, then gateway ca rotate start (docs/ca-rotation.md).';
 
 /**
  * Create/Update: makes sure the network record exists: if the table has none, creates a CA
