@@ -33,8 +33,8 @@ export async function agentMain(argv: readonly string[], io: CliIO, version: str
     io.stdout.write(`gateway-agent ${version}\n`);
     return 0;
   }
-  const command = first === undefined ? undefined : AGENT_COMMANDS[first];
-  if (!command || !Object.hasOwn(AGENT_COMMANDS, first)) {
+  const command = first !== undefined && Object.hasOwn(AGENT_COMMANDS, first) ? AGENT_COMMANDS[first] : undefined;
+  if (!command) {
     const help = first === undefined || ['-h', '-help', '--help', 'help'].includes(first);
     (help ? io.stdout : io.stderr).write(`${help ? '' : `gateway-agent: unknown command '${first}'\n\n`}${USAGE}`);
     return help ? 0 : 2;
