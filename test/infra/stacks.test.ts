@@ -301,8 +301,12 @@ describe('API Gateway', () => {
       'DELETE /v1/hosts/{id}/ports/{port}': 'AWS_IAM',
       'POST /v1/access-tokens': 'AWS_IAM',
       'GET /v1/routes': 'NONE',
+      'PUT /v1/network/egress-routes': 'AWS_IAM',
+      'GET /v1/egress-policies/{organization}': 'AWS_IAM',
+      'PUT /v1/egress-policies/{organization}': 'AWS_IAM',
+      'GET /v1/egress/rules': 'NONE',
     });
-    expect(ROUTES).toHaveLength(15);
+    expect(ROUTES).toHaveLength(19);
   });
 
   it('sends the admin port and token routes to host-admin and the route table to host-config', () => {
@@ -707,7 +711,7 @@ describe('API Gateway account logging, resource policy, own errors', () => {
     ]);
     // Denied everywhere except the open routes and registration: so every admin route.
     expect((admin.NotResource as unknown[]).map(arnPattern).sort()).toEqual(
-      ['api/GET/healthz', 'api/GET/v1/bootstrap', 'api/GET/v1/agent/*', 'api/GET/v1/hosts/*/config', 'api/GET/v1/network', 'api/GET/v1/routes', 'api/POST/v1/enroll', 'api/POST/v1/hosts/*/renew', 'api/POST/v1/nodes/register'].sort(),
+      ['api/GET/healthz', 'api/GET/v1/bootstrap', 'api/GET/v1/agent/*', 'api/GET/v1/hosts/*/config', 'api/GET/v1/network', 'api/GET/v1/routes', 'api/POST/v1/enroll', 'api/POST/v1/hosts/*/renew', 'api/POST/v1/nodes/register', 'api/GET/v1/egress/rules'].sort(),
     );
   });
 
