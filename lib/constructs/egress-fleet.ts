@@ -143,16 +143,10 @@ export class EgressFleet extends Construct {
     this.flowLogs.grantWrite(role);
     role.addToPolicy(new PolicyStatement({ actions: ['logs:DescribeLogStreams'], resources: [this.flowLogs.logGroupArn] }));
     const env = nagEnvironment(this);
-    Validations.of(role).acknowledge(
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:${env.partition}:ec2:${env.region}:${env.account}:instance/*]`,
-        reason: "Instance ids are not known in advance; the conditions limit AssociateAddress and ModifyInstanceAttribute to the calling instance, one of this network's egress nodes.",
-      },
-      {
-        id: `AwsSolutions-IAM5[Resource::<${stack.getLogicalId(this.flowLogs.node.defaultChild as never)}.Arn>:*]`,
-        reason: 'The CloudWatch agent writes log streams (one per instance) of the flow log group only.',
-      },
-    );
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:${env.partition}:ec2:${env.region}:${env.account}:instance/*]`,
+      reason: "Instance ids are not known in advance; the conditions limit AssociateAddress and ModifyInstanceAttribute to the calling instance, one of this network's egress nodes.",
+    });
   }
 
   /** The addresses, comma-separated in pool order (the `EgressAddresses` output). */
