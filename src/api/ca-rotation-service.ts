@@ -135,7 +135,7 @@ function changed(ctx: ApiContext): void {
   ctx.feed.notifyNetwork();
 }
 
-const recorded = new WeakMap<ApiContext, Set<string>>();
+const recorded = new WeakMap<ApiContext, { tag: string; hosts: Set<string> }>();
 const lastLazyAdvance = new WeakMap<ApiContext, number>();
 
 /**
@@ -151,12 +151,12 @@ export async function noteConfigDelivered(ctx: ApiContext, host: HostRecord, vie
   try {
     const tag = bundleTagOf(view.caBundle);
     if (awaitsBundle(rotation.phase) && tag === rotation.bundleTag) {
-      const seen = recorded.get(ctx) ?? new Set<string>();
-      recorded.set(ctx, seen);
-      const key = `${tag}:${host.id}`;
-      if (!seen.has(key)) {
+      // Only the current bundle's holders are remembered: the set starts afresh with each bundle.
+      let seen = recorded.get(ctx);
+      if (seen?.tag !== tag) recorded.set(ctx, (seen = { tag, hosts: new Set<string>() }));
+      if (!seen.hosts.has(host.id)) {
         await ctx.store.recordBundleHolder(tag, host.id, ctx.clock());
-        seen.add(key);
+        seen.hosts.add(host.id);
       }
     }
     const at = Date.now();
