@@ -186,8 +186,13 @@ main() {
     /*) ;;
     *) die ${exit.usage} "--dir must be an absolute path, not '$dir'" ;;
   esac
+  # One spelling per directory: the unit and the running-agent check compare it as text.
+  while [ "$dir" != / ] && [ "\${dir%/}" != "$dir" ]; do
+    dir=\${dir%/}
+  done
   case $dir in
     *[!A-Za-z0-9/._-]*) die ${exit.usage} "--dir may hold only letters, digits, '/', '.', '_' and '-' (it is written into a systemd unit)" ;;
+    */../* | */.. | */./* | */. | *//*) die ${exit.usage} "--dir must be a plain absolute path (no '.', '..' or '//'), not '$dir'" ;;
   esac
   if [ -n "$token" ]; then
     case $token in
@@ -300,7 +305,11 @@ main() {
       '' | *[!0-9]*) ;;
       *)
         if tr '\\000' ' ' <"/proc/$running/cmdline" 2>/dev/null | grep -qF -e "$LIB_DIR/agent.js run --dir $dir "; then
-          say "the agent for $dir already runs (pid $running): nothing to start"
+          if [ -n "$changed" ]; then
+            say "the agent for $dir runs (pid $running) the previous version: stop it, then run this again to start $AGENT_VERSION"
+          else
+            say "the agent for $dir already runs (pid $running): nothing to start"
+          fi
           exit 0
         fi
         ;;

@@ -118,12 +118,20 @@ describe('the script run with bad arguments (nothing checked or installed yet)',
     [['--dir', 'relative/dir'], '--dir must be an absolute path'],
     [['--dir', '/var/lib/x y'], '--dir may hold only'],
     [['--dir=/var/lib/$(id)'], '--dir may hold only'],
+    [['--dir', '/var/lib/../etc'], '--dir must be a plain absolute path'],
+    [['--dir', '/var//lib'], '--dir must be a plain absolute path'],
     [['--token', 'gwa_admin'], '--token must be an enrollment token (gwe_...)'],
     [['--token', "gwe_a';id;'"], '--token is malformed'],
   ])('%j: exit 2 naming the flag', (args, message) => {
     const result = runScript(args);
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(`gateway-bootstrap: ${message}`);
+  });
+
+  it('spells a directory one way: trailing slashes go', () => {
+    const printed = runScript(['--print-unit', '--dir', '/srv/gateway/dev1///']);
+    expect(printed.status).toBe(0);
+    expect(printed.stdout).toContain('ExecStart=/usr/local/bin/gateway-agent run --dir /srv/gateway/dev1 --nebula ');
   });
 
   it('never echoes a token', () => {
