@@ -33,8 +33,9 @@ export function decideNebulaAction(previous: AppliedConfig, next: AppliedConfig)
   const changed = changedKeys(previous.config, next.config);
   const ipChanged = previous.certificateIp !== next.certificateIp;
   if (ipChanged) changed.push('certificate ip');
-  // nebula 1.6 builds its firewall's own addresses (the certificate's IPs and subnets) only when the
-  // firewall section changes: an egress node reloaded with new subnets would drop their traffic.
+  // New subnets (an egress node's routes) are usable only in new tunnels: nebula 1.6 keeps the
+  // certificate a tunnel was made with, and peers check routed traffic against it; a reload does
+  // not re-handshake (nor rebuild the firewall's own addresses, which holds them too).
   const subnetsChanged = changed.includes('pki.cert') && certificateSubnets(previous.config) !== certificateSubnets(next.config);
   if (subnetsChanged) changed.push('certificate subnets');
   if (changed.length === 0) return { action: 'none', changed };

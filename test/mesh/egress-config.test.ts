@@ -234,7 +234,7 @@ describeNeeding(['nebula-cert'])('an egress certificate with other subnets', () 
   };
   const applied = (cert: string) => ({ config: { pki: { cert }, firewall: {} }, certificateIp: '10.42.0.9/16' });
 
-  it('restarts nebula (its firewall keeps the old subnets over a reload); same subnets in a renewed certificate reload', async () => {
+  it('restarts nebula (tunnels keep the certificate they were made with); same subnets in a renewed certificate reload', async () => {
     const a = await signed('egress-a', '10.0.0.0/16');
     const renewed = await signed('egress-a2', '10.0.0.0/16');
     const more = await signed('egress-b', '10.0.0.0/16,192.168.1.0/24');
