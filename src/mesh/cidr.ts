@@ -11,7 +11,7 @@ export const MIN_PREFIX_LENGTH = 8;
  * link-local, where EC2 serves instance metadata and DNS (169.254.169.254, .253): nebula routes
  * the overlay into its tun device, which would cut a host off from them.
  */
-const UNUSABLE: ReadonlyArray<{ base: number; length: number; what: string }> = [
+export const UNUSABLE: ReadonlyArray<{ base: number; length: number; what: string }> = [
   { base: 0x00000000, length: 8, what: "'this network' (0.0.0.0/8)" },
   { base: 0x7f000000, length: 8, what: 'loopback (127.0.0.0/8)' },
   { base: 0xa9fe0000, length: 16, what: 'link-local space (169.254.0.0/16, EC2 instance metadata and DNS)' },

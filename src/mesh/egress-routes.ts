@@ -1,4 +1,4 @@
-import type { Ipv4Cidr } from './cidr';
+import { type Ipv4Cidr, UNUSABLE } from './cidr';
 import { MeshError } from './errors';
 import { formatIpv4, parseIpv4, printable } from './ipv4';
 
@@ -19,16 +19,11 @@ export interface Ipv4Range {
 }
 
 /**
- * Ranges no egress route may touch: routing them into nebula's tun device would cut every
- * environment off from itself (loopback), from EC2's instance metadata and DNS (link-local) or
- * break multicast.
+ * Ranges no egress route may touch, the same an overlay may not: routing them into nebula's tun
+ * device would cut every environment off from itself (loopback), from EC2's instance metadata and
+ * DNS (link-local) or break multicast.
  */
-const UNROUTABLE: ReadonlyArray<Ipv4Range & { what: string }> = [
-  { base: 0x00000000, prefix: 8, what: "'this network' (0.0.0.0/8)" },
-  { base: 0x7f000000, prefix: 8, what: 'loopback (127.0.0.0/8)' },
-  { base: 0xa9fe0000, prefix: 16, what: 'link-local space (169.254.0.0/16, EC2 instance metadata and DNS)' },
-  { base: 0xe0000000, prefix: 3, what: 'multicast or reserved space (224.0.0.0/3)' },
-];
+const UNROUTABLE: ReadonlyArray<Ipv4Range & { what: string }> = UNUSABLE.map(({ base, length, what }) => ({ base, prefix: length, what }));
 
 function maskOf(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
