@@ -54,7 +54,7 @@ test.each([
   [['egress-policies', 'set', '--organization', 'acme'], 2, '--rule is required'],
   [['egress-policies', 'set', '--organization', 'acme', '--none', '--rule', 'any:10.0.0.0/16'], 2, '--none excludes --rule'],
   [['egress-policies', 'set', '--organization', 'acme', '--none', '--if-revision', 'x'], 2, '--if-revision'],
-  [['egress-policies', 'get', '--organization', '.acme'], 2, '--organization'],
+  [['egress-policies', 'get', '--organization', '.acme'], 1, 'organization (--organization)'],
   [['egress-policies', 'get'], 2, '--organization is required'],
   [['network', 'set-egress-routes', '--route', '10.0.0.1/16'], 2, '--route #1'],
   [['network', 'set-egress-routes'], 2, '--route is required'],
