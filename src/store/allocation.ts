@@ -1,6 +1,7 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Ipv4Cidr, Role } from '../mesh';
 import type { Principal } from '../mesh/routes';
+import { egressMembershipPut } from './egress-policies';
 import { AddressTakenError, HostNameTakenError, NetworkFullError, StateConflictError } from './errors';
 import { CLAIMABLE_LEASE, claimableLeaseValues, hostItem, leaseClaimable, leaseItem } from './items';
 import { iso, type ItemKey, keys, POOL_PK, ttlOf } from './keys';
@@ -35,7 +36,6 @@ export interface CreatedHost {
   readonly attempts: number;
 }
 
-const POOL_ROUNDS = 16;
 const POOL_PICK_AMONG = 8;
 
 /**
@@ -92,30 +92,50 @@ async function createWithAddress(table: TableAccess, input: CreateHostInput, ip:
   return { host, attempts: 1 };
 }
 
+/**
+ * Claims a released address: one of the oldest few in the pool, at random so that concurrent
+ * creators spread out. A claim lost to another creator goes on to the next candidate, then to the
+ * next page of the pool, for as long as addresses are left; an empty pool first releases ended
+ * quarantines. Each step is a Query of at most `POOL_PICK_AMONG` items, never a scan.
+ */
 async function createFromPool(table: TableAccess, input: CreateHostInput, previousAttempts: number): Promise<CreatedHost> {
   let attempts = previousAttempts;
-  let released = false;
-  // Stryker disable next-line EqualityOperator,UpdateOperator: the bound only matters while concurrent creators keep taking every picked address, which no test can hold on demand
-  for (let round = 0; round < POOL_ROUNDS; round++) {
+  // Guards, not expected counts: each lost claim is an address another creator took, each
+  // fruitless release one that another creator released or claimed; a network has no more
+  // addresses than this to lose, so going on past it means revocations refill the pool as fast as
+  // others empty it.
+  let lost = 0;
+  let fruitlessReleases = 0;
+  /** The pool was empty and then no ended quarantine was found. */
+  let nothingEnded = false;
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: the bound only matters while others keep taking and refilling, which no test can hold on demand
+  while (lost < input.cidr.usableCount) {
     const candidates = await table.queryPage({
       KeyConditionExpression: 'pk = :pk AND sk <= :upper',
       ExpressionAttributeValues: { ':pk': POOL_PK, ':upper': `${iso(input.now)}#~` },
       Limit: POOL_PICK_AMONG,
     });
     if (candidates.length === 0) {
-      // The sweep may not have run since a quarantine ended: release those now, once.
-      // Stryker disable next-line LogicalOperator: releasing one round later ends the same way (an empty pool after releasing nothing is full)
-      if (released || (await releaseEndedQuarantines(table, input.now, POOL_PICK_AMONG)) === 0) break;
-      // Stryker disable next-line BooleanLiteral: releasing again finds nothing more to release unless others quarantine meanwhile; the answer is the same
-      released = true;
+      // Full once the pool is empty after a look found no ended quarantine: between the two
+      // looks another creator may have pooled ended ones, so the pool is asked again first.
+      if (nothingEnded) break;
+      // The sweep may not have run since a quarantine ended: release those now.
+      const release = await releaseEndedQuarantines(table, input.now, POOL_PICK_AMONG);
+      nothingEnded = release.found === 0;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: the bound only matters while others keep releasing what this creator found, which no test can hold on demand
+      if (release.found > 0 && release.moved === 0 && ++fruitlessReleases >= input.cidr.usableCount) break;
       continue;
     }
-    // A random pick among the oldest few keeps concurrent creators off the same address.
-    // Stryker disable next-line ArithmeticOperator: every candidate is a valid pick; the random choice only spreads concurrent creators
-    const pick = candidates[Math.floor(Math.random() * candidates.length)];
-    attempts++;
-    const host = await tryCreate(table, input, pick.ip as string, { key: { pk: pick.pk as string, sk: pick.sk as string }, mustExist: true });
-    if (host) return { host, attempts };
+    nothingEnded = false;
+    // Stryker disable next-line ArithmeticOperator: every starting point is valid; the random one only spreads concurrent creators
+    const first = Math.floor(Math.random() * candidates.length);
+    for (let i = 0; i < candidates.length; i++) {
+      const pick = candidates[(first + i) % candidates.length];
+      attempts++;
+      const host = await tryCreate(table, input, pick.ip as string, { key: { pk: pick.pk as string, sk: pick.sk as string }, mustExist: true });
+      if (host) return { host, attempts };
+      lost++;
+    }
   }
   throw new NetworkFullError(input.cidr.toString());
 }
@@ -170,6 +190,8 @@ async function tryCreate(
   }
   const instanceIndex = items.length;
   if (h.instanceId) items.push(table.put({ ...keys.instance(h.instanceId), hostId: h.id, instanceId: h.instanceId }, 'attribute_not_exists(pk)'));
+  // An owned environment is an egress member from its creation (egress-policies.ts).
+  if (h.role === 'environment' && h.owner) items.push(...egressMembershipPut(table, host, h.owner.organization));
   try {
     await table.transact(items);
     return host;

@@ -1,4 +1,4 @@
-import { egressNodeDelete } from './egress-policies';
+import { egressMembershipDelete, egressNodeDelete } from './egress-policies';
 import { StateConflictError } from './errors';
 import { CERT_PREFIX, iso, keys, POOL_PK, QUARANTINE_PK, REVOKED_PK, ttlOf } from './keys';
 import type { HostRecord } from './records';
@@ -76,8 +76,8 @@ export async function revokeHost(
       Delete: { TableName: table.tableName, Key: keys.hostName(host.name), ConditionExpression: 'hostId = :host', ExpressionAttributeValues: { ':host': host.id } },
     });
   }
-  // Unconditional: a port published after the host was read still leaves with it.
-  if (host.role === 'environment') items.push({ Delete: { TableName: table.tableName, Key: keys.route(host.id) } });
+  // Unconditional: a port published (or an owner set) after the host was read still leaves with it.
+  if (host.role === 'environment') items.push({ Delete: { TableName: table.tableName, Key: keys.route(host.id) } }, ...egressMembershipDelete(table, host.id));
   try {
     if (host.role === 'environment') await transactRouteChange(table, items, { hostId: host.id });
     else await table.transact(items);
@@ -103,15 +103,18 @@ export async function sweep(table: TableAccess, now: Date): Promise<{ expiredRev
   await table.batchDelete(expired.map((i) => ({ pk: i.pk as string, sk: i.sk as string })));
   let released = 0;
   for (;;) {
-    const n = await releaseEndedQuarantines(table, now, 25);
+    const { moved: n } = await releaseEndedQuarantines(table, now, 25);
     released += n;
     if (n === 0) break;
   }
   return { expiredRevocations: expired.length, releasedAddresses: released };
 }
 
-/** Moves up to `limit` addresses whose quarantine has ended into the pool; returns how many moved. */
-export async function releaseEndedQuarantines(table: TableAccess, now: Date, limit: number): Promise<number> {
+/**
+ * Moves up to `limit` addresses whose quarantine has ended into the pool: how many ended ones it
+ * found, and how many of those it moved (others may have moved or claimed the rest first).
+ */
+export async function releaseEndedQuarantines(table: TableAccess, now: Date, limit: number): Promise<{ found: number; moved: number }> {
   const ended = await table.queryPage({
     KeyConditionExpression: 'pk = :pk AND sk <= :upper',
     ExpressionAttributeValues: { ':pk': QUARANTINE_PK, ':upper': `${iso(now)}#~` },
@@ -146,5 +149,5 @@ export async function releaseEndedQuarantines(table: TableAccess, now: Date, lim
       if (failedCondition(c, 2)) await table.batchDelete([queued]);
     }
   }
-  return moved;
+  return { found: ended.length, moved };
 }
