@@ -19,6 +19,8 @@ describe('gateway configuration (cdk.json context "gateway")', () => {
       certificateLifetimeHours: 24,
       caLifetimeDays: 3650,
       caKeyBackend: 'kms',
+      caKeySlot: 'a',
+      caNextKey: false,
       lighthouses: { count: 2, instanceType: 't4g.micro' },
       proxies: { min: 2, max: 4, instanceType: 't4g.small' },
       server: { desiredCount: 2, cpu: 256, memoryMiB: 512 },

@@ -295,6 +295,7 @@ describe('API Gateway', () => {
       'PATCH /v1/hosts/{id}': 'AWS_IAM',
       'GET /v1/hosts/{id}/config': 'NONE',
       'POST /v1/hosts/{id}/renew': 'NONE',
+      'POST /v1/network/ca-rotation': 'AWS_IAM',
       'POST /v1/hosts/{id}/certificate-in-use': 'NONE',
       'POST /v1/nodes/register': 'AWS_IAM',
       'PUT /v1/hosts/{id}/ports/{port}': 'AWS_IAM',
