@@ -1,17 +1,24 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { EgressRule } from '../mesh/egress-policy';
 import { StateConflictError } from './errors';
-import { EGRESS_NODE_PREFIX, EGRESS_POLICIES_PK, iso, keys, NETWORK_PK } from './keys';
-import type { EgressNodeRecord, EgressPolicyRecord } from './records';
+import { EGRESS_MEMBERS_PK, EGRESS_NODE_PREFIX, EGRESS_POLICIES_PK, iso, keys, NETWORK_PK } from './keys';
+import type { EgressMemberRecord, EgressNodeRecord, EgressPolicyRecord } from './records';
 import type { Item, TableAccess, TransactItem } from './table-access';
-import { isConditionFailure } from './transactions';
+import { cancellationOf, failedCondition } from './transactions';
 
 /**
  * Egress state: each organisation's policy (one item each, all in the `EGRESSPOLICIES`
- * partition, so the egress nodes' rule feed reads them with one Query), the active egress nodes
- * (`NETWORK` / `EGRESS#<hostId>`, beside the lighthouses: read with them when the config version
- * moves), and the network's egress routes (on the network item; changing them moves the config
- * version, so every environment's config and every egress node's certificate follow).
+ * partition, so the egress nodes' rule feed reads them with one Query), the environments the
+ * feed admits (`EGRESSMEMBERS`, one item per environment not revoked with an owner), the active
+ * egress nodes (`NETWORK` / `EGRESS#<hostId>`, beside the lighthouses: read with them when the
+ * config version moves), and the network's egress routes (on the network item; changing them
+ * moves the config version, so every environment's config and every egress node's certificate
+ * follow).
+ *
+ * The egress version (`EGRESSVERSION`) moves in the same transaction as every write that changes
+ * the feed: a policy, the egress routes, an environment created with an owner, an owner change,
+ * an environment's revocation. The feed is rebuilt only when it moved, so an unchanged poll costs
+ * one GetItem; a write that changed the feed without moving it would leave a stale policy on the
+ * egress nodes, which is why the bump is never a separate write.
  */
 
 function toPolicy(item: Item): EgressPolicyRecord {
@@ -32,39 +39,42 @@ export async function listEgressPolicies(table: TableAccess): Promise<EgressPoli
   return items.map(toPolicy);
 }
 
+/** Rounds of reading the revision again when a PUT without `expectedRevision` lost to a concurrent one. */
+const MAX_POLICY_ROUNDS = 8;
+
 /**
- * Replaces `organization`'s rules; the revision moves by one. With `expectedRevision` the write
- * happens only if the stored revision is that one (0: never set), else StateConflictError.
+ * Replaces `organization`'s rules; the revision moves by one, and the egress version with it (one
+ * transaction). With `expectedRevision` the write happens only if the stored revision is that one
+ * (0: never set), else StateConflictError; without, from the revision just read, read again while
+ * concurrent writes move it.
  */
 export async function putEgressPolicy(
   table: TableAccess,
   input: { organization: string; rules: readonly EgressRule[]; now: Date; expectedRevision?: number },
 ): Promise<EgressPolicyRecord> {
-  const expected = input.expectedRevision;
-  const condition = expected === undefined ? undefined : expected === 0 ? 'attribute_not_exists(pk)' : 'revision = :expected';
-  try {
-    const result = await table.doc.send(
-      new UpdateCommand({
-        TableName: table.tableName,
-        Key: keys.egressPolicy(input.organization),
-        // RULES is a DynamoDB reserved word.
-        UpdateExpression: 'SET organization = :org, #rules = :rules, updatedAt = :now ADD revision :one',
-        ExpressionAttributeNames: { '#rules': 'rules' },
-        ...(condition ? { ConditionExpression: condition } : {}),
-        ExpressionAttributeValues: {
-          ':org': input.organization,
-          ':rules': input.rules.map((r) => ({ cidr: r.cidr, proto: r.proto, ports: r.ports })),
-          ':now': iso(input.now),
-          ':one': 1,
-          ...(expected !== undefined && expected !== 0 ? { ':expected': expected } : {}),
+  const rules = input.rules.map((r) => ({ cidr: r.cidr, proto: r.proto, ports: r.ports }));
+  for (let round = 1; ; round++) {
+    const from = input.expectedRevision ?? (await getEgressPolicy(table, input.organization))?.revision ?? 0;
+    const record = { organization: input.organization, rules, revision: from + 1, updatedAt: iso(input.now) };
+    try {
+      await table.transact([
+        {
+          Put: {
+            TableName: table.tableName,
+            Item: { ...keys.egressPolicy(input.organization), ...record },
+            ...(from === 0 ? { ConditionExpression: 'attribute_not_exists(pk)' } : { ConditionExpression: 'revision = :from', ExpressionAttributeValues: { ':from': from } }),
+          },
         },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return toPolicy(result.Attributes as Item);
-  } catch (err) {
-    if (isConditionFailure(err)) throw new StateConflictError(`the egress policy of ${input.organization} is no longer at revision ${expected}`);
-    throw err;
+        egressVersionBump(table),
+      ]);
+      return record;
+    } catch (err) {
+      const c = cancellationOf(err);
+      if (!c || !failedCondition(c, 0)) throw err;
+      if (input.expectedRevision !== undefined || round >= MAX_POLICY_ROUNDS) {
+        throw new StateConflictError(`the egress policy of ${input.organization} is no longer at revision ${from}`);
+      }
+    }
   }
 }
 
@@ -100,5 +110,43 @@ export async function setEgressRoutes(table: TableAccess, routes: readonly strin
       },
     },
     table.bumpVersion(keys.version()),
+    egressVersionBump(table),
   ]);
+}
+
+/** The egress version: 0 before the first write that changed the rule feed. */
+export async function getEgressVersion(table: TableAccess): Promise<number> {
+  return ((await table.get(keys.egressVersion()))?.version as number | undefined) ?? 0;
+}
+
+/** The Update that moves the egress version, for the transaction of a write that changes the rule feed. */
+export function egressVersionBump(table: TableAccess): TransactItem {
+  return table.bumpVersion(keys.egressVersion());
+}
+
+/** Every environment the feed admits (any order): one strongly consistent Query of `EGRESSMEMBERS`. */
+export async function listEgressMembers(table: TableAccess): Promise<EgressMemberRecord[]> {
+  const items = await table.queryAll({ KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': EGRESS_MEMBERS_PK } });
+  return items.map((i) => ({ hostId: i.hostId as string, name: i.name as string, ip: i.ip as string, organization: i.organization as string }));
+}
+
+/** The member item of an environment with an owner in `organization`, as the store writes it (also for seeding). */
+export function egressMemberItem(host: { readonly id: string; readonly name: string; readonly ip: string }, organization: string): Item {
+  return { ...keys.egressMember(host.id), hostId: host.id, name: host.name, ip: host.ip, organization };
+}
+
+/**
+ * What a transaction that gives an environment an owner (its creation, an owner change) adds: its
+ * member item, replaced whole, and the egress version.
+ */
+export function egressMembershipPut(table: TableAccess, host: { readonly id: string; readonly name: string; readonly ip: string }, organization: string): TransactItem[] {
+  return [table.put(egressMemberItem(host, organization)), egressVersionBump(table)];
+}
+
+/**
+ * What an environment's revocation adds: its member item out (unconditionally: an owner set after
+ * the host was read leaves with it) and the egress version.
+ */
+export function egressMembershipDelete(table: TableAccess, hostId: string): TransactItem[] {
+  return [{ Delete: { TableName: table.tableName, Key: keys.egressMember(hostId) } }, egressVersionBump(table)];
 }

@@ -25,6 +25,8 @@ import { createHash } from 'node:crypto';
  * | public key claimed by a host (never released, not even by a revocation) | `PUBKEY#<sha256 of the PEM>` | `PUBKEY` |
  * | active egress node (overlay IP; environments route through it) | `NETWORK` | `EGRESS#<hostId>` |
  * | an organisation's egress policy (rules, revision) | `EGRESSPOLICIES` | `ORG#<organization>` |
+ * | egress member: an environment not revoked with an owner (overlay IP, name, organisation) | `EGRESSMEMBERS` | `HOST#<hostId>` |
+ * | egress version (moved by every write that changes the egress nodes' rule feed) | `EGRESSVERSION` | `VERSION` |
  * | host name held by a host that is not revoked (names are unique, case-insensitively) | `NAME#<lowercased name>` | `NAME` |
  *
  * The proxies' route table is one key-condition Query of the `ROUTES` partition: a host's route
@@ -42,6 +44,8 @@ export const LIGHTHOUSE_PREFIX = 'LIGHTHOUSE#';
 export const EGRESS_NODE_PREFIX = 'EGRESS#';
 /** Every organisation's egress policy in one partition: the egress nodes' rule feed is one Query. */
 export const EGRESS_POLICIES_PK = 'EGRESSPOLICIES';
+/** Every environment an egress node admits, in one partition: the rule feed reads them with one strongly consistent Query. */
+export const EGRESS_MEMBERS_PK = 'EGRESSMEMBERS';
 export const CERT_PREFIX = 'CERT#';
 export const POOL_PK = 'POOL';
 export const QUARANTINE_PK = 'QUARANTINE';
@@ -66,6 +70,7 @@ export const keys = {
   // from the address counter's (see README.md, hot keys).
   version: (): ItemKey => ({ pk: 'CONFIGVERSION', sk: 'VERSION' }),
   routesVersion: (): ItemKey => ({ pk: 'ROUTESVERSION', sk: 'ROUTESVERSION' }),
+  egressVersion: (): ItemKey => ({ pk: 'EGRESSVERSION', sk: 'VERSION' }),
   ipCounter: (): ItemKey => ({ pk: NETWORK_PK, sk: 'IPCOUNTER' }),
   lighthouse: (hostId: string): ItemKey => ({ pk: NETWORK_PK, sk: `${LIGHTHOUSE_PREFIX}${hostId}` }),
   host: (id: string): ItemKey => ({ pk: `HOST#${id}`, sk: 'HOST' }),
@@ -84,6 +89,7 @@ export const keys = {
   hostName: (name: string): ItemKey => ({ pk: `NAME#${name.toLowerCase()}`, sk: 'NAME' }),
   egressNode: (hostId: string): ItemKey => ({ pk: NETWORK_PK, sk: `${EGRESS_NODE_PREFIX}${hostId}` }),
   egressPolicy: (organization: string): ItemKey => ({ pk: EGRESS_POLICIES_PK, sk: `ORG#${organization}` }),
+  egressMember: (hostId: string): ItemKey => ({ pk: EGRESS_MEMBERS_PK, sk: `HOST#${hostId}` }),
 };
 
 export const routeChangeSk = (seq: number): string => String(seq).padStart(SEQ_DIGITS, '0');

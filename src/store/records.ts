@@ -25,6 +25,14 @@ export interface EgressNodeRecord {
   readonly ip: string;
 }
 
+/** An environment an egress node admits: not revoked, with an owner in `organization`. */
+export interface EgressMemberRecord {
+  readonly hostId: string;
+  readonly name: string;
+  readonly ip: string;
+  readonly organization: string;
+}
+
 /** An organisation's egress policy: what its environments may reach through the egress nodes. */
 export interface EgressPolicyRecord {
   readonly organization: string;

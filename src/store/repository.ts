@@ -4,12 +4,12 @@ import type { Role } from '../mesh';
 import type { PortRoute, Principal, RouteEntry } from '../mesh/routes';
 import { createHost, type CreatedHost, type CreateHostInput } from './allocation';
 import { type CaRotationRecord, listBundleHolders, recordBundleHolder, writeCaRotation } from './ca-rotation';
-import { egressNodePut, getEgressPolicy, listEgressNodes, listEgressPolicies, putEgressPolicy, setEgressRoutes } from './egress-policies';
+import { egressNodePut, getEgressPolicy, getEgressVersion, listEgressMembers, listEgressNodes, listEgressPolicies, putEgressPolicy, setEgressRoutes } from './egress-policies';
 import { PublicKeyTakenError, StateConflictError } from './errors';
 import { certificateItem, publicKeyClaim, publicKeyClaimKey, toHost } from './items';
 import { iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EgressRule } from '../mesh/egress-policy';
-import type { EgressNodeRecord, EgressPolicyRecord, EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
+import type { EgressMemberRecord, EgressNodeRecord, EgressPolicyRecord, EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
 import { type HostSighting, recordHostSeen } from './host-seen';
 import { retirePreviousCertificates } from './certificate-retirement';
@@ -347,6 +347,16 @@ export class GatewayStore {
 
   listEgressPolicies(): Promise<EgressPolicyRecord[]> {
     return listEgressPolicies(this.table);
+  }
+
+  /** A number that moves with every write that changes the egress nodes' rule feed (see egress-policies.ts). */
+  getEgressVersion(): Promise<number> {
+    return getEgressVersion(this.table);
+  }
+
+  /** Every environment not revoked with an owner, with its organisation: one strongly consistent Query. */
+  listEgressMembers(): Promise<EgressMemberRecord[]> {
+    return listEgressMembers(this.table);
   }
 
   /** Replaces an organisation's egress rules; with `expectedRevision`, only from that revision (StateConflictError otherwise). */

@@ -6,8 +6,12 @@ import { transactRouteChange } from './routes';
 import type { TableAccess, TransactItem } from './table-access';
 import { cancellationOf, failedCondition } from './transactions';
 
-/** TransactWriteItems takes up to 100 items; a revocation needs at most 9 besides the certificates. */
-const MAX_REVOCATIONS_IN_TRANSACTION = 90;
+/**
+ * TransactWriteItems takes up to 100 items; a revocation needs at most 12 besides the certificates
+ * (an environment's: host, lease, quarantine, config version, token, instance, name, route, egress
+ * member, egress version, and the route change's two).
+ */
+const MAX_REVOCATIONS_IN_TRANSACTION = 88;
 
 /**
  * Revokes a host: every unexpired certificate it was issued is blocklisted until it expires,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { PortRoute, Principal, RouteEntry } from '../mesh/routes';
+import { egressMembershipPut } from './egress-policies';
 import { StateConflictError } from './errors';
 import { keys, ROUTE_CHANGES_PK, routeChangeSk, ROUTES_PK, ttlOf } from './keys';
 import type { HostRecord } from './records';
@@ -39,20 +40,27 @@ const MAX_SEQUENCE_ROUNDS = 32;
  * host's ports or owner, or its revocation, fails the condition: StateConflictError, nothing written.
  */
 export function replacePorts(table: TableAccess, host: HostRecord, ports: readonly PortRoute[]): Promise<HostRecord> {
-  return replaceRouting(table, host, ports, host.owner);
+  return replaceRouting(table, host, ports, host.owner, []);
 }
 
 /**
  * Sets a host's owner, the same way as its ports: conditional on the revision read, with its route
  * item (the proxies compare `private` and `organization` access with the owner) and the route
- * table version, so the proxies see the new owner with the next route table.
+ * table version, so the proxies see the new owner with the next route table; and with its egress
+ * member item and the egress version, so the egress nodes see the new organisation at their next poll.
  */
 export function setOwner(table: TableAccess, host: HostRecord, owner: Principal): Promise<HostRecord> {
-  return replaceRouting(table, host, host.ports ?? [], owner);
+  return replaceRouting(table, host, host.ports ?? [], owner, egressMembershipPut(table, host, owner.organization));
 }
 
 /** `portsRevision` moves with every change of what the proxies route on: ports and owner. */
-async function replaceRouting(table: TableAccess, host: HostRecord, ports: readonly PortRoute[], owner: Principal | undefined): Promise<HostRecord> {
+async function replaceRouting(
+  table: TableAccess,
+  host: HostRecord,
+  ports: readonly PortRoute[],
+  owner: Principal | undefined,
+  alongside: readonly TransactItem[],
+): Promise<HostRecord> {
   const sorted = [...ports].sort((a, b) => a.port - b.port).map((p) => ({ port: p.port, access: p.access, protocol: p.protocol }));
   const revision = (host.portsRevision ?? 0) + 1;
   const plainOwner = owner ? { subject: owner.subject, organization: owner.organization } : undefined;
@@ -79,6 +87,7 @@ async function replaceRouting(table: TableAccess, host: HostRecord, ports: reado
   ];
   const entry = sorted.length > 0 ? { hostId: host.id, ip: host.ip, owner: requireOwner(host.id, plainOwner), ports: sorted } : undefined;
   items.push(entry ? table.put(routeItem(entry)) : { Delete: { TableName: table.tableName, Key: keys.route(host.id) } });
+  items.push(...alongside);
   try {
     await transactRouteChange(table, items, { hostId: host.id, entry });
   } catch (err) {
