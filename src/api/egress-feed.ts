@@ -1,6 +1,7 @@
 import { type EgressRule, ruleWithinRoutes, sortRules } from '../mesh/egress-policy';
-import type { EgressPolicyRecord, GatewayStore, HostRecord } from '../store';
+import { type EgressMemberRecord, type EgressPolicyRecord, type GatewayStore, NetworkNotInitialisedError } from '../store';
 import { contentPart } from './etag';
+import { VersionedCache } from './versioned-cache';
 
 /** An environment an egress node admits for its organisation, by its overlay source address. */
 export interface EgressMember {
@@ -28,24 +29,20 @@ const byString = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 /**
  * The feed as a pure function of its inputs: one entry per organisation that has a policy or an
  * environment (default deny: no policy, no rules), sorted by name; members are the environments
- * that are not revoked and whose owner is in the organisation (an environment without an owner
- * belongs to none and gets no egress), sorted by host id; rules outside the routes are left out
- * (no traffic to them reaches an egress node). `revokedHostIds` are left out whatever the hosts
- * say: the host listing is an index that may lag a revocation by a moment.
+ * not revoked whose owner is in the organisation (the store keeps exactly those as members; an
+ * environment without an owner belongs to none and gets no egress), sorted by host id; rules
+ * outside the routes are left out (no traffic to them reaches an egress node).
  */
 export function buildEgressFeed(input: {
   routes: readonly string[];
   policies: readonly EgressPolicyRecord[];
-  environments: readonly HostRecord[];
-  revokedHostIds: ReadonlySet<string>;
+  members: readonly EgressMemberRecord[];
 }): EgressFeed {
   const members = new Map<string, EgressMember[]>();
-  for (const host of input.environments) {
-    const organization = host.owner?.organization;
-    if (host.role !== 'environment' || host.status === 'revoked' || input.revokedHostIds.has(host.id) || !organization) continue;
-    const list = members.get(organization) ?? [];
-    list.push({ hostId: host.id, name: host.name, ip: host.ip });
-    members.set(organization, list);
+  for (const member of input.members) {
+    const list = members.get(member.organization) ?? [];
+    list.push({ hostId: member.hostId, name: member.name, ip: member.ip });
+    members.set(member.organization, list);
   }
   const rules = new Map(input.policies.map((p) => [p.organization, p.rules]));
   const names = [...new Set([...rules.keys(), ...members.keys()])].sort(byString);
@@ -58,17 +55,31 @@ export function buildEgressFeed(input: {
   return { version: contentPart(JSON.stringify({ routes, organizations })), routes, organizations };
 }
 
-/** Hosts per page while listing every environment. */
-const LISTING_PAGE = 1000;
+/**
+ * The feed as of the store's egress version: each request reads the version (one strongly
+ * consistent GetItem, so every API instance sees every other's changes at once) and the feed is
+ * read again (the network item, the policies' and the members' partitions, strongly consistent)
+ * only when it moved. Concurrent requests share one read.
+ */
+export class EgressFeedCache {
+  private readonly feeds: VersionedCache<EgressFeed>;
+  private reading: Promise<EgressFeed> | undefined;
 
-/** Every environment, through the host listing's pages. */
-export async function listEnvironments(store: GatewayStore): Promise<HostRecord[]> {
-  const hosts: HostRecord[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await store.listHosts({ role: 'environment', limit: LISTING_PAGE, cursor });
-    hosts.push(...page.hosts);
-    cursor = page.nextCursor;
-  } while (cursor);
-  return hosts;
+  constructor(private readonly store: GatewayStore) {
+    // No staleness: a poll is one GetItem anyway, and an owner moved to another organisation must lose its egress at the next poll.
+    this.feeds = new VersionedCache(() => store.getEgressVersion(), () => this.load(), 0);
+  }
+
+  current(): Promise<EgressFeed> {
+    this.reading ??= this.feeds.current().finally(() => {
+      this.reading = undefined;
+    });
+    return this.reading;
+  }
+
+  private async load(): Promise<EgressFeed> {
+    const [network, policies, members] = await Promise.all([this.store.getNetwork(), this.store.listEgressPolicies(), this.store.listEgressMembers()]);
+    if (!network) throw new NetworkNotInitialisedError(this.store.tableName);
+    return buildEgressFeed({ routes: network.egressRoutes ?? [], policies, members });
+  }
 }

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { ADMIN_TOKEN_PREFIX, HOST_CREDENTIAL_PREFIX } from '../secrets';
 import { bearerToken, requireAdmin, requireHost } from '../auth';
 import type { ApiContext } from '../context';
-import { buildEgressFeed, type EgressFeed, listEnvironments } from '../egress-feed';
+import { EgressFeedCache } from '../egress-feed';
 import { ifNoneMatchMatches } from '../etag';
 import type { ApiRequest, ApiResponse } from '../http';
 import { ApiProblem, unauthorized, validationProblem } from '../problem';
@@ -16,37 +16,29 @@ const egressRulesQuery = z.strictObject({
 /**
  * `GET /v1/egress/rules?host=<egress host id>`: what the egress nodes enforce, with an ETag (the
  * feed's content hash); a matching If-None-Match gets 304. Readers: an active egress host with its
- * own credential, or the admin. Read fresh on every request (egress nodes poll it every few
- * seconds; there are few of them): a policy, an environment's owner or a revocation shows at once.
+ * own credential, or the admin. Egress nodes poll it every few seconds: an unchanged feed costs one
+ * GetItem of the egress version (EgressFeedCache), which moves with every policy, owner, egress
+ * route and revocation of an environment, so each shows at the next poll.
  */
 export async function getEgressRules(ctx: ApiContext, request: ApiRequest): Promise<ApiResponse> {
   const query = parseQuery(request.query, egressRulesQuery);
   await requireEgressReader(ctx, request, query.host);
-  const feed = await currentFeed(ctx);
+  const feed = await feedCache(ctx).current();
   const etag = `"${feed.version}"`;
   if (ifNoneMatchMatches(request.headers['if-none-match'], etag)) return { status: 304, headers: { etag, 'cache-control': 'no-cache' }, body: '' };
   return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'no-cache', etag }, body: JSON.stringify(feed) };
 }
 
-/** Concurrent requests share one read of the store. */
-const reading = new WeakMap<ApiContext, Promise<EgressFeed>>();
+/** One feed cache per API instance. */
+const caches = new WeakMap<ApiContext, EgressFeedCache>();
 
-function currentFeed(ctx: ApiContext): Promise<EgressFeed> {
-  let pending = reading.get(ctx);
-  if (!pending) {
-    pending = readFeed(ctx).finally(() => reading.delete(ctx));
-    reading.set(ctx, pending);
+function feedCache(ctx: ApiContext): EgressFeedCache {
+  let cache = caches.get(ctx);
+  if (!cache) {
+    cache = new EgressFeedCache(ctx.store);
+    caches.set(ctx, cache);
   }
-  return pending;
-}
-
-async function readFeed(ctx: ApiContext): Promise<EgressFeed> {
-  // A revocation or an egress route change made by another instance must show now, not within the view's staleness.
-  ctx.views.recheck();
-  const view = await ctx.views.current();
-  const [policies, environments] = await Promise.all([ctx.store.listEgressPolicies(), listEnvironments(ctx.store)]);
-  const revokedHostIds = new Set(view.revocations.map((r) => r.hostId));
-  return buildEgressFeed({ routes: view.egressRoutes, policies, environments, revokedHostIds });
+  return cache;
 }
 
 async function requireEgressReader(ctx: ApiContext, request: ApiRequest, hostId: string | undefined): Promise<void> {
