@@ -69,8 +69,8 @@ class Exchange {
   upgrade = false;
   /** An anonymous CORS preflight: only the status and CORS headers of the answer go back, no body. */
   preflight = false;
-  /** When a tunnel opened by this request must end (its token expires), in ms since the epoch; 0: never. */
-  tunnelEndsAt = 0;
+  /** When the token that admitted this request expires, in ms since the epoch; 0: no token needed (public port, preflight). */
+  tokenExpiresAt = 0;
   constructor(
     readonly head: RequestHead,
     readonly host: string,
@@ -91,8 +91,11 @@ export class ClientConnection implements UpstreamOwner {
   private exchange: Exchange | undefined;
   private closeAfter = false;
   private paused = false;
-  /** Ends a tunnel when the token that opened it expires (one timer per tunnel, nothing per frame). */
-  private tunnelExpiry: NodeJS.Timeout | undefined;
+  /**
+   * Ends a tunnel or a streaming response when the token that admitted it expires: one timer per
+   * tunnel or response that outlives its first chunk, nothing per frame or chunk.
+   */
+  private tokenExpiry: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -274,7 +277,7 @@ export class ClientConnection implements UpstreamOwner {
     };
     const decision = decide(facts, route, this.ctx.domain, Date.now());
     if (decision.kind === 'forward') {
-      if (decision.untilTokenExpires && upgrade) ex.tunnelEndsAt = verified!.expiresAt.getTime();
+      if (decision.untilTokenExpires) ex.tokenExpiresAt = verified!.expiresAt.getTime();
     } else if (decision.kind === 'forward-preflight') {
       ex.preflight = true;
       upgrade = false;
@@ -425,6 +428,7 @@ export class ClientConnection implements UpstreamOwner {
     if (!(rebuilt === undefined ? this.writeToClient(up, out) : this.socket.write(out))) up.socket.pause();
     if (end < buf.length) ex.spoiled = true; // bytes past the response: out of step
     if (ex.responseBody!.done) this.finishExchange(ex);
+    else this.endAtTokenExpiry(ex);
   }
 
   /** Relays body bytes from `buf[start..]`. */
@@ -458,20 +462,29 @@ export class ClientConnection implements UpstreamOwner {
     this.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
     up.socket.setTimeout(this.ctx.webSocketIdleTimeoutMs);
     this.logExchange(ex);
-    if (ex.tunnelEndsAt !== 0) {
-      // HTTP/1.1 gives a tunnel no way to present a fresh token: the client reconnects with one.
-      this.tunnelExpiry = setTimeout(() => {
-        this.logExchange(ex, 'token-expired');
-        this.destroy();
-      }, Math.max(0, ex.tunnelEndsAt - Date.now()));
-    }
+    this.endAtTokenExpiry(ex);
     const pending = this.buf;
     this.buf = undefined;
     if (pending && !up.socket.write(pending)) this.pause();
     else this.resume();
   }
 
+  /**
+   * Cuts the connection when the token that admitted `ex` expires while it is still relayed.
+   * HTTP/1.1 has no way to present a fresh token mid-tunnel, nor to signal an error mid-body: the
+   * client sees the connection end without a TLS close_notify (a chunked or sized body short of
+   * its end) and comes back with a new token.
+   */
+  private endAtTokenExpiry(ex: Exchange): void {
+    if (ex.tokenExpiresAt === 0) return;
+    this.tokenExpiry = setTimeout(() => {
+      this.logExchange(ex, 'token-expired');
+      this.destroy();
+    }, Math.max(0, ex.tokenExpiresAt - Date.now()));
+  }
+
   private finishExchange(ex: Exchange): void {
+    clearTimeout(this.tokenExpiry);
     this.logExchange(ex);
     const up = ex.upstream;
     ex.upstream = undefined;
@@ -636,7 +649,7 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   private onClientClose(): void {
-    clearTimeout(this.tunnelExpiry);
+    clearTimeout(this.tokenExpiry);
     const ex = this.exchange;
     const wasOpen = this.state !== State.Closed;
     this.state = State.Closed;
