@@ -3,7 +3,7 @@ import { StateConflictError } from './errors';
 import { EGRESS_MEMBERS_PK, EGRESS_NODE_PREFIX, EGRESS_POLICIES_PK, iso, keys, NETWORK_PK } from './keys';
 import type { EgressMemberRecord, EgressNodeRecord, EgressPolicyRecord } from './records';
 import type { Item, TableAccess, TransactItem } from './table-access';
-import { cancellationOf, failedCondition } from './transactions';
+import { cancellationOf, failedCondition, pause } from './transactions';
 
 /**
  * Egress state: each organisation's policy (one item each, all in the `EGRESSPOLICIES`
@@ -40,7 +40,7 @@ export async function listEgressPolicies(table: TableAccess): Promise<EgressPoli
 }
 
 /** Rounds of reading the revision again when a PUT without `expectedRevision` lost to a concurrent one. */
-const MAX_POLICY_ROUNDS = 8;
+const MAX_POLICY_ROUNDS = 16;
 
 /**
  * Replaces `organization`'s rules; the revision moves by one, and the egress version with it (one
@@ -74,6 +74,7 @@ export async function putEgressPolicy(
       if (input.expectedRevision !== undefined || round >= MAX_POLICY_ROUNDS) {
         throw new StateConflictError(`the egress policy of ${input.organization} is no longer at revision ${from}`);
       }
+      await pause(Math.random() * 10 * round);
     }
   }
 }

@@ -172,6 +172,18 @@ describe('the egress rule feed costs one read when nothing changed', () => {
     expect((await admin('DELETE', `/v1/hosts/${other.body.host.id}`)).status).toBe(200);
     expect(await poll(one, etag)).toMatchObject({ status: 304, calls: ['GetItem'] });
   });
+
+  test('concurrent policy PUTs without If-Match each take a revision of their own, and the feed shows the last', async () => {
+    etag = (await poll(one)).etag;
+    const before = (await gw.store.getEgressPolicy('globex'))?.revision ?? 0;
+    const written = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => gw.store.putEgressPolicy({ organization: 'globex', rules: [{ cidr: `192.168.1.${i}/32`, proto: 'udp', ports: '53' }], now: new Date() })),
+    );
+    expect(written.map((p) => p.revision).sort()).toEqual([1, 2, 3, 4, 5].map((n) => before + n));
+    const last = written.find((p) => p.revision === before + 5)!;
+    expect((await gw.store.getEgressPolicy('globex'))?.rules).toEqual(last.rules);
+    expect((await changed()).organizations.find((o) => o.organization === 'globex')?.rules).toEqual(last.rules);
+  });
 });
 
 describe('buildEgressFeed', () => {
