@@ -21,6 +21,12 @@ export class StubApi {
   lifetimeSeconds = 3600;
   blocklist: string[] = [];
   listenPort = 0;
+  /** Public keys renewals asked for (key rotations). */
+  readonly renewKeys: string[] = [];
+  /** Fingerprints the agent said are in use (`certificate-in-use`). */
+  readonly inUse: string[] = [];
+  /** Drop `certificate-in-use` requests (as if the API went away right after the renewal). */
+  inUseDown = false;
   private down = false;
   private revoked = false;
   private publicKey?: Uint8Array;
@@ -105,9 +111,19 @@ export class StubApi {
     if (req.headers.authorization !== `Bearer ${this.credential}` || this.revoked) return this.send(res, 401, { title: 'Not authenticated' });
     if (req.method === 'POST' && url.pathname === `/v1/hosts/${this.hostId}/renew`) {
       this.renewals++;
+      const input = (body ? JSON.parse(body) : {}) as { publicKey?: string };
+      if (input.publicKey) {
+        this.renewKeys.push(input.publicKey);
+        this.publicKey = parseX25519PublicKeyPem(input.publicKey);
+      }
       await this.issue();
       this.changed();
       return this.send(res, 200, this.material());
+    }
+    if (req.method === 'POST' && url.pathname === `/v1/hosts/${this.hostId}/certificate-in-use`) {
+      if (this.inUseDown) return void req.socket.destroy();
+      this.inUse.push((JSON.parse(body) as { fingerprint: string }).fingerprint);
+      return this.send(res, 200, { retired: [] });
     }
     if (req.method === 'GET' && url.pathname === `/v1/hosts/${this.hostId}/config`) {
       this.configRequests++;
