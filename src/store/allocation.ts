@@ -101,14 +101,13 @@ async function createWithAddress(table: TableAccess, input: CreateHostInput, ip:
 async function createFromPool(table: TableAccess, input: CreateHostInput, previousAttempts: number): Promise<CreatedHost> {
   let attempts = previousAttempts;
   // Guards, not expected counts: each lost claim is an address another creator took, each
-  // fruitless release one that another creator released or claimed; a network has no more
-  // addresses than this to lose, so going on past it means revocations refill the pool as fast as
-  // others empty it.
+  // fruitless release ended quarantines another creator released or claimed first. More of
+  // either than the network has addresses means revocations refill the pool as fast as others
+  // empty it: this creator gives up rather than loop.
   let lost = 0;
   let fruitlessReleases = 0;
   /** The pool was empty and then no ended quarantine was found. */
   let nothingEnded = false;
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: the bound only matters while others keep taking and refilling, which no test can hold on demand
   while (lost < input.cidr.usableCount) {
     const candidates = await table.queryPage({
       KeyConditionExpression: 'pk = :pk AND sk <= :upper',

@@ -5,7 +5,8 @@
  *
  * The contention is forced, not hoped for: `ContestedTable` lets a rival take, with a request for
  * exactly that address, each address the creator is about to claim from the pool, so the creator
- * loses as often as the test says. The last test races real concurrent creators as well.
+ * loses as often as the test says (or, with revocations refilling the pool, until it gives up
+ * after as many losses as the network has addresses). The last test races real concurrent creators.
  */
 import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { Ipv4Cidr } from '../../src/mesh/cidr';
@@ -127,6 +128,26 @@ describe('allocation: a lost claim goes on to the next free address', () => {
       // Still too early for the addresses left: quarantine is not over before T0 + 1 h.
       const early = new Date(T0.getTime() + HOUR / 2);
       await expect(net.create(early)).rejects.toThrow(NetworkFullError);
+    } finally {
+      await net.drop();
+    }
+  });
+
+  it('losing every pick while revocations keep refilling the pool, a creator gives up after as many losses as the network has addresses', async () => {
+    // The pool never runs dry: each rival revokes the host the previous one created, whose
+    // address is at once free again (no quarantine). The network's size bounds the losses.
+    const net = await recycledNetwork('10.92.0.0/29', { sweep: true }); // 6 usable addresses
+    try {
+      let previous: string | undefined;
+      const rival = async (ip: string) => {
+        const { host } = await net.create(LATER, ip);
+        if (previous) await net.store.revokeHost({ hostId: previous, now: LATER });
+        previous = host.id;
+      };
+      const table = new ContestedTable({ client, tableName: net.tableName }, rival, Infinity);
+      await expect(createHost(table, net.input(LATER))).rejects.toThrow(NetworkFullError);
+      expect(table.stolen).toHaveLength(net.cidr.usableCount);
+      expect(await net.queued()).not.toEqual([]); // given up with an address free: the guard, not a full network
     } finally {
       await net.drop();
     }
