@@ -13,6 +13,8 @@ import { decideNebulaAction } from './reload-decision';
 import { patchBlocklist } from './config-patch';
 import { DEFAULT_KEY_ROTATION_DAYS, keyRotationDue, msUntilRenewal, tunnelRefreshTime } from './renewal';
 import { sleep } from './sleep';
+import { consoleCommand, readConsole } from './status-console';
+import { handOverTunnels } from './tunnel-handover';
 import { AgentStateError, type AgentIdentity, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writeIdentity, writePreparedConfig } from './state-dir';
 import { DEFAULT_FALLBACK_POLL_MS, DEFAULT_WATCH_BACKOFF, MIN_WATCH_ROUND_MS, fallbackDelay, watchTarget } from './watch-policy';
 
@@ -34,6 +36,8 @@ export interface RunOptions {
   readonly keyRotationDays?: number;
   /** Registers the listener called when a key rotation is asked for now (SIGUSR2 in the CLI): the agent renews at once with a new key. */
   readonly onKeyRotationRequest?: (listener: () => void) => void;
+  /** The OpenSSH client that reaches nebula's console for tunnel handovers. @default 'ssh' */
+  readonly sshBinary?: string;
   /** Aborting stops the agent (SIGTERM/SIGINT in the CLI). */
   readonly signal: AbortSignal;
 }
@@ -89,6 +93,10 @@ class Agent {
   /** When nebula was last started here, and when a certificate was last written: a start after the write runs on it. */
   private startedAt?: number;
   private certificateInstalledAt = 0;
+  /** Bumped at every certificate install: a handover counts only if no newer certificate came meanwhile. */
+  private certificateGeneration = 0;
+  /** Tunnel handovers run one after another, outside the serial queue (they take a few console round trips). */
+  private handovers: Promise<void> = Promise.resolve();
   /** A key rotation was asked for: renew now, with a new key. */
   private rotationRequested = false;
   private renewNow = new AbortController();
@@ -363,7 +371,7 @@ class Agent {
       this.log('error', 'key_switch_failed', { reason: 'the certificate for the new key was not installed' });
       return undefined;
     }
-    if (this.nebula.running && !(await this.nebulaReloaded(applied.fingerprint))) {
+    if (this.nebula.running && !(await this.nebulaReloaded(applied.fingerprint, this.nebula.processId))) {
       this.log('error', 'key_switch_failed', { reason: `nebula did not report reloading certificate ${applied.fingerprint}`, log: this.paths.nebulaLog });
       return undefined;
     }
@@ -398,16 +406,55 @@ class Agent {
     }
   }
 
-  /** Waits (bounded) until nebula's log says it reloaded the certificate `fingerprint`, or nebula was started on it. */
-  private async nebulaReloaded(fingerprint: string): Promise<boolean> {
+  /** Waits (bounded) until nebula's log says it reloaded the certificate `fingerprint`, or nebula was started on it ('started': not the process `pid` any more). */
+  private async nebulaReloaded(fingerprint: string, pid: number | undefined): Promise<'reloaded' | 'started' | false> {
     const until = Date.now() + KEY_SWITCH_WAIT_MS;
     while (!this.stopping) {
-      if (logTail(this.paths.nebulaLog).some((line) => line.includes(CERT_RELOADED) && line.includes(fingerprint))) return true;
-      if (this.startedAt !== undefined && this.startedAt >= this.certificateInstalledAt) return true;
+      if (this.nebula.processId !== pid || (this.startedAt !== undefined && this.startedAt >= this.certificateInstalledAt)) return 'started';
+      if (logTail(this.paths.nebulaLog).some((line) => line.includes(CERT_RELOADED) && line.includes(fingerprint))) return 'reloaded';
       if (Date.now() > until) return false;
       await sleep(100, this.halt.signal);
     }
     return false;
+  }
+
+  /**
+   * After a renewal reloaded into nebula: once nebula logged the reload, every tunnel is made again
+   * with the new certificate through nebula's console (tunnel-handover.ts), which makes the
+   * restart before the replaced certificate expires unneeded. Should the console not answer or a
+   * tunnel keep its old session, that restart stays scheduled.
+   */
+  private handOverTunnels(config: unknown): void {
+    const certificate = (config as { pki?: { cert?: unknown } }).pki?.cert;
+    if (typeof certificate !== 'string') return;
+    const generation = this.certificateGeneration;
+    const pid = this.nebula.processId;
+    const fingerprint = readCertificateFacts(certificate).fingerprint;
+    this.handovers = this.handovers.then(async () => {
+      if (this.stopping || generation !== this.certificateGeneration) return;
+      const reloaded = await this.nebulaReloaded(fingerprint, pid);
+      if (reloaded === 'started' || this.stopping) return; // a fresh nebula makes every tunnel with the new certificate
+      const fallback = this.refreshAt === undefined ? undefined : new Date(this.refreshAt).toISOString();
+      if (!reloaded) {
+        this.log('warn', 'tunnel_handover_failed', { fingerprint, reason: `nebula did not report reloading certificate ${fingerprint}`, restartAt: fallback });
+        return;
+      }
+      try {
+        const settings = readConsole(this.paths.dir);
+        const lighthouses = (this.applied.config as { lighthouse?: { hosts?: unknown } }).lighthouse?.hosts;
+        const result = await handOverTunnels(
+          { console: (command) => consoleCommand(settings, command, { sshBinary: this.options.sshBinary }), nudge: nudgeLighthouse, sleep: (ms) => sleep(ms, this.halt.signal), now: Date.now },
+          Array.isArray(lighthouses) ? (lighthouses as string[]) : [],
+        );
+        if (this.stopping) return;
+        if (generation !== this.certificateGeneration || this.nebula.processId !== pid) return; // the next certificate or start takes over
+        this.scheduleTunnelRefresh(undefined);
+        this.log('info', 'tunnels_handed_over', { fingerprint, peers: result.peers.map((p) => p.vpnIp), outcomes: result.peers.map((p) => p.outcome) });
+      } catch (err) {
+        if (this.stopping) return;
+        this.log('warn', 'tunnel_handover_failed', { fingerprint, reason: (err as Error).message, restartAt: fallback });
+      }
+    });
   }
 
   private retriable(err: unknown): boolean {
@@ -436,7 +483,12 @@ class Agent {
     this.refreshChanged = new AbortController();
   }
 
-  /** Restarts nebula before a replaced certificate, still held by its tunnels, expires (see tunnelRefreshTime). */
+  /** Whether a config is a key rotation's first step (it names host.key.next). */
+  private keyRotationInstall(config: unknown): boolean {
+    return (config as { pki?: { key?: unknown } }).pki?.key === this.paths.nextKey;
+  }
+
+  /** Restarts nebula before a replaced certificate, still held by its tunnels, expires, unless a tunnel handover made that unneeded (see tunnelRefreshTime). */
   private async refreshTunnels(): Promise<void> {
     while (!this.stopping) {
       const changed = this.refreshChanged.signal;
@@ -510,6 +562,7 @@ class Agent {
     this.applied = { config: prepared.config, certificateIp: prepared.certificateIp, notBefore: prepared.notBefore, notAfter: prepared.notAfter };
     if (certificateChanged) {
       this.certificateInstalledAt = Date.now();
+      this.certificateGeneration++;
       this.certificateChanged.abort();
       this.certificateChanged = new AbortController();
     }
@@ -519,7 +572,11 @@ class Agent {
     } else if (decision.action === 'reload') {
       this.nebula.reload();
       this.log('info', 'nebula_reloaded', fields);
-      if (certificateChanged) this.scheduleTunnelRefresh(tunnelRefreshTime(replaced.notBefore, replaced.notAfter));
+      if (certificateChanged) {
+        // The restart is the fallback; the handover (not for a key rotation: peers drop the retired certificate's tunnels) cancels it.
+        this.scheduleTunnelRefresh(tunnelRefreshTime(replaced.notBefore, replaced.notAfter));
+        if (!this.keyRotationInstall(prepared.config)) this.handOverTunnels(prepared.config);
+      }
     } else {
       await this.nebula.stop();
       try {

@@ -1,0 +1,88 @@
+import { HandoverError, type HandoverStep, type Tunnel, handoverPlan, parseTunnels, stepCommands, stepOutcome, stepSettled, stillPending } from '../../src/agent/tunnel-handover';
+
+/** Shaped like nebula 1.6.1's `list-hostmap -json` (ControlHostInfo), trimmed to what matters plus some noise. */
+const HOSTMAP = JSON.stringify([
+  { vpnIp: '10.94.0.1', localIndex: 11, remoteIndex: 91, remoteAddrs: [{ ip: '198.18.7.2', port: 4242 }], cachedPackets: 0, cert: { fingerprint: 'aa' }, messageCounter: 4, currentRemote: { ip: '198.18.7.2', port: 4242 }, currentRelaysToMe: [], currentRelaysThroughMe: [] },
+  { vpnIp: '10.94.0.3', localIndex: 33, remoteIndex: 93, remoteAddrs: [], cachedPackets: 0, cert: null, messageCounter: 0, currentRemote: null, currentRelaysToMe: ['10.94.0.1'], currentRelaysThroughMe: [] },
+  { vpnIp: '10.94.0.2', localIndex: 22, remoteIndex: 92, remoteAddrs: [], cachedPackets: 0, cert: null, messageCounter: 0, currentRemote: { ip: '198.18.7.3', port: 4242 }, currentRelaysToMe: [], currentRelaysThroughMe: [] },
+]);
+
+const lh: Tunnel = { vpnIp: '10.94.0.1', localIndex: 11, remote: '198.18.7.2:4242' };
+const direct: Tunnel = { vpnIp: '10.94.0.2', localIndex: 22, remote: '198.18.7.3:4242' };
+const relayed: Tunnel = { vpnIp: '10.94.0.3', localIndex: 33 };
+
+describe('reading the hostmap', () => {
+  it.each([
+    ['a hostmap', HOSTMAP, [lh, relayed, direct]],
+    ['no tunnels (nebula prints null)', 'null\n', []],
+    ['no tunnels (empty list)', '[]', []],
+    ['entries without an IP or index are skipped', JSON.stringify([{ vpnIp: '10.94.0.9' }, { localIndex: 4 }]), []],
+    ['a remote without a port is no remote', JSON.stringify([{ vpnIp: '10.94.0.9', localIndex: 9, currentRemote: { ip: '198.18.7.9' } }]), [{ vpnIp: '10.94.0.9', localIndex: 9 }]],
+  ])('%s', (_case, json, expected) => {
+    expect(parseTunnels(json)).toEqual(expected);
+  });
+
+  it.each([
+    ['not JSON', 'Could not find tunnel', /not JSON: Could not find tunnel/],
+    ['not a list', '{"vpnIp":"10.94.0.1"}', /not a JSON list/],
+  ])('refuses output that is %s', (_case, output, message) => {
+    expect(() => parseTunnels(output)).toThrow(HandoverError);
+    expect(() => parseTunnels(output)).toThrow(message);
+  });
+});
+
+describe('the handover plan', () => {
+  it.each<[string, Tunnel[], string[], HandoverStep[]]>([
+    ['nothing to hand over', [], ['10.94.0.1'], []],
+    [
+      'lighthouses first, then the others by overlay IP; each re-made at the address it used',
+      [direct, { vpnIp: '10.94.0.10', localIndex: 5, remote: '198.18.7.10:4242' }, lh],
+      ['10.94.0.1'],
+      [
+        { vpnIp: '10.94.0.1', localIndex: 11, lighthouse: true, reconnect: { kind: 'create-tunnel', address: '198.18.7.2:4242' } },
+        { vpnIp: '10.94.0.2', localIndex: 22, lighthouse: false, reconnect: { kind: 'create-tunnel', address: '198.18.7.3:4242' } },
+        { vpnIp: '10.94.0.10', localIndex: 5, lighthouse: false, reconnect: { kind: 'create-tunnel', address: '198.18.7.10:4242' } },
+      ],
+    ],
+    [
+      'a lighthouse without a remote is nudged (nebula knows its static address); another peer waits for traffic',
+      [relayed, { vpnIp: '10.94.0.1', localIndex: 11 }],
+      ['10.94.0.1'],
+      [
+        { vpnIp: '10.94.0.1', localIndex: 11, lighthouse: true, reconnect: { kind: 'nudge' } },
+        { vpnIp: '10.94.0.3', localIndex: 33, lighthouse: false, reconnect: { kind: 'on-traffic' } },
+      ],
+    ],
+  ])('%s', (_case, tunnels, lighthouses, expected) => {
+    expect(handoverPlan(tunnels, lighthouses)).toEqual(expected);
+  });
+
+  it.each<[string, HandoverStep, string[]]>([
+    ['close, then handshake at once at the known address', handoverPlan([direct], [])[0], ['close-tunnel 10.94.0.2', 'create-tunnel -address 198.18.7.3:4242 10.94.0.2']],
+    ['a nudged lighthouse: close only', handoverPlan([{ vpnIp: '10.94.0.1', localIndex: 1 }], ['10.94.0.1'])[0], ['close-tunnel 10.94.0.1']],
+    ['a relayed peer: close only', handoverPlan([relayed], [])[0], ['close-tunnel 10.94.0.3']],
+  ])('console commands: %s', (_case, step, commands) => {
+    expect(stepCommands(step)).toEqual(commands);
+  });
+});
+
+describe('what became of a tunnel', () => {
+  const step = handoverPlan([direct], [])[0];
+  it.each<[string, Tunnel[], Tunnel[], string, boolean]>([
+    ['a new session', [{ ...direct, localIndex: 77 }], [], 'renewed', true],
+    ['the old session still there', [direct], [], 'unchanged', false],
+    ['gone, nothing under way (the next packet re-makes it)', [lh], [], 'closed', true],
+    ['gone, the new handshake under way', [], [{ vpnIp: direct.vpnIp, localIndex: 78 }], 'handshaking', false],
+  ])('%s', (_case, hostmap, pending, outcome, settled) => {
+    expect(stepOutcome(step, hostmap, pending)).toBe(outcome);
+    expect(stepSettled(stepOutcome(step, hostmap, pending))).toBe(settled);
+  });
+
+  it.each<[string, Tunnel[], Tunnel[], Tunnel[]]>([
+    ['none pending before', [], [{ vpnIp: '10.94.0.2', localIndex: 5 }], []],
+    ['a handshake begun before is still pending', [{ vpnIp: '10.94.0.2', localIndex: 5 }], [{ vpnIp: '10.94.0.2', localIndex: 5 }], [{ vpnIp: '10.94.0.2', localIndex: 5 }]],
+    ['it finished; another began since (with the new certificate)', [{ vpnIp: '10.94.0.2', localIndex: 5 }], [{ vpnIp: '10.94.0.2', localIndex: 6 }], []],
+  ])('handshakes begun before the reload: %s', (_case, before, now, expected) => {
+    expect(stillPending(before, now)).toEqual(expected);
+  });
+});
