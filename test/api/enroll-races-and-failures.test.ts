@@ -5,7 +5,8 @@
  * - two first enrollments with one token and different keys: exactly one wins; the other gets
  *   409 token-used and no credential, whichever of them reached the write first;
  * - a retry (same token, same key) whose host uses its credential meanwhile: 409, the token is dead;
- * - a store failure during enrollment is a 500 that says nothing of the failure, never "token used";
+ * - a store failure during enrollment (first or retry) is a 500 that says nothing of the failure,
+ *   never "token used" or "token dead";
  * - a revoked host is never enrolled, even if its record still names the token;
  * - the CA key signs once per enrollment: a retry and a refused other key sign nothing.
  */
@@ -152,6 +153,19 @@ describe('enrollment races and failures', () => {
     // Nothing was bound: the token still enrolls.
     expect((await store.getHost(host.id))?.status).toBe('pending');
     expect((await enroll(enrollment.token, newKey())).status).toBe(200);
+  });
+
+  it('a store failure while a retry replaces the credential is a 500 too, not a dead token; the first credential still works', async () => {
+    const { host, enrollment } = await create('store-down-on-retry');
+    const key = newKey();
+    const first = await enroll(enrollment.token, key);
+    expect(first.status).toBe(200);
+    hooks.replaceUnusedCredential = () => Promise.reject(new Error('simulated DynamoDB outage: InternalServerError'));
+    const failed = await enroll(enrollment.token, key);
+    hooks = {};
+    expect(failed).toEqual({ status: 500, body: expect.objectContaining({ type: expect.stringMatching(/internal$/) }) });
+    expect(JSON.stringify(failed.body)).not.toMatch(/DynamoDB|InternalServerError|token/);
+    expect((await answer(request('GET', `/v1/hosts/${host.id}/config`, undefined, first.body.credential))).status).toBe(200);
   });
 
   it('a revoked host is never enrolled, even if its record still names the token: 401 naming the token, nothing written', async () => {
