@@ -74,7 +74,6 @@ export const renewBody = z.strictObject({
 
 /** The roles of the fleets whose instances register themselves (`POST /v1/nodes/register`). */
 export const NODE_ROLES = ['lighthouse', 'proxy', 'egress'] as const;
-export type NodeRole = (typeof NODE_ROLES)[number];
 
 export const registerBody = z.strictObject({
   role: z.enum(NODE_ROLES),

@@ -59,11 +59,6 @@ export function rangeWithin(inner: Ipv4Range, outer: Ipv4Range): boolean {
   return inner.prefix >= outer.prefix && ((inner.base & maskOf(outer.prefix)) >>> 0) === outer.base;
 }
 
-/** Whether the address `ip` (32-bit number) lies in `range`. */
-export function rangeContains(range: Ipv4Range, ip: number): boolean {
-  return ((ip & maskOf(range.prefix)) >>> 0) === range.base;
-}
-
 /** Orders ranges by address, then wider first. */
 export function compareRanges(a: Ipv4Range, b: Ipv4Range): number {
   return a.base - b.base || a.prefix - b.prefix;
