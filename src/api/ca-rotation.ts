@@ -23,6 +23,9 @@ export type CaExpiryWarning = 'ok' | '30d' | '7d' | 'expired';
 /** How long a phase waits for hosts to hold its bundle before moving on regardless. @default 24 h */
 export const DEFAULT_DISTRIBUTE_SECONDS = 24 * 3600;
 
+/** The longest a phase may wait for hosts: a rotation must end well before any CA expires. */
+export const MAX_DISTRIBUTE_SECONDS = 30 * 86_400;
+
 /**
  * After entering `signing`, other API instances may still sign with the old CA until they read
  * the new version (within their version poll, 500 ms by default), and their clocks may differ a

@@ -1,14 +1,11 @@
 import * as z from 'zod/mini';
 import { requireAdmin } from '../auth';
-import { caRotationView, DEFAULT_DISTRIBUTE_SECONDS } from '../ca-rotation';
+import { caRotationView, DEFAULT_DISTRIBUTE_SECONDS, MAX_DISTRIBUTE_SECONDS } from '../ca-rotation';
 import { startCaRotation } from '../ca-rotation-service';
 import type { ApiContext } from '../context';
 import type { ApiRequest, ApiResponse } from '../http';
 import { jsonResponse } from '../problem';
 import { parseJsonBody } from '../validation';
-
-/** The longest a phase may wait for hosts: a rotation must end well before any CA expires. */
-const MAX_DISTRIBUTE_SECONDS = 30 * 86_400;
 
 export const caRotationBody = z.strictObject({
   distributeSeconds: z.optional(z.number().check(z.int(), z.minimum(0), z.maximum(MAX_DISTRIBUTE_SECONDS))),

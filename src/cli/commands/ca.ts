@@ -1,3 +1,4 @@
+import { DEFAULT_DISTRIBUTE_SECONDS, MAX_DISTRIBUTE_SECONDS } from '../../api/ca-rotation';
 import type { CaExpiryStatus, CaRotationStatus } from '../../client/admin-client';
 import { createCA, encodeEd25519PrivateKeyPem, generateEd25519KeyPair, LocalSigner } from '../../pki';
 import { type CommandImpl, parseFlags, parseFlagsAndArguments, required, UsageError } from '../command';
@@ -44,9 +45,6 @@ export const caCreateCommand: CommandImpl = {
   },
 };
 
-/** The most a rotation phase waits for hosts (the API's limit too). */
-const MAX_DISTRIBUTE_SECONDS = 30 * 86_400;
-
 /** A rotation and the CA's expiry as `key: value` lines. */
 export function renderCaRotation(rotation: CaRotationStatus, expiry?: CaExpiryStatus): string {
   const ca = (c: { fingerprint: string; notAfter: string } | undefined) => c && `${c.fingerprint} (until ${c.notAfter})`;
@@ -74,7 +72,7 @@ export const caRotateStartCommand: CommandImpl = {
 Starts a CA rotation: every host first gets a bundle of the old and the new CA; once all hold it
 (or after --distribute-seconds), certificates are signed by the new CA as hosts renew; the old CA
 leaves the bundle once no certificate it signed is still valid. See docs/ca-rotation.md.
-  --distribute-seconds N  how long a phase waits for hosts to fetch its bundle (default 86400)
+  --distribute-seconds N  how long a phase waits for hosts to fetch its bundle (default ${DEFAULT_DISTRIBUTE_SECONDS})
 
 ${CONNECTION_USAGE}`,
   async run(argv, io) {
