@@ -6,7 +6,7 @@ import { GatewayApiError } from '../../client/errors';
 import { bearerTokenAuth, type RequestAuth, sigv4Auth } from '../../client/request-auth';
 import { type CliIO, UsageError, required } from '../command';
 
-/** The flags every `hosts`, `ports` and `tokens` command takes: where the API is and how to authenticate. */
+/** The flags every admin command (`hosts`, `ports`, `tokens`, `egress-policies`, `network`, `ca rotate`) takes: where the API is and how to authenticate. */
 export const CONNECTION_FLAGS = {
   api: { type: 'string' },
   iam: { type: 'boolean' },
@@ -16,7 +16,7 @@ export const CONNECTION_FLAGS = {
   json: { type: 'boolean' },
 } as const;
 
-export const CONNECTION_USAGE = `Connection (every hosts, ports and tokens command):
+export const CONNECTION_USAGE = `Connection (every admin command: hosts, ports, tokens, egress-policies, network, ca rotate):
   --api URL           the gateway's API: a deployed stage (https://<id>.execute-api.<region>.amazonaws.com/api)
                       or a local gateway (http://127.0.0.1:8080; plain http only to this machine)
   --iam               authenticate with SigV4 (service execute-api) and the AWS credential chain: AWS_ACCESS_KEY_ID
@@ -116,6 +116,16 @@ export async function calling<T>(call: () => Promise<T>, flagOf: (field: string)
 /** The flag a body field came from: `groups[2]` → `--groups`, `owner.subject` → the owner flag. */
 export function flagOfField(flags: Record<string, string>): (field: string) => string | undefined {
   return (field) => flags[field] ?? flags[field.replace(/\[\d+\]$/, '').replace(/\..*$/, '')];
+}
+
+/** The flag a refused field came from, for repeated flags: `rules[2].cidr` → `--rule` (the third), `routes[0]` → `--route`. */
+export function flagOf(flags: Record<string, string>): (field: string) => string | undefined {
+  return (field) => {
+    const match = /^([a-z-]+)(?:\[(\d+)\])?/.exec(field);
+    const flag = match ? flags[match[1]] : undefined;
+    if (!flag || !match) return undefined;
+    return match[2] === undefined ? flag : `${flag} #${Number(match[2]) + 1}`;
+  };
 }
 
 /** Reads a command's arguments: exactly `names`, in order; UsageError naming what is missing or extra. */

@@ -2,17 +2,7 @@ import type { EgressPolicy, EgressRule } from '../../client/admin-client';
 import { MeshError } from '../../mesh/errors';
 import { parseRuleSpec } from '../../mesh/egress-policy';
 import { type CliIO, type CommandImpl, parseFlags, required, UsageError } from '../command';
-import { adminClientFrom, calling, CONNECTION_FLAGS, CONNECTION_USAGE, writeJson } from './admin-connection';
-
-/** The flag a refused field came from: `rules[2].cidr` → `--rule` (the third), `routes[0]` → `--route`. */
-export function flagOf(flags: Record<string, string>): (field: string) => string | undefined {
-  return (field) => {
-    const match = /^([a-z-]+)(?:\[(\d+)\])?/.exec(field);
-    const flag = match ? flags[match[1]] : undefined;
-    if (!flag || !match) return undefined;
-    return match[2] === undefined ? flag : `${flag} #${Number(match[2]) + 1}`;
-  };
-}
+import { adminClientFrom, calling, CONNECTION_FLAGS, CONNECTION_USAGE, flagOf, writeJson } from './admin-connection';
 
 const POLICY_FIELDS = flagOf({ organization: '--organization', rules: '--rule', 'if-match': '--if-revision' });
 

@@ -1,8 +1,7 @@
 import { MeshError } from '../../mesh/errors';
 import { parseIpv4Range } from '../../mesh/egress-routes';
 import { type CliIO, type CommandImpl, parseFlags, UsageError } from '../command';
-import { adminClientFrom, calling, CONNECTION_FLAGS, CONNECTION_USAGE, writeJson } from './admin-connection';
-import { flagOf } from './egress-policies';
+import { adminClientFrom, calling, CONNECTION_FLAGS, CONNECTION_USAGE, flagOf, writeJson } from './admin-connection';
 
 const ROUTE_FIELDS = flagOf({ routes: '--route' });
 
