@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../lib/config';
+import { EGRESS_DEFAULTS, parseConfig } from '../lib/config';
 import { encodeX25519PublicKeyPem, generateX25519KeyPair } from '../src/pki';
 import { startDynamoDbLocal } from '../src/server/dynamodb-local';
 import { startGateway } from '../src/server';
@@ -28,7 +28,7 @@ import { GatewayStore } from '../src/store';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { HOST_LISTING_SHARDS } from '../src/store/keys';
 import { type Capacity, CapacityMeter, noCapacity, type WrittenItem } from './cost/capacity-meter';
-import { type Assumptions, controlPlaneCost, DEFAULT_ASSUMPTIONS, type Deployment, fleetCost, type MeasuredMix, type Operation, type Prices, total } from './cost/model';
+import { type Assumptions, controlPlaneCost, DEFAULT_ASSUMPTIONS, type Deployment, egressCost, fleetCost, kmsKeys, lastSeenWritesPerMonth, type MeasuredMix, type Operation, type Prices, total } from './cost/model';
 import { markdownTable } from './table';
 
 const PRICE_FILE = join(__dirname, 'prices-2026-12.json');
@@ -63,6 +63,8 @@ async function measure(hostsToMeasure: number): Promise<{ mix: MeasuredMix; inde
       meter.current = noCapacity();
       const result = await fn();
       samples.set(op, [...(samples.get(op) ?? []), meter.current]);
+      // Calls made between measured operations (the egress feed's rebuild) land in a sample nobody reads.
+      meter.current = noCapacity();
       return result;
     };
     const call = async (method: string, path: string, token: string | undefined, body?: unknown, headers: Record<string, string> = {}) => {
@@ -81,6 +83,11 @@ async function measure(hostsToMeasure: number): Promise<{ mix: MeasuredMix; inde
       const proxy = await call('POST', '/v1/hosts', admin, { name: 'cost-proxy', role: 'proxy' });
       const proxyCredential = (await call('POST', '/v1/enroll', undefined, { token: proxy.json.enrollment.token, publicKey: key() })).json.credential;
       let routesVersion = (await call('GET', `/v1/routes?host=${proxy.json.host.id}`, proxyCredential)).json.version as string;
+      const egress = await call('POST', '/v1/hosts', admin, { name: 'cost-egress', role: 'egress' });
+      const egressId = egress.json.host.id as string;
+      const egressCredential = (await call('POST', '/v1/enroll', undefined, { token: egress.json.enrollment.token, publicKey: key() })).json.credential as string;
+      // The node's first poll builds the feed and marks its credential used (once); the polls measured after it are unchanged ones.
+      await call('GET', `/v1/egress/rules?host=${egressId}`, egressCredential);
       for (let i = 0; i < hostsToMeasure; i++) {
         const created = await metered('create', () => call('POST', '/v1/hosts', admin, { name: `cost-env-${i}`, role: 'environment', owner: { subject: 'alice', organization: 'acme' } }));
         const id = created.json.host.id as string;
@@ -88,6 +95,8 @@ async function measure(hostsToMeasure: number): Promise<{ mix: MeasuredMix; inde
         const credential = enrolled.json.credential as string;
         const config = await metered('firstConfig', () => call('GET', `/v1/hosts/${id}/config`, credential));
         await metered('watchRepoll', () => call('GET', `/v1/hosts/${id}/config`, credential, undefined, { 'if-none-match': config.etag }));
+        // A new agent version is written down at once: the same write as the periodic last-seen one (src/api/last-seen.ts).
+        await metered('lastSeen', () => call('GET', `/v1/hosts/${id}/config`, credential, undefined, { 'if-none-match': config.etag, 'user-agent': 'gateway-agent/0.0.0-bench nebula/1.6.1' }));
         await metered('renew', () => call('POST', `/v1/hosts/${id}/renew`, credential, {}));
         await metered('portChange', () => call('PUT', `/v1/hosts/${id}/ports/3000`, admin, { access: 'private' }));
         const delta = await metered('routeDelta', () => call('GET', `/v1/routes?host=${proxy.json.host.id}&since=${routesVersion}`, proxyCredential));
@@ -95,6 +104,9 @@ async function measure(hostsToMeasure: number): Promise<{ mix: MeasuredMix; inde
         await metered('revoke', () => call('DELETE', `/v1/hosts/${id}`, admin));
         const store = new GatewayStore({ client, tableName: 'bench-cost' });
         await metered('versionPoll', () => store.getConfigVersion());
+        // After the revocation moved the egress version: one rebuild, then the unchanged poll measured.
+        const feed = await call('GET', `/v1/egress/rules?host=${egressId}`, egressCredential);
+        await metered('egressPoll', () => call('GET', `/v1/egress/rules?host=${egressId}`, egressCredential, undefined, { 'if-none-match': feed.etag }));
       }
     } finally {
       await gw.stop();
@@ -123,10 +135,14 @@ function deployment(): Deployment {
     lambdaMemoryGb: LAMBDA_MEMORY_GB,
     serverDesiredCount: config.server.desiredCount,
     natGateways: config.vpc.mode === 'create' ? config.vpc.natGateways : 0,
+    availabilityZones: config.vpc.mode === 'create' ? config.vpc.maxAzs : config.vpc.availabilityZones.length,
     // lib/stacks/network-stack.ts adds one to the VPC it creates.
     dynamodbGatewayEndpoint: config.vpc.mode === 'create',
     proxies: { count: config.proxies.min, instanceType: config.proxies.instanceType },
     lighthouses: { count: config.lighthouses.count, instanceType: config.lighthouses.instanceType },
+    // Egress is off unless configured; the model prices the fleet as `{"enabled": true}` would deploy it.
+    egress: { count: EGRESS_DEFAULTS.maxInstances, instanceType: EGRESS_DEFAULTS.instanceType },
+    caNextKey: config.caNextKey,
   };
 }
 
@@ -158,6 +174,23 @@ async function main(): Promise<void> {
   out(markdownTable(['connected hosts', 'server tasks', 'server watches', 'per host', 'Lambda long-polls (baseline)', 'per host', 'ratio'], rows));
   const fleets = fleetCost(prices, d, assumptions);
   out(`\nEC2 fleets, apart: ${fleets.map((l) => `${l.item} ${usd(l.monthly)}`).join('; ')}; total ${usd(total(fleets))} a month.`);
+  const egress = egressCost(prices, d, mix, assumptions);
+  out(`\nEgress fleet when enabled (\`gateway.egress\`, defaults; its feed is served by the server in the VPC, every ${assumptions.egressPollSeconds} s per node):`);
+  out(markdownTable(['item', 'monthly'], [...egress.map((l) => [l.item, usd(l.monthly)]), ['total', usd(total(egress))]]));
+  const rotationKey = (kmsKeys({ caNextKey: true }, assumptions) - kmsKeys({ caNextKey: false }, assumptions)) * prices.kmsPerKeyMonth;
+  out(`CA rotation: the next CA key (\`caNextKey\`) adds ${usd(rotationKey)} a month while it exists (deployed: ${kmsKeys(d, assumptions)} keys).`);
+
+  out('\nPer connected host per month, all in (control plane + EC2 fleets, with and without the egress fleet):');
+  out(markdownTable(
+    ['connected hosts', 'control plane', 'EC2 fleets', 'egress fleet', 'total, no egress', 'per host', 'total with egress', 'per host'],
+    [1_000, 10_000].map((hosts) => {
+      const plane = total(controlPlaneCost(hosts, 'server-watches', prices, d, mix, assumptions));
+      const base = plane + total(fleets);
+      return [hosts.toLocaleString('en'), usd(plane), usd(total(fleets)), usd(total(egress)), usd(base), usd(base / hosts, 4), usd(base + total(egress)), usd((base + total(egress)) / hosts, 4)];
+    }),
+  ));
+  const lastSeen = lastSeenWritesPerMonth(10_000, prices.hoursPerMonth, assumptions);
+  out(`Last-seen writes at 10k hosts: ${fmt(lastSeen / 1e6)} M a month x ${fmt(mix.lastSeen.write)} write units = ${usd(((lastSeen * mix.lastSeen.write) / 1e6) * prices.dynamodbOnDemandPerMillionWriteUnits)} (in "DynamoDB writes").`);
   const perHost10k = total(after10k) / 10_000;
   out(`Target <= $0.05 per connected host per month at 10k hosts: ${usd(perHost10k, 4)} (${perHost10k <= 0.05 ? 'met' : 'NOT met'}).`);
 
