@@ -4,27 +4,20 @@ import { DEFAULT_NETWORK_POLICY } from '../src/mesh/firewall';
 import { createCA, NebulaCertificate, parseCertificateBundle } from '../src/pki';
 import type { Signer } from '../src/pki/signer';
 import { GatewayStore } from '../src/store';
+import { type CustomResourceRequest, sendCustomResourceResponse } from './shared/custom-resource';
 import { logger } from './shared/logger';
 import { nextSignerFromEnvironment, signerFromEnvironment, tokenSignerFromEnvironment } from './shared/signer';
 
-/** A CloudFormation custom resource request (the fields this resource reads). */
-export interface CustomResourceEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly ResponseURL: string;
-  readonly StackId: string;
-  readonly RequestId: string;
-  readonly LogicalResourceId: string;
-  readonly PhysicalResourceId?: string;
-  readonly ResourceProperties: {
-    readonly TableName: string;
-    readonly OverlayCidr: string;
-    readonly CaName: string;
-    /** CloudFormation passes every property as a string. */
-    readonly CaLifetimeDays: string | number;
-    /** The access token key; a change makes CloudFormation send an Update, which reads its public key. */
-    readonly AccessTokenKeyArn?: string;
-  };
-}
+/** A CloudFormation custom resource request for the CA (the properties this resource reads). */
+export type CustomResourceEvent = CustomResourceRequest<{
+  readonly TableName: string;
+  readonly OverlayCidr: string;
+  readonly CaName: string;
+  /** CloudFormation passes every property as a string. */
+  readonly CaLifetimeDays: string | number;
+  /** The access token key; a change makes CloudFormation send an Update, which reads its public key. */
+  readonly AccessTokenKeyArn?: string;
+}>;
 
 export interface CaResult {
   readonly physicalResourceId: string;
@@ -110,24 +103,10 @@ async function signingCa(bundle: NebulaCertificate[], signers: readonly Signer[]
   return newest;
 }
 
-/** Tells CloudFormation the outcome: a PUT of the JSON response to the pre-signed ResponseURL. */
-export async function sendResponse(event: CustomResourceEvent, outcome: { result?: CaResult; error?: Error }): Promise<void> {
-  const body = JSON.stringify({
-    Status: outcome.error ? 'FAILED' : 'SUCCESS',
-    Reason: outcome.error ? outcome.error.message.slice(0, 1000) : undefined,
-    PhysicalResourceId: outcome.result?.physicalResourceId ?? event.PhysicalResourceId ?? `nebula-ca:${event.LogicalResourceId}`,
-    StackId: event.StackId,
-    RequestId: event.RequestId,
-    LogicalResourceId: event.LogicalResourceId,
-    Data: outcome.result?.fingerprint
-      ? {
-          Fingerprint: outcome.result.fingerprint,
-          ...(outcome.result.accessTokenPublicKey ? { AccessTokenPublicKey: outcome.result.accessTokenPublicKey } : {}),
-        }
-      : undefined,
-  });
-  const response = await fetch(event.ResponseURL, { method: 'PUT', body, headers: { 'content-type': '' } });
-  if (!response.ok) throw new Error(`CloudFormation response upload failed with HTTP ${response.status}`);
+/** The resource's attributes: `Fingerprint` (and `AccessTokenPublicKey`) once there is a CA. */
+function caAttributes(result: CaResult | undefined): Record<string, string> | undefined {
+  if (!result?.fingerprint) return undefined;
+  return { Fingerprint: result.fingerprint, ...(result.accessTokenPublicKey ? { AccessTokenPublicKey: result.accessTokenPublicKey } : {}) };
 }
 
 let deps: { store: GatewayStore; signer: Signer; nextSigner?: Signer; tokenSigner?: Signer } | undefined;
@@ -146,5 +125,9 @@ export async function handler(event: CustomResourceEvent): Promise<void> {
     logger.error('CA custom resource failed', { requestType: event.RequestType, error: (err as Error).message });
     outcome = { error: err as Error };
   }
-  await sendResponse(event, outcome);
+  await sendCustomResourceResponse(event, {
+    physicalResourceId: outcome.result?.physicalResourceId ?? event.PhysicalResourceId ?? `nebula-ca:${event.LogicalResourceId}`,
+    error: outcome.error,
+    data: caAttributes(outcome.result),
+  });
 }

@@ -2,22 +2,15 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Ipv4Cidr, MeshError } from '../src/mesh';
 import { parseEgressRoutes } from '../src/mesh/egress-routes';
 import { GatewayStore } from '../src/store';
+import { type CustomResourceRequest, sendCustomResourceResponse } from './shared/custom-resource';
 import { logger } from './shared/logger';
 
-/** A CloudFormation custom resource request for `Custom::NebulaEgressRoutes` (the fields read). */
-export interface EgressRoutesEvent {
-  readonly RequestType: 'Create' | 'Update' | 'Delete';
-  readonly ResponseURL: string;
-  readonly StackId: string;
-  readonly RequestId: string;
-  readonly LogicalResourceId: string;
-  readonly PhysicalResourceId?: string;
-  readonly ResourceProperties: {
-    readonly TableName: string;
-    /** `gateway.egress`: the VPC CIDR and the extra CIDRs (lib/config.ts egressRoutes). */
-    readonly Routes: readonly string[];
-  };
-}
+/** A CloudFormation custom resource request for `Custom::NebulaEgressRoutes`. */
+export type EgressRoutesEvent = CustomResourceRequest<{
+  readonly TableName: string;
+  /** `gateway.egress`: the VPC CIDR and the extra CIDRs (lib/config.ts egressRoutes). */
+  readonly Routes: readonly string[];
+}>;
 
 /** A request the resource refuses; CloudFormation shows the message and rolls back. */
 export class EgressRoutesError extends Error {
@@ -74,20 +67,6 @@ function sameRoutes(held: readonly string[], routes: readonly string[] | undefin
   return routes !== undefined && held.join(',') === routes.join(',');
 }
 
-/** Tells CloudFormation the outcome: a PUT of the JSON response to the pre-signed ResponseURL. */
-export async function sendResponse(event: EgressRoutesEvent, outcome: { physicalResourceId?: string; error?: Error }): Promise<void> {
-  const body = JSON.stringify({
-    Status: outcome.error ? 'FAILED' : 'SUCCESS',
-    Reason: outcome.error ? outcome.error.message.slice(0, 1000) : undefined,
-    PhysicalResourceId: outcome.physicalResourceId ?? event.PhysicalResourceId ?? `nebula-egress-routes:${event.LogicalResourceId}`,
-    StackId: event.StackId,
-    RequestId: event.RequestId,
-    LogicalResourceId: event.LogicalResourceId,
-  });
-  const response = await fetch(event.ResponseURL, { method: 'PUT', body, headers: { 'content-type': '' } });
-  if (!response.ok) throw new Error(`CloudFormation response upload failed with HTTP ${response.status}`);
-}
-
 let store: GatewayStore | undefined;
 
 export async function handler(event: EgressRoutesEvent): Promise<void> {
@@ -99,5 +78,8 @@ export async function handler(event: EgressRoutesEvent): Promise<void> {
     logger.error('egress routes custom resource failed', { requestType: event.RequestType, error: (err as Error).message });
     outcome = { error: err as Error };
   }
-  await sendResponse(event, outcome);
+  await sendCustomResourceResponse(event, {
+    physicalResourceId: outcome.physicalResourceId ?? event.PhysicalResourceId ?? `nebula-egress-routes:${event.LogicalResourceId}`,
+    error: outcome.error,
+  });
 }
