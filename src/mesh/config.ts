@@ -13,7 +13,20 @@ import { parseRole, type Role } from './roles';
 export const DEFAULT_KEY_PATH = '/etc/nebula/host.key';
 export const DEFAULT_LIGHTHOUSE_PORT = 4242;
 export const DEFAULT_TUN_DEVICE = 'nebula1';
+/**
+ * Nebula's own default: its packets then need a path MTU of 1360 (60 bytes of IPv4 + UDP + nebula
+ * header + AEAD tag). 1440 would fill a 1500 path exactly and was measured faster (docs/egress.md),
+ * but PPPoE, IPv6 underlays and other tunnels leave less than 1500, and ICMP-filtered paths
+ * blackhole the rest; the default must hold on any internet path.
+ */
 export const DEFAULT_MTU = 1300;
+/**
+ * SO_RCVBUF/SO_SNDBUF of nebula's UDP socket (`listen.read_buffer`/`write_buffer`; the kernel
+ * doubles them, root's SO_*BUFFORCE passes net.core.rmem_max). Debian's default, 208 KiB, overflows
+ * while userspace nebula decrypts a bulk transfer's burst: the drops halve TCP throughput
+ * (docs/egress.md, `npm run bench egress`). Memory is only taken while datagrams queue.
+ */
+export const UDP_SOCKET_BUFFER_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS = 60;
 export const MIN_MTU = 576;
 export const MAX_MTU = 9001;
@@ -110,7 +123,7 @@ export function renderNebulaConfig(input: NebulaConfigInput): string {
     lighthouse: isLighthouse
       ? { am_lighthouse: true }
       : { am_lighthouse: false, interval: DEFAULT_LIGHTHOUSE_INTERVAL_SECONDS, hosts: reachable.map((l) => l.ip) },
-    listen: { host: '0.0.0.0', port: listenPort },
+    listen: { host: '0.0.0.0', port: listenPort, read_buffer: UDP_SOCKET_BUFFER_BYTES, write_buffer: UDP_SOCKET_BUFFER_BYTES },
     // nebula 1.6 asks a relay at the first handshake attempt, alongside the direct one: a peer
     // told to punch must do so within the first retry (100 ms later), or a NAT that hole
     // punching gets through still ends up relayed for the tunnel's life (1.6 never moves a

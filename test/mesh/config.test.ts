@@ -11,7 +11,7 @@ const NEBULA_16_KEYS = new Set([
   'pki', 'pki.ca', 'pki.cert', 'pki.key', 'pki.blocklist', 'pki.disconnect_invalid',
   'static_host_map',
   'lighthouse', 'lighthouse.am_lighthouse', 'lighthouse.interval', 'lighthouse.hosts',
-  'listen', 'listen.host', 'listen.port',
+  'listen', 'listen.host', 'listen.port', 'listen.read_buffer', 'listen.write_buffer',
   'punchy', 'punchy.punch', 'punchy.respond', 'punchy.delay',
   'relay', 'relay.am_relay', 'relay.use_relays', 'relay.relays',
   'tun', 'tun.disabled', 'tun.dev', 'tun.mtu',
@@ -142,14 +142,14 @@ describeNeeding(['nebula', 'nebula-cert'])('renderNebulaConfig (checked by nebul
       const config = parse(renderNebulaConfig(input('lighthouse')));
       expect(config.lighthouse).toEqual({ am_lighthouse: true });
       expect(config.static_host_map).toEqual({});
-      expect(config.listen).toEqual({ host: '0.0.0.0', port: 4242 });
+      expect(config.listen).toEqual({ host: '0.0.0.0', port: 4242, read_buffer: 10485760, write_buffer: 10485760 });
       expect(config.relay).toEqual({ am_relay: true, use_relays: false });
       expect(parse(renderNebulaConfig(input('lighthouse', { listenPort: 4243 }))).listen.port).toBe(4243);
     });
 
     it("a lighthouse listens on the port its own endpoints name (hosts dial those), and nebula accepts it", async () => {
       const yaml = renderNebulaConfig(input('lighthouse', { endpoints: ['198.18.0.1:4243', 'lh1.example.com:4243'] }));
-      expect(parse(yaml).listen).toEqual({ host: '0.0.0.0', port: 4243 });
+      expect(parse(yaml).listen).toEqual({ host: '0.0.0.0', port: 4243, read_buffer: 10485760, write_buffer: 10485760 });
       expect(await check('lighthouse-4243', yaml)).toEqual({ ok: true, output: expect.any(String) });
       expect(parse(renderNebulaConfig(input('lighthouse', { endpoints: ['198.18.0.1:51820'], listenPort: 51820 }))).listen.port).toBe(51820);
       expect(parse(renderNebulaConfig(input('lighthouse', { endpoints: [] }))).listen.port).toBe(4242);
@@ -171,6 +171,8 @@ describeNeeding(['nebula', 'nebula-cert'])('renderNebulaConfig (checked by nebul
         // Punching within the first handshake retry keeps a punchable NAT direct: nebula 1.6 asks a relay at once (test/e2e/nat.netns.test.ts).
         expect(config.punchy).toEqual({ punch: true, respond: true, delay: '10ms' });
         expect(config.tun).toEqual({ disabled: false, dev: 'nebula1', mtu: 1300 });
+        // 10 MiB UDP socket buffers: the 208 KiB default drops a bulk transfer's bursts (docs/egress.md; applied: config-socket-buffers.netns.test.ts).
+        expect(config.listen).toMatchObject({ read_buffer: 10485760, write_buffer: 10485760 });
         expect(config.logging).toEqual({ level: 'info', format: 'json' });
         expect(config.firewall.conntrack).toEqual({ tcp_timeout: '12m', udp_timeout: '3m', default_timeout: '10m' });
       }
