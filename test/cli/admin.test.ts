@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { main } from '../../src/cli/main';
 import { encodeX25519PublicKeyPem, generateX25519KeyPair } from '../../src/pki';
+import { gatewayCli } from '../support/cli';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
 
 // `gateway hosts|ports|tokens` end to end. Token mode: against a real local gateway (DynamoDB
@@ -19,15 +19,6 @@ import { apiClient, startTestGateway, type TestGateway } from '../support/gatewa
 
 const FAKE = { accessKeyId: 'AKIDEXAMPLEADMINCLI01', secretAccessKey: 'fake/Secret+Key/For/Signing/Tests/0000000', sessionToken: 'FakeSessionTokenForTests//+==' };
 const REGION = 'eu-west-3';
-
-function cli(env: NodeJS.ProcessEnv = {}) {
-  return async (...argv: string[]) => {
-    const out = { stdout: '', stderr: '' };
-    const io = { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) }, env };
-    const status = await main(argv, io);
-    return { status, ...out };
-  };
-}
 
 let gw: TestGateway;
 let dir: string;
@@ -46,7 +37,7 @@ afterAll(async () => {
 });
 
 describe('token mode against a local gateway', () => {
-  const run = cli();
+  const run = gatewayCli();
   const local = () => ['--api', gw.url, '--token-file', tokenFile];
   const hostCount = async () => JSON.parse((await run('hosts', 'list', ...local(), '--json')).stdout).hosts.length as number;
 
@@ -72,7 +63,7 @@ describe('token mode against a local gateway', () => {
     expect(json.status).toBe(0);
     const created = JSON.parse(json.stdout);
     expect(created).toMatchObject({ host: { name: 'lh1', role: 'lighthouse', endpoints: ['203.0.113.10:4242'] }, enrollment: { token: expect.stringMatching(/^gwe_/) } });
-    const fromEnv = cli({ GATEWAY_ADMIN_TOKEN: gw.adminToken });
+    const fromEnv = gatewayCli({ GATEWAY_ADMIN_TOKEN: gw.adminToken });
     const lighthouses = await fromEnv('hosts', 'list', '--api', gw.url, '--role', 'lighthouse');
     expect(lighthouses.status).toBe(0);
     const lines = lighthouses.stdout.trim().split('\n');
@@ -185,7 +176,7 @@ describe('token mode against a local gateway', () => {
       [['tokens', 'create', '--api', gw.url, '--token-file', tokenFile, '--subject', 's'], 'flag --organization is required'],
     ];
     for (const [argv, message, env] of cases) {
-      const result = await cli(env)(...argv);
+      const result = await gatewayCli(env)(...argv);
       expect({ argv, status: result.status, stdout: result.stdout }).toEqual({ argv, status: 2, stdout: '' });
       expect(result.stderr).toContain(message);
       expect(result.stderr).not.toContain('hunter2-secret');
@@ -272,7 +263,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 describe('IAM mode: SigV4 from the credential chain, verified by a loopback stand-in for API Gateway', () => {
   let apigw: Awaited<ReturnType<typeof startSigV4Gateway>>;
   const saved = { ...process.env };
-  const run = cli();
+  const run = gatewayCli();
 
   beforeAll(async () => {
     apigw = await startSigV4Gateway(gw, '/api');
@@ -316,7 +307,7 @@ describe('IAM mode: SigV4 from the credential chain, verified by a loopback stan
   });
 
   test('ports, tokens and revocation work signed too; the region can come from AWS_REGION', async () => {
-    const withEnvRegion = cli({ AWS_REGION: REGION });
+    const withEnvRegion = gatewayCli({ AWS_REGION: REGION });
     const id = JSON.parse((await withEnvRegion('hosts', 'create', '--api', apigw.url, '--iam', '--name', 'env2', '--role', 'environment', '--owner', 'dave@acme', '--json')).stdout).host.id;
     expect(await withEnvRegion('ports', 'set', id, '3000', '--api', apigw.url, '--iam', '--access', 'private')).toMatchObject({ status: 0, stderr: '' });
     expect((await withEnvRegion('ports', 'delete', id, '3000', '--api', apigw.url, '--iam')).status).toBe(0);

@@ -1,33 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { main } from '../../src/cli/main';
-import { startTestGateway, type TestGateway } from '../support/gateway';
+import { gatewayCli, localAdminGateway } from '../support/cli';
 
 // `gateway ca rotate start|status` against a real local gateway (DynamoDB Local, loopback HTTP).
 
-function run(...argv: string[]) {
-  const out = { stdout: '', stderr: '' };
-  const io = { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) }, env: {} };
-  return main(argv, io).then((status) => ({ status, ...out }));
-}
-
-let gw: TestGateway;
-let dir: string;
-let tokenFile: string;
-const local = () => ['--api', gw.url, '--token-file', tokenFile];
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  dir = await mkdtemp(join(tmpdir(), 'gw-ca-cli-'));
-  tokenFile = join(dir, 'admin-token');
-  await writeFile(tokenFile, `${gw.adminToken}\n`, { mode: 0o600 });
-});
-
-afterAll(async () => {
-  await gw?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const run = gatewayCli();
+const { gw, local } = localAdminGateway('gw-ca-cli-');
 
 test('status before, a bad flag named, start, status during, and a second start refused by the gateway', async () => {
   const idle = await run('ca', 'rotate', 'status', ...local());
@@ -57,7 +33,7 @@ test('status before, a bad flag named, start, status during, and a second start 
 });
 
 test('start without credentials names the flags to use', async () => {
-  const res = await run('ca', 'rotate', 'start', '--api', gw.url);
+  const res = await run('ca', 'rotate', 'start', '--api', gw().url);
   expect(res.status).toBe(2);
   expect(res.stderr).toMatch(/--iam|--token-file/);
 });

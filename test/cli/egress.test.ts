@@ -1,33 +1,9 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { main } from '../../src/cli/main';
-import { startTestGateway, type TestGateway } from '../support/gateway';
+import { gatewayCli, localAdminGateway } from '../support/cli';
 
 /** `gateway network set-egress-routes` and `gateway egress-policies get|set` against a local gateway (DynamoDB Local, loopback). */
 
-let gw: TestGateway;
-let dir: string;
-let tokenFile: string;
-
-async function run(...argv: string[]) {
-  const out = { stdout: '', stderr: '' };
-  const io = { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) }, env: {} };
-  const status = await main(argv, io);
-  return { status, ...out };
-}
-const local = () => ['--api', gw.url, '--token-file', tokenFile];
-
-beforeAll(async () => {
-  gw = await startTestGateway();
-  dir = await mkdtemp(join(tmpdir(), 'gw-egress-cli-'));
-  tokenFile = join(dir, 'admin-token');
-  await writeFile(tokenFile, `${gw.adminToken}\n`, { mode: 0o600 });
-});
-afterAll(async () => {
-  await gw?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const run = gatewayCli();
+const { gw, local } = localAdminGateway('gw-egress-cli-');
 
 test('routes, then a policy inside them, shown back; --if-revision guards a change', async () => {
   expect(await run('network', 'set-egress-routes', ...local(), '--route', '192.168.1.0/24', '--route', '10.0.0.0/16')).toEqual({
@@ -62,12 +38,12 @@ test.each([
   [['egress-policies', 'set', '--organization', 'acme', '--rule', 'tcp:10.0.0.0/16', '--rule', 'tcp:172.16.0.0/12:443'], 1, 'rules[1].cidr (--rule #2)'],
   [['network', 'set-egress-routes', '--route', '10.0.0.0/16', '--route', '0.0.0.0/0'], 1, 'routes[1] (--route #2)'],
 ])('%j fails with status %d naming %s, and changes nothing', async (argv, status, flag) => {
-  const before = await gw.store.getEgressPolicy('acme');
-  const routes = (await gw.store.getNetwork())?.egressRoutes;
+  const before = await gw().store.getEgressPolicy('acme');
+  const routes = (await gw().store.getNetwork())?.egressRoutes;
   const result = await run(...argv, ...local());
   expect(result).toMatchObject({ status, stdout: '', stderr: expect.stringContaining(flag) });
-  expect(await gw.store.getEgressPolicy('acme')).toEqual(before);
-  expect((await gw.store.getNetwork())?.egressRoutes).toEqual(routes);
+  expect(await gw().store.getEgressPolicy('acme')).toEqual(before);
+  expect((await gw().store.getNetwork())?.egressRoutes).toEqual(routes);
 });
 
 test.each([

@@ -4,12 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import { makeTlsFixture } from '../proxy/support';
-
-function capture() {
-  const out = { stdout: '', stderr: '' };
-  const io = { stdout: { write: (s: string) => (out.stdout += s) }, stderr: { write: (s: string) => (out.stderr += s) }, env: {} };
-  return { out, io };
-}
+import { captureIo } from '../support/cli';
 
 /** The flags of the saved route table (`gateway proxy`) and of host key rotation (`gateway agent run`). */
 describe('--state-dir, --routes-max-age and --key-rotation-days', () => {
@@ -30,7 +25,7 @@ describe('--state-dir, --routes-max-age and --key-rotation-days', () => {
       [['--routes', 'http://127.0.0.1:9/v1/routes', '--routes-max-age', '0s'], 'flag --routes-max-age: must be more than zero'],
     ];
     for (const [argv, message] of cases) {
-      const { out, io } = capture();
+      const { out, io } = captureIo();
       expect(await main([...base, ...argv], io)).toBe(2);
       expect(out.stderr).toContain(message);
     }
@@ -38,11 +33,11 @@ describe('--state-dir, --routes-max-age and --key-rotation-days', () => {
 
   it('gateway agent run: --key-rotation-days must be 0 or more days', async () => {
     for (const value of ['-1', 'monthly', 'NaN', 'Infinity']) {
-      const { out, io } = capture();
+      const { out, io } = captureIo();
       expect(await main(['agent', 'run', '--dir', join(dir, 'agent'), `--key-rotation-days=${value}`], io)).toBe(2);
       expect(out.stderr).toContain('flag --key-rotation-days must be a number of days, 0 or more');
     }
-    const help = capture();
+    const help = captureIo();
     expect(await main(['agent', 'run', '--help'], help.io)).toBe(0);
     expect(help.out.stdout).toMatch(/--key-rotation-days D[\s\S]*default 30[\s\S]*SIGUSR2/);
   });
