@@ -10,7 +10,8 @@
  *    not from a synthesized template) and the prices from bench/prices-2026-12.json.
  * 3. Prints the model's lines at 10k hosts, the totals and cost per host at each size for the
  *    server-watch design and for Lambda long-polls (the design before issue 11, as the baseline),
- *    and the EC2 fleets apart.
+ *    the EC2 fleets and the egress fleet (when enabled) apart, and the all-in cost per host at 1k
+ *    and 10k hosts. Also measured: a call written down as last seen, and an unchanged egress feed poll.
  *
  * Options: `-- --watchers-per-task N` (default: what fits in 75% of a 0.5 GB task at the RSS
  * `npm run bench watch` measured, 17.3 KiB per watcher over 125 MiB) and `-- --hosts N` (measured
@@ -149,7 +150,7 @@ function deployment(): Deployment {
 async function main(): Promise<void> {
   const started = performance.now();
   const assumptions: Assumptions = { ...DEFAULT_ASSUMPTIONS, watchersPerTask: option('watchers-per-task', DEFAULT_ASSUMPTIONS.watchersPerTask) };
-  const prices = JSON.parse(readFileSync(PRICE_FILE, 'utf8')) as Prices & { written: string; region: string };
+  const prices = JSON.parse(readFileSync(PRICE_FILE, 'utf8')) as Prices & { written: string; checked: string; region: string };
   const d = deployment();
   const { mix, index, written } = await measure(option('hosts', 12));
 
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
   out('DynamoDB capacity per API operation (measured, median; transactions count double, as DynamoDB bills them):');
   out(markdownTable(['operation', 'read units', 'write units (table + gsi1)', 'of which gsi1'], Object.entries(mix).map(([op, c]) => [op, fmt(c.read), fmt(c.write), fmt(index[op as Operation])])));
 
-  out(`\nControl-plane lines at 10,000 hosts (prices: ${prices.region}, file written ${prices.written}; list prices to be checked, see docs/cost.md):`);
+  out(`\nControl-plane lines at 10,000 hosts (prices: ${prices.region}, written ${prices.written}, checked ${prices.checked}; sources and what is unconfirmed in the price file):`);
   const after10k = controlPlaneCost(10_000, 'server-watches', prices, d, mix, assumptions);
   const before10k = controlPlaneCost(10_000, 'lambda-long-polls', prices, d, mix, assumptions);
   out(markdownTable(['item', 'watches on the server', 'Lambda long-polls (before)'], after10k.map((l, i) => [l.item.replace(/ \(\d+\)$/, ''), usd(l.monthly), usd(before10k[i].monthly)])));
