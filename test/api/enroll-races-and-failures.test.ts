@@ -18,6 +18,7 @@ import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { createCA, encodeX25519PublicKeyPem, generateEd25519KeyPair, generateX25519KeyPair, LocalSigner, type Signer } from '../../src/pki';
 import { ensureTable, GatewayStore, keys } from '../../src/store';
 import { dropTable, scanAll, testDynamoClient, uniqueTableName } from '../support/dynamodb';
+import { barrier } from '../support/barrier';
 
 const ADMIN = 'gwa_enroll-races-admin';
 
@@ -28,18 +29,6 @@ function request(method: string, path: string, body?: unknown, token?: string): 
     headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     query: {},
     body: Buffer.from(body === undefined ? '' : JSON.stringify(body)),
-  };
-}
-
-/** Resolves for every caller once `parties` callers are waiting. */
-function barrier(parties: number): () => Promise<void> {
-  let waiting = 0;
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return () => {
-    waiting += 1;
-    if (waiting === parties) open();
-    return opened;
   };
 }
 

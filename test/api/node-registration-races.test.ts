@@ -15,20 +15,9 @@ import { DEFAULT_NETWORK_POLICY } from '../../src/mesh';
 import { createCA, encodeX25519PublicKeyPem, generateEd25519KeyPair, generateX25519KeyPair, LocalSigner } from '../../src/pki';
 import { ensureTable, GatewayStore } from '../../src/store';
 import { dropTable, scanAll, testDynamoClient, uniqueTableName } from '../support/dynamodb';
+import { barrier } from '../support/barrier';
 
 const ADMIN = 'gwa_node-races-admin';
-
-/** Resolves for every caller once `parties` callers are waiting. */
-function barrier(parties: number): () => Promise<void> {
-  let waiting = 0;
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return () => {
-    waiting += 1;
-    if (waiting === parties) open();
-    return opened;
-  };
-}
 
 /** Runs the calls it wraps one after another, in the order they arrive. */
 function oneAtATime<A extends unknown[], R>(call: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
