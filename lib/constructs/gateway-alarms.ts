@@ -3,7 +3,7 @@ import { Alarm, ComparisonOperator, type IMetric, Metric, TreatMissingData } fro
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { CA_EXPIRY_WARNING_DAYS } from '../../src/api/ca-rotation';
+import { CA_EXPIRY_DIMENSION, CA_EXPIRY_METRIC_NAME, CA_EXPIRY_WARNING_DAYS } from '../../src/api/ca-expiry-contract';
 import type { GatewayConfig } from '../config';
 import type { GatewayFunction } from './gateway-function';
 
@@ -19,9 +19,9 @@ export function alarmName(config: Pick<GatewayConfig, 'name'>, id: string): stri
 
 /**
  * The CA certificate's remaining validity, published by the gateway server's sweep (in days,
- * Minimum over the period). Namespace, name and dimension are the contract with src/server.
+ * Minimum over the period); name and dimension come from src/api/ca-expiry-contract.ts, which the server uses too.
  */
-export const CA_EXPIRY_METRIC = { namespace: 'NebulaGateway', metricName: 'CaCertificateDaysToExpiry', dimension: 'Network' } as const;
+export const CA_EXPIRY_METRIC = { namespace: 'NebulaGateway', metricName: CA_EXPIRY_METRIC_NAME, dimension: CA_EXPIRY_DIMENSION } as const;
 /** Alarm when the CA has fewer days left than this: time to plan the move to a new gateway (docs/deploy.md). */
 export const CA_EXPIRY_ALARM_DAYS = 60;
 

@@ -1,5 +1,6 @@
 import { type NebulaCertificate, parseCertificateBundle } from '../pki';
 import type { CaRotationPhase, CaRotationRecord } from '../store';
+import { CA_EXPIRY_WARNING_DAYS } from './ca-expiry-contract';
 import { contentPart } from './etag';
 
 /**
@@ -16,8 +17,7 @@ import { contentPart } from './etag';
  * - `retiring-old` → `idle`: once every active host holds that bundle, or `distributeSeconds` later.
  */
 
-/** Days before the CA's expiry at which the API, the logs and the alarms warn. */
-export const CA_EXPIRY_WARNING_DAYS = [30, 7] as const;
+export { CA_EXPIRY_WARNING_DAYS };
 export type CaExpiryWarning = 'ok' | '30d' | '7d' | 'expired';
 
 /** How long a phase waits for hosts to hold its bundle before moving on regardless. @default 24 h */

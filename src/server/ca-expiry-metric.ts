@@ -1,9 +1,7 @@
 import { CloudWatchClient, PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { type GatewayStore, parseCertificateBundle } from '../api';
+import { CA_EXPIRY_DIMENSION, CA_EXPIRY_METRIC_NAME } from '../api/ca-expiry-contract';
 
-/** The metric the stack's CA expiry alarm watches (lib/constructs/gateway-alarms.ts names the same). */
-export const CA_EXPIRY_METRIC_NAME = 'CaCertificateDaysToExpiry';
-export const CA_EXPIRY_DIMENSION = 'Network';
 /** Well inside the alarm's one-hour period, so one failed put never leaves the period empty. */
 export const CA_EXPIRY_REPORT_INTERVAL_MS = 15 * 60_000;
 
