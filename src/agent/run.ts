@@ -54,8 +54,8 @@ const KEY_SWITCH_WAIT_MS = 10_000;
 /** Attempts to tell the API the new certificate is in use before leaving the old one to expire. */
 const CONFIRM_ATTEMPTS = 8;
 
-/** How long after a key rotation the agent watches for lighthouses dropping its old tunnel: two default lighthouse intervals. */
-const LIGHTHOUSE_WATCH_MS = 120_000;
+/** How often nebula's log is read for lighthouses closing their tunnel with this host. */
+const LIGHTHOUSE_WATCH_INTERVAL_MS = 250;
 
 /** The line nebula 1.6 logs when a SIGHUP reloaded its certificate and key (with the certificate's fingerprint). */
 const CERT_RELOADED = 'Client cert refreshed from disk';
@@ -124,7 +124,7 @@ class Agent {
     if (this.options.signal.aborted) this.halt.abort();
     this.log('info', 'agent_started', { hostId: this.identity.hostId, ip: this.applied.certificateIp, dir: this.paths.dir });
     if (this.nebula.adopt()) this.log('info', 'nebula_adopted', { pid: this.nebula.processId });
-    await Promise.all([this.supervise(), this.poll(), this.renew(), this.refreshTunnels()]);
+    await Promise.all([this.supervise(), this.poll(), this.renew(), this.refreshTunnels(), this.reintroduceToLighthouses()]);
     await this.queue.catch(() => undefined);
     // An adopted nebula outlives this agent, unless the host was refused: its mesh is over then.
     if (this.nebula.ownsProcess || (this.exitCode === EXIT_HOST_REJECTED && this.nebula.running)) {
@@ -348,7 +348,6 @@ class Agent {
         this.log('info', 'key_rotated', { fingerprint, retired });
         // Peers drop every tunnel made with a retired certificate: no restart needed for them.
         this.scheduleTunnelRefresh(undefined);
-        void this.reintroduceToLighthouses();
         return;
       } catch (err) {
         if (this.stopping) return;
@@ -386,20 +385,19 @@ class Agent {
   }
 
   /**
-   * For a while after a key rotation: whenever a lighthouse closes its tunnel with this host (it
-   * dropped the retired certificate, and this host's address with it), handshake with it again
-   * at once so it can answer for this host (see lighthouse-nudge.ts).
+   * Whenever a lighthouse closes its tunnel with this host (it dropped a retired certificate's
+   * tunnel after a key rotation, or handed its tunnels over to its own renewed certificate), and
+   * this host's address with it: handshake with it again at once so it can answer for this host
+   * (see lighthouse-nudge.ts). Reads only what nebula appended to its log since the last look.
    */
   private async reintroduceToLighthouses(): Promise<void> {
-    const lighthouses = ((this.applied.config as { lighthouse?: { hosts?: unknown } }).lighthouse?.hosts ?? []) as string[];
-    if (!Array.isArray(lighthouses) || lighthouses.length === 0) return;
-    const seen = new Set(logTail(this.paths.nebulaLog));
-    const until = Date.now() + LIGHTHOUSE_WATCH_MS;
-    while (!this.stopping && Date.now() < until) {
-      await sleep(250, this.halt.signal);
-      const fresh = logTail(this.paths.nebulaLog).filter((line) => line && !seen.has(line));
-      for (const line of fresh) seen.add(line);
-      for (const ip of lighthousesThatClosed(fresh, lighthouses)) {
+    const log = new LogFollower(this.paths.nebulaLog);
+    while (!this.stopping) {
+      await sleep(LIGHTHOUSE_WATCH_INTERVAL_MS, this.halt.signal);
+      const fresh = log.newLines();
+      const lighthouses = (this.applied.config as { lighthouse?: { hosts?: unknown } }).lighthouse?.hosts;
+      if (fresh.length === 0 || !Array.isArray(lighthouses)) continue;
+      for (const ip of lighthousesThatClosed(fresh, lighthouses as string[])) {
         await nudgeLighthouse(ip);
         this.log('info', 'lighthouse_nudged', { lighthouse: ip });
       }
@@ -443,7 +441,7 @@ class Agent {
         const settings = readConsole(this.paths.dir);
         const lighthouses = (this.applied.config as { lighthouse?: { hosts?: unknown } }).lighthouse?.hosts;
         const result = await handOverTunnels(
-          { console: (command) => consoleCommand(settings, command, { sshBinary: this.options.sshBinary }), nudge: nudgeLighthouse, sleep: (ms) => sleep(ms, this.halt.signal), now: Date.now },
+          { console: (command) => consoleCommand(settings, command, { sshBinary: this.options.sshBinary }), sleep: (ms) => sleep(ms, this.halt.signal), now: Date.now },
           Array.isArray(lighthouses) ? (lighthouses as string[]) : [],
         );
         if (this.stopping) return;
@@ -605,6 +603,50 @@ function logTail(path: string, bytes = 256 * 1024): string[] {
     return buffer.toString('utf8').split('\n');
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Follows a growing log file: each call returns the whole lines appended since the last (none of those there at the start). */
+class LogFollower {
+  private offset: number;
+  private partial = '';
+
+  constructor(private readonly path: string) {
+    this.offset = fileSize(path);
+  }
+
+  newLines(): string[] {
+    const size = fileSize(this.path);
+    if (size < this.offset) {
+      // Truncated or replaced: start again from its beginning.
+      this.offset = 0;
+      this.partial = '';
+    }
+    if (size === this.offset) return [];
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r');
+    } catch {
+      return [];
+    }
+    try {
+      const buffer = Buffer.alloc(Math.min(size - this.offset, 4 * 1024 * 1024));
+      const read = readSync(fd, buffer, 0, buffer.length, this.offset);
+      this.offset += read;
+      const lines = (this.partial + buffer.subarray(0, read).toString('utf8')).split('\n');
+      this.partial = lines.pop() ?? '';
+      return lines.filter(Boolean);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 

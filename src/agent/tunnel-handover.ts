@@ -4,12 +4,13 @@
  * re-handshake), so after a renewal the agent closes, one at a time through nebula's loopback
  * console, every tunnel that existed when the reload took effect, and has nebula handshake again
  * at once with the new certificate: `close-tunnel <ip>` tells the peer (which drops its side, so
- * neither end keeps sending on the old session), then `create-tunnel -address <remote> <ip>`
- * starts the new handshake at the address the tunnel used (nebula's close also forgets the
- * peer's address learned from the lighthouse). Packets sent meanwhile wait in nebula's handshake
- * queue. A lighthouse forgets this host's address when its tunnel closes and learns it again from
- * the new handshake; a lighthouse tunnel without a known remote is re-made with the nudge (one
- * datagram: nebula handshakes with a static host at once).
+ * neither end keeps sending on the old session), then `create-tunnel <ip>` starts the new
+ * handshake (a lighthouse, a static host, at once; another peer once the lighthouse answered for
+ * it: the close also forgot its address). Not `create-tunnel -address`: nebula 1.6.1 crashes on
+ * it (nil remote list in SetRemote). Packets sent meanwhile wait in nebula's handshake queue.
+ * Lighthouses go first: a lighthouse forgets this host's address when their tunnel closes and
+ * learns it again from the new handshake, and the other peers look this host up there. (When a
+ * lighthouse hands over, the hosts it closed on nudge it: see lighthouse-nudge.ts.)
  *
  * The decisions are pure (tested as tables); `handOverTunnels` runs them with the console and
  * clock passed in.
@@ -20,19 +21,13 @@ export interface Tunnel {
   readonly vpnIp: string;
   /** nebula's local index of the session: a new handshake makes a new one. */
   readonly localIndex: number;
-  /** `ip:port` nebula sends to, when direct. */
-  readonly remote?: string;
 }
-
-/** How a closed tunnel is made again right after the close. */
-export type Reconnect = { readonly kind: 'create-tunnel'; readonly address: string } | { readonly kind: 'nudge' } | { readonly kind: 'on-traffic' };
 
 export interface HandoverStep {
   readonly vpnIp: string;
   /** The session being replaced. */
   readonly localIndex: number;
   readonly lighthouse: boolean;
-  readonly reconnect: Reconnect;
 }
 
 /** What became of a step's tunnel: a new session, none yet (made again by the next packet), a handshake under way, or still the old session. */
@@ -52,11 +47,7 @@ export function parseTunnels(json: string): Tunnel[] {
   }
   if (entries === null) return [];
   if (!Array.isArray(entries)) throw new HandoverError("nebula's hostmap is not a JSON list");
-  return entries.flatMap((entry: { vpnIp?: unknown; localIndex?: unknown; currentRemote?: { ip?: unknown; port?: unknown } | null }) => {
-    if (typeof entry?.vpnIp !== 'string' || typeof entry.localIndex !== 'number') return [];
-    const remote = entry.currentRemote && typeof entry.currentRemote.ip === 'string' && typeof entry.currentRemote.port === 'number' ? `${entry.currentRemote.ip}:${entry.currentRemote.port}` : undefined;
-    return [{ vpnIp: entry.vpnIp, localIndex: entry.localIndex, ...(remote ? { remote } : {}) }];
-  });
+  return entries.flatMap((entry: { vpnIp?: unknown; localIndex?: unknown }) => (typeof entry?.vpnIp === 'string' && typeof entry.localIndex === 'number' ? [{ vpnIp: entry.vpnIp, localIndex: entry.localIndex }] : []));
 }
 
 /**
@@ -68,18 +59,12 @@ export function handoverPlan(tunnels: readonly Tunnel[], lighthouses: readonly s
   const order = (t: Tunnel) => (lighthouses.includes(t.vpnIp) ? 0 : 1);
   return [...tunnels]
     .sort((a, b) => order(a) - order(b) || ipOrder(a.vpnIp) - ipOrder(b.vpnIp))
-    .map((t) => {
-      const lighthouse = lighthouses.includes(t.vpnIp);
-      const reconnect: Reconnect = t.remote ? { kind: 'create-tunnel', address: t.remote } : lighthouse ? { kind: 'nudge' } : { kind: 'on-traffic' };
-      return { vpnIp: t.vpnIp, localIndex: t.localIndex, lighthouse, reconnect };
-    });
+    .map((t) => ({ vpnIp: t.vpnIp, localIndex: t.localIndex, lighthouse: lighthouses.includes(t.vpnIp) }));
 }
 
-/** The console commands of a step, in order (nudges are not console commands). */
+/** The console commands of a step, in order. */
 export function stepCommands(step: HandoverStep): string[] {
-  const commands = [`close-tunnel ${step.vpnIp}`];
-  if (step.reconnect.kind === 'create-tunnel') commands.push(`create-tunnel -address ${step.reconnect.address} ${step.vpnIp}`);
-  return commands;
+  return [`close-tunnel ${step.vpnIp}`, `create-tunnel ${step.vpnIp}`];
 }
 
 /** What became of a step's tunnel, from the hostmap and the pending hostmap read after it. */
@@ -102,7 +87,6 @@ export function stillPending(before: readonly Tunnel[], now: readonly Tunnel[]):
 export interface HandoverIo {
   /** Runs one console command and resolves to its output. */
   readonly console: (command: string) => Promise<string>;
-  readonly nudge: (ip: string) => Promise<void>;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
 }
@@ -133,7 +117,6 @@ export async function handOverTunnels(io: HandoverIo, lighthouses: readonly stri
   const peers: { vpnIp: string; outcome: StepOutcome }[] = [];
   for (const step of plan) {
     for (const command of stepCommands(step)) await io.console(command);
-    if (step.reconnect.kind === 'nudge') await io.nudge(step.vpnIp);
     // One at a time: the next peer is handed over once this one's new session is up.
     const until = io.now() + HANDOVER_SETTLE_MS;
     let outcome: StepOutcome;
