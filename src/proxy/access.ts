@@ -90,9 +90,8 @@ function tokenCarrier(name: string): 'header' | 'authorization' | 'cookie' | und
       return name.toLowerCase() === 'authorization' ? 'authorization' : undefined;
     case 6:
       return name.toLowerCase() === 'cookie' ? 'cookie' : undefined;
-    default:
-      return undefined;
   }
+  return undefined;
 }
 
 const TOKEN_PRECEDENCE: Record<TokenSource, number> = { header: 0, authorization: 1, query: 2, cookie: 3 };
