@@ -1,5 +1,5 @@
 import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { RouteTable } from '../../src/mesh/routes';
@@ -9,6 +9,31 @@ import { eventually, tempDir } from './support';
 
 const entry = (hostId: string, port: number) => ({ hostId, ip: '10.42.0.9', owner: { subject: 's', organization: 'o' }, ports: [{ port, access: 'public' as const, protocol: 'http' as const }] });
 const table = (version: string, ...routes: ReturnType<typeof entry>[]): RouteTable => ({ version, routes });
+
+/**
+ * An HttpRouteSource with `cache` against a loopback stand-in for the control plane answering with
+ * `handler`; `body` sees the tables it served and the errors it reported; everything is closed after.
+ */
+async function withHttpSource(
+  cache: RouteCache,
+  handler: RequestListener,
+  options: { waitSeconds?: number },
+  body: (seen: RouteTable[], errors: string[]) => Promise<void>,
+): Promise<void> {
+  const server: Server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const source = new HttpRouteSource(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes`, { retryMs: 10, ...options, cache });
+  const seen: RouteTable[] = [];
+  const errors: string[] = [];
+  source.start((t) => seen.push(t), (e) => errors.push(e.message));
+  try {
+    await body(seen, errors);
+  } finally {
+    await source.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+}
 
 describe('the saved route table', () => {
   const tmp = tempDir('route-cache-');
@@ -42,7 +67,7 @@ describe('the saved route table', () => {
     cache.save(table('5', entry('h1', 3000)));
     let up = false;
     const requests: string[] = [];
-    const server: Server = createServer((req, res) => {
+    const controlPlane: RequestListener = (req, res) => {
       if (!up) {
         req.socket.destroy();
         return;
@@ -50,25 +75,19 @@ describe('the saved route table', () => {
       requests.push(req.url!);
       if (req.url!.includes('since=5')) res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ from: '5', to: '6', upsert: [entry('h2', 8080)], remove: [] }));
       else res.writeHead(304).end();
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const source = new HttpRouteSource(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes`, { retryMs: 10, waitSeconds: 1, cache });
-    const seen: RouteTable[] = [];
-    const errors: string[] = [];
-    source.start((t) => seen.push(t), (e) => errors.push(e.message));
+    };
     try {
-      await eventually(() => seen.length === 1);
-      expect(seen[0]).toEqual(table('5', entry('h1', 3000)));
-      expect(errors.some((e) => e.includes('serving the route table saved at') && e.includes('version 5'))).toBe(true);
-      up = true;
-      await eventually(() => seen.length === 2);
-      expect(requests[0]).toBe('/v1/routes?since=5&wait=1');
-      expect(seen[1]).toEqual(table('6', entry('h1', 3000), entry('h2', 8080)));
-      await eventually(() => JSON.parse(readFileSync(cache.path, 'utf8')).version === '6');
+      await withHttpSource(cache, controlPlane, { waitSeconds: 1 }, async (seen, errors) => {
+        await eventually(() => seen.length === 1);
+        expect(seen[0]).toEqual(table('5', entry('h1', 3000)));
+        expect(errors.some((e) => e.includes('serving the route table saved at') && e.includes('version 5'))).toBe(true);
+        up = true;
+        await eventually(() => seen.length === 2);
+        expect(requests[0]).toBe('/v1/routes?since=5&wait=1');
+        expect(seen[1]).toEqual(table('6', entry('h1', 3000), entry('h2', 8080)));
+        await eventually(() => JSON.parse(readFileSync(cache.path, 'utf8')).version === '6');
+      });
     } finally {
-      await source.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
       dir.cleanup();
     }
   });
@@ -78,23 +97,17 @@ describe('the saved route table', () => {
     const cache = new RouteCache(join(dir.dir, 'routes.json'));
     cache.save(table('5', entry('h1', 3000)));
     let refusals = 0;
-    const server: Server = createServer((_req, res) => {
+    const refusing: RequestListener = (_req, res) => {
       refusals++;
       res.writeHead(401, { 'content-type': 'application/problem+json' }).end('{}');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const source = new HttpRouteSource(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes`, { retryMs: 10, cache });
-    const seen: RouteTable[] = [];
-    const errors: string[] = [];
-    source.start((t) => seen.push(t), (e) => errors.push(e.message));
+    };
     try {
-      await eventually(() => refusals >= 3);
-      expect(seen).toEqual([]);
-      expect(errors.every((e) => e.includes('HTTP 401'))).toBe(true);
+      await withHttpSource(cache, refusing, {}, async (seen, errors) => {
+        await eventually(() => refusals >= 3);
+        expect(seen).toEqual([]);
+        expect(errors.every((e) => e.includes('HTTP 401'))).toBe(true);
+      });
     } finally {
-      await source.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
       dir.cleanup();
     }
   });
@@ -105,19 +118,12 @@ describe('the saved route table', () => {
     cache.save(table('5', entry('h1', 3000)));
     const old = new Date(Date.now() - 5000);
     utimesSync(cache.path, old, old);
-    const server: Server = createServer((req) => req.socket.destroy());
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const source = new HttpRouteSource(`http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/routes`, { retryMs: 10, cache });
-    const seen: RouteTable[] = [];
-    const errors: string[] = [];
-    source.start((t) => seen.push(t), (e) => errors.push(e.message));
     try {
-      await eventually(() => errors.some((e) => e.includes('longer ago than the limit')));
-      expect(seen).toEqual([]);
+      await withHttpSource(cache, (req) => req.socket.destroy(), {}, async (seen, errors) => {
+        await eventually(() => errors.some((e) => e.includes('longer ago than the limit')));
+        expect(seen).toEqual([]);
+      });
     } finally {
-      await source.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
       dir.cleanup();
     }
   });
