@@ -65,7 +65,7 @@ describeMesh()('a real mesh run by gateway agents', () => {
     }
     // Ping proxy → env1 every 500 ms through the next scenarios, until well after the
     // certificates both ends enrolled with have expired: the agents renew them inside that
-    // window, and restart nebula before the replaced ones expire under the running tunnel.
+    // window, and hand the tunnels over to the new ones (no restart) before the replaced ones expire.
     const lastExpiry = Math.max(...[proxy, env1].map((n) => Date.parse(String(n.events('renewal_scheduled')[0].notAfter))));
     steadyPing = startSteadyPing(proxy, env1, lastExpiry + 10_000);
 
@@ -104,24 +104,21 @@ describeMesh()('a real mesh run by gateway agents', () => {
     expect(ping(proxy.ns, env3.ip)).toBe(true);
   }, 90_000);
 
-  it('renews the 90-second certificates without losing a ping, and refreshes the tunnels before the old ones expire', async () => {
+  it('renews the 90-second certificates without losing a ping, and hands the tunnels over to the new ones without restarting nebula', async () => {
     const summary = await steadyPing.result;
-    const refreshes: number[] = [];
     for (const node of [proxy, env1]) {
       const inWindow = (e: { time: string }) => Date.parse(e.time) < summary.endedAt;
       expect(node.events('nebula_reloaded').filter((e) => e.source === 'renewal' && inWindow(e)).length).toBeGreaterThanOrEqual(1);
-      const restarts = node.events('nebula_restarted').filter((e) => e.source === 'tunnel_refresh' && inWindow(e));
-      expect(restarts.length).toBeGreaterThanOrEqual(1);
-      refreshes.push(...restarts.map((e) => Date.parse(e.time)));
+      // After each renewal the agent closes and re-makes every tunnel through nebula's console, so
+      // no tunnel keeps the replaced certificate and the restart before it expires is not needed.
+      expect(node.events('tunnels_handed_over').filter(inWindow).length).toBeGreaterThanOrEqual(1);
+      expect({ node: node.name, restarts: node.events('nebula_restarted'), failed: node.events('tunnel_handover_failed') }).toEqual({ node: node.name, restarts: [], failed: [] });
     }
     expect(env1.nebulaLog().some((e) => e.msg === 'Client cert refreshed from disk')).toBe(true);
     expect(summary.transmitted).toBeGreaterThan(20);
-    // Renewals (SIGHUP) and the gateway outage lose nothing. Restarting nebula (both ends at
-    // once here, their certificates being the same age) may cost the one ping in flight: every
-    // lost ping falls in a gap (last answer before it, first answer after it) that a restart fell in.
-    const unexplained = summary.lost.filter((gap) => !refreshes.some((r) => gap.after <= r && r <= gap.before));
-    expect(unexplained).toEqual([]);
-    expect(summary.transmitted - summary.received).toBeLessThanOrEqual(refreshes.length);
+    // Renewals (SIGHUP, then the handover) and the gateway outage lose nothing (the last ping may
+    // still have been in flight when ping's deadline ended it).
+    expect(summary.lost.filter((gap) => gap.seq < summary.transmitted)).toEqual([]);
   }, 150_000);
 
   it('revokes an environment: every node blocklists it, tears its tunnels down and refuses new handshakes', async () => {
