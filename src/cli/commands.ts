@@ -54,14 +54,14 @@ export const commands: readonly Command[] = [
     load: () => require('./commands/agent').agentRunCommand,
   },
   {
-    path: ['egress', 'run'],
-    summary: 'enforce the egress policy on an egress node (nftables), with a flow log',
-    load: () => require('./commands/egress-node').egressRunCommand,
-  },
-  {
     path: ['agent', 'status'],
     summary: "show this host's tunnels from nebula itself: direct or relayed, last handshake, certificate life",
     load: () => require('./commands/agent').agentStatusCommand,
+  },
+  {
+    path: ['egress', 'run'],
+    summary: 'enforce the egress policy on an egress node (nftables), with a flow log',
+    load: () => require('./commands/egress-node').egressRunCommand,
   },
   {
     path: ['hosts', 'create'],
