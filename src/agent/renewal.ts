@@ -15,7 +15,8 @@ export function msUntilRenewal(notBefore: Date, notAfter: Date, now: Date): numb
 /**
  * nebula 1.6 keeps the certificate a tunnel was made with until the tunnel ends; a reload does not
  * re-handshake. With `pki.disconnect_invalid` peers tear such a tunnel down when that certificate
- * expires, and finding the host again can take up to a lighthouse interval. Restarting nebula a
+ * expires, and finding the host again can take up to a lighthouse interval. The agent hands the
+ * tunnels over after the reload (tunnel-handover.ts); should that fail, restarting nebula a
  * little before the replaced certificate expires re-makes every tunnel with the current one:
  * this is when, `min(30 s, 10% of its life)` before its notAfter.
  */
