@@ -7,7 +7,8 @@ const VPN_IP = /vpnIp["=:]+"?(\d{1,3}(?:\.\d{1,3}){3})/;
 /**
  * The lighthouses (of `lighthouses`) that closed their tunnel with this host in `lines` (nebula
  * log lines), in order. After a key rotation a lighthouse drops the tunnel made with the
- * blocklisted certificate and with it this host's address, which it learns again only from the
+ * blocklisted certificate, and a lighthouse handing its tunnels over to its renewed certificate
+ * closes them all; either way it forgets this host's address, which it learns again only from the
  * host's next handshake with it: nebula 1.6 sends its next lighthouse update a whole
  * `lighthouse.interval` later, and until then nobody can look the host up.
  */
