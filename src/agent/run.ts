@@ -14,7 +14,7 @@ import { patchBlocklist } from './config-patch';
 import { DEFAULT_KEY_ROTATION_DAYS, keyRotationDue, msUntilRenewal, tunnelRefreshTime } from './renewal';
 import { sleep } from './sleep';
 import { consoleCommand, readConsole } from './status-console';
-import { handOverTunnels } from './tunnel-handover';
+import { HandoverError, handOverTunnels } from './tunnel-handover';
 import { AgentStateError, type AgentIdentity, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writeIdentity, writePreparedConfig } from './state-dir';
 import { DEFAULT_FALLBACK_POLL_MS, DEFAULT_WATCH_BACKOFF, MIN_WATCH_ROUND_MS, fallbackDelay, watchTarget } from './watch-policy';
 
@@ -126,6 +126,7 @@ class Agent {
     if (this.nebula.adopt()) this.log('info', 'nebula_adopted', { pid: this.nebula.processId });
     await Promise.all([this.supervise(), this.poll(), this.renew(), this.refreshTunnels(), this.reintroduceToLighthouses()]);
     await this.queue.catch(() => undefined);
+    await this.handovers;
     // An adopted nebula outlives this agent, unless the host was refused: its mesh is over then.
     if (this.nebula.ownsProcess || (this.exitCode === EXIT_HOST_REJECTED && this.nebula.running)) {
       await this.nebula.stop();
@@ -440,10 +441,15 @@ class Agent {
       try {
         const settings = readConsole(this.paths.dir);
         const lighthouses = (this.applied.config as { lighthouse?: { hosts?: unknown } }).lighthouse?.hosts;
-        const result = await handOverTunnels(
-          { console: (command) => consoleCommand(settings, command, { sshBinary: this.options.sshBinary }), sleep: (ms) => sleep(ms, this.halt.signal), now: Date.now },
-          Array.isArray(lighthouses) ? (lighthouses as string[]) : [],
-        );
+        const io = {
+          console: (command: string) => consoleCommand(settings, command, { sshBinary: this.options.sshBinary }),
+          sleep: async (ms: number) => {
+            await sleep(ms, this.halt.signal);
+            if (this.stopping) throw new HandoverError('the agent is stopping');
+          },
+          now: Date.now,
+        };
+        const result = await handOverTunnels(io, Array.isArray(lighthouses) ? (lighthouses as string[]) : []);
         if (this.stopping) return;
         if (generation !== this.certificateGeneration || this.nebula.processId !== pid) return; // the next certificate or start takes over
         this.scheduleTunnelRefresh(undefined);
