@@ -1,6 +1,6 @@
 import type { HostRecord } from '../store';
 
-/** A host's record is written at most this often for its agent's calls (unless a version changed). */
+/** A host's sighting is written at most this often for its agent's calls (unless a version changed). */
 export const LAST_SEEN_INTERVAL_MS = 10 * 60_000;
 
 /** Longer User-Agent headers are not read at all. */
@@ -29,6 +29,9 @@ export function parseAgentUserAgent(header: string | undefined): AgentVersions |
  * Whether a call by `host`'s agent at `now` should be written down: it was not seen within the
  * interval, or names versions other than the recorded ones. Spares the write (the store's
  * condition says the same, for concurrent calls) on nearly every call of a long-polling agent.
+ * The sighting comes with the host the call authenticated with (one Query reads both: see
+ * store/host-seen.ts), not from a memo in this process: behind Lambda one agent's calls land on
+ * many instances, and each cold memo would cost a refused conditional write (1 unit) per instance.
  */
 export function shouldRecordSeen(host: Pick<HostRecord, 'lastSeenAt' | 'agentVersion' | 'nebulaVersion'>, versions: AgentVersions | undefined, now: Date, intervalMs = LAST_SEEN_INTERVAL_MS): boolean {
   if (versions && (versions.agentVersion !== host.agentVersion || (versions.nebulaVersion !== undefined && versions.nebulaVersion !== host.nebulaVersion))) return true;

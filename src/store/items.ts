@@ -54,10 +54,12 @@ export function publicKeyClaimKey(publicKeyPem: string) {
   return keys.publicKey(createHash('sha256').update(publicKeyPem).digest('hex'));
 }
 
+// lastSeenAt and the agent's versions live on the host's sighting item (host-seen.ts); the ones a
+// host item written before that still carries are stale and not read.
 const HOST_FIELDS = [
   'id', 'name', 'role', 'ip', 'groups', 'status', 'createdAt', 'endpoints', 'tokenHash', 'publicKey', 'certificate',
   'certificateFingerprint', 'certificateExpiresAt', 'credentialHash', 'credentialUsedAt', 'enrolledAt', 'revokedAt', 'instanceId',
-  'owner', 'ports', 'portsRevision', 'lastSeenAt', 'agentVersion', 'nebulaVersion',
+  'owner', 'ports', 'portsRevision',
 ] as const;
 
 export function toHost(item: Item): HostRecord {

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
  * | lighthouse (overlay IP, public endpoints) | `NETWORK` | `LIGHTHOUSE#<hostId>` |
  * | host | `HOST#<id>` | `HOST` (gsi1: `HOSTS#<shard>` / `<role>#<id>`, shard 0..15 from the id) |
  * | certificate issued to a host | `HOST#<id>` | `CERT#<notAfter>#<fingerprint>` |
+ * | host's last sighting (lastSeenAt, agent and nebula versions; revokedAt once revoked; no gsi1: 1 write unit) | `HOST#<id>` | `SEEN` |
  * | IP lease | `LEASE#<ip>` | `LEASE` |
  * | quarantined address (after a revocation) | `QUARANTINE` | `<availableAt>#<ip>` |
  * | released address, quarantine over (pool) | `POOL` | `<availableAt>#<ip>` |
@@ -47,6 +48,9 @@ export const EGRESS_POLICIES_PK = 'EGRESSPOLICIES';
 /** Every environment an egress node admits, in one partition: the rule feed reads them with one strongly consistent Query. */
 export const EGRESS_MEMBERS_PK = 'EGRESSMEMBERS';
 export const CERT_PREFIX = 'CERT#';
+/** The host item's sort key, and its sighting's: read together by one Query between them (host-seen.ts). */
+export const HOST_SK = 'HOST';
+export const HOST_SEEN_SK = 'SEEN';
 export const POOL_PK = 'POOL';
 export const QUARANTINE_PK = 'QUARANTINE';
 export const REVOKED_PK = 'REVOKED';
@@ -73,7 +77,8 @@ export const keys = {
   egressVersion: (): ItemKey => ({ pk: 'EGRESSVERSION', sk: 'VERSION' }),
   ipCounter: (): ItemKey => ({ pk: NETWORK_PK, sk: 'IPCOUNTER' }),
   lighthouse: (hostId: string): ItemKey => ({ pk: NETWORK_PK, sk: `${LIGHTHOUSE_PREFIX}${hostId}` }),
-  host: (id: string): ItemKey => ({ pk: `HOST#${id}`, sk: 'HOST' }),
+  host: (id: string): ItemKey => ({ pk: `HOST#${id}`, sk: HOST_SK }),
+  hostSeen: (id: string): ItemKey => ({ pk: `HOST#${id}`, sk: HOST_SEEN_SK }),
   certificate: (hostId: string, notAfter: Date, fingerprint: string): ItemKey => ({
     pk: `HOST#${hostId}`,
     sk: `${CERT_PREFIX}${iso(notAfter)}#${fingerprint}`,

@@ -11,7 +11,7 @@ import { iso, keys, LIGHTHOUSE_PREFIX, NETWORK_PK, REVOKED_PK } from './keys';
 import type { EgressRule } from '../mesh/egress-policy';
 import type { EgressMemberRecord, EgressNodeRecord, EgressPolicyRecord, EnrollmentTokenRecord, HostRecord, IssuedCertificate, LighthouseRecord, NetworkRecord, RevocationRecord } from './records';
 import { revokeHost, sweep } from './revocation';
-import { type HostSighting, recordHostSeen } from './host-seen';
+import { getHostWithSighting, type HostSighting, recordHostSeen } from './host-seen';
 import { retirePreviousCertificates } from './certificate-retirement';
 import { type HostPage, listHosts } from './host-listing';
 import { listRouteChanges, listRoutes, readRoutesHead, replacePorts, type RouteChange, type RoutesHead, setOwner } from './routes';
@@ -99,9 +99,9 @@ export class GatewayStore {
 
   // ---- hosts -----------------------------------------------------------------------------
 
-  async getHost(id: string): Promise<HostRecord | undefined> {
-    const item = await this.table.get(keys.host(id));
-    return item ? toHost(item) : undefined;
+  /** A host with its last sighting (lastSeenAt, versions: host-seen.ts), for the read units of the host alone. */
+  getHost(id: string): Promise<HostRecord | undefined> {
+    return getHostWithSighting(this.table, id);
   }
 
   async getHostIdForInstance(instanceId: string): Promise<string | undefined> {
@@ -364,7 +364,7 @@ export class GatewayStore {
     return putEgressPolicy(this.table, input);
   }
 
-  /** Records an agent's call on its host, at most once per interval (host-seen.ts); whether it wrote. */
+  /** Records an agent's call on its host's sighting item, at most once per interval (host-seen.ts); whether it wrote. */
   recordHostSeen(sighting: HostSighting): Promise<boolean> {
     return recordHostSeen(this.table, sighting);
   }

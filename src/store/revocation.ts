@@ -1,5 +1,6 @@
 import { egressMembershipDelete, egressNodeDelete } from './egress-policies';
 import { StateConflictError } from './errors';
+import { hostSeenRevocation } from './host-seen';
 import { CERT_PREFIX, iso, keys, POOL_PK, QUARANTINE_PK, REVOKED_PK, ttlOf } from './keys';
 import type { HostRecord } from './records';
 import { transactRouteChange } from './routes';
@@ -7,11 +8,11 @@ import type { TableAccess, TransactItem } from './table-access';
 import { cancellationOf, failedCondition } from './transactions';
 
 /**
- * TransactWriteItems takes up to 100 items; a revocation needs at most 12 besides the certificates
- * (an environment's: host, lease, quarantine, config version, token, instance, name, route, egress
- * member, egress version, and the route change's two).
+ * TransactWriteItems takes up to 100 items; a revocation needs at most 13 besides the certificates
+ * (an environment's: host, its sighting, lease, quarantine, config version, token, instance, name,
+ * route, egress member, egress version, and the route change's two).
  */
-const MAX_REVOCATIONS_IN_TRANSACTION = 88;
+const MAX_REVOCATIONS_IN_TRANSACTION = 87;
 
 /**
  * Revokes a host: every unexpired certificate it was issued is blocklisted until it expires,
@@ -64,6 +65,8 @@ export async function revokeHost(
     table.put({ ...quarantine, ip: host.ip, availableAt: iso(availableAt) }),
     ...revocations.slice(0, MAX_REVOCATIONS_IN_TRANSACTION).map((r) => table.put(r)),
     table.bumpVersion(keys.version()),
+    // Later sightings are refused: an agent call that read the host before this cannot record one after.
+    hostSeenRevocation(table, host.id, now),
   ];
   // Stryker disable next-line ConditionalExpression: deleting an item that does not exist changes nothing
   if (host.tokenHash) items.push({ Delete: { TableName: table.tableName, Key: keys.token(host.tokenHash) } });

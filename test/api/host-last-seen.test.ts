@@ -1,7 +1,13 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { encodeX25519PublicKeyPem, generateX25519KeyPair } from '../../src/pki';
 import { parseAgentUserAgent, shouldRecordSeen } from '../../src/api/last-seen';
 import { renderHost } from '../../src/cli/commands/hosts';
 import { GatewayStore } from '../../src/store';
+import { getHostWithSighting, recordHostSeen } from '../../src/store/host-seen';
+import { keys } from '../../src/store/keys';
+import { TableAccess } from '../../src/store/table-access';
+import { testDynamoClient, uniqueTableName } from '../support/dynamodb';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
 
 const MINUTE = 60_000;
@@ -44,13 +50,34 @@ describe('shouldRecordSeen: at most once per 10 minutes unless a version changed
   });
 });
 
+/**
+ * A DynamoDB client that asks DynamoDB Local for ReturnConsumedCapacity: TOTAL on every request
+ * and keeps what it reports, one entry per request.
+ */
+function meteredClient(): { client: DynamoDBClient; consumed: { op: string; units: number }[] } {
+  const client = testDynamoClient();
+  const consumed: { op: string; units: number }[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      const reported = (result.output as { ConsumedCapacity?: { CapacityUnits?: number } }).ConsumedCapacity;
+      consumed.push({ op: String(context.commandName), units: Number(reported?.CapacityUnits) });
+      return result;
+    },
+    { step: 'initialize', name: 'consumedCapacity' },
+  );
+  return { client, consumed };
+}
+
 describe("a host's record shows when its agent was last seen and its versions (DynamoDB Local)", () => {
   let gw: TestGateway;
   let call: ReturnType<typeof apiClient>;
   const gatewayLog: string[] = [];
+  const tableName = uniqueTableName('gw-seen');
 
   beforeAll(async () => {
-    gw = await startTestGateway({ certificateLifetimeSeconds: 3600, log: (line) => gatewayLog.push(line) });
+    gw = await startTestGateway({ tableName, certificateLifetimeSeconds: 3600, log: (line) => gatewayLog.push(line) });
     call = apiClient(gw.url);
   });
 
@@ -146,20 +173,74 @@ describe("a host's record shows when its agent was last seen and its versions (D
     expect(await shown(host.id)).not.toHaveProperty('lastSeenAt');
   });
 
-  test('the store writes only when the record is stale or a version differs, and never on a revoked host (conditional UpdateItem)', async () => {
+  test('the store writes the sighting item only when it is stale or a version differs, and never once the host is revoked (conditional UpdateItem)', async () => {
     const host = await enrolledHost('conditional');
     const at = new Date('2030-01-01T00:00:00.000Z');
     const sighting = { hostId: host.id, at, agentVersion: '0.1.0', nebulaVersion: '1.6.1', minIntervalMs: 10 * MINUTE };
     expect(await gw.store.recordHostSeen(sighting)).toBe(true);
-    // Two API instances racing: the second write of the same sighting is refused by the condition.
     expect(await gw.store.recordHostSeen({ ...sighting, at: new Date(at.getTime() + MINUTE) })).toBe(false);
     expect(await gw.store.recordHostSeen({ ...sighting, at: new Date(at.getTime() + MINUTE), nebulaVersion: '1.6.2' })).toBe(true);
-    expect(await gw.store.recordHostSeen({ ...sighting, at: new Date(at.getTime() + 12 * MINUTE), nebulaVersion: '1.6.2' })).toBe(true);
-    expect((await gw.store.getHost(host.id))?.lastSeenAt).toBe(new Date(at.getTime() + 12 * MINUTE).toISOString());
+    const last = new Date(at.getTime() + 12 * MINUTE);
+    expect(await gw.store.recordHostSeen({ ...sighting, at: last, nebulaVersion: '1.6.2' })).toBe(true);
+    expect(await gw.store.getHost(host.id)).toMatchObject({ lastSeenAt: last.toISOString(), agentVersion: '0.1.0', nebulaVersion: '1.6.2' });
 
+    // The revocation marks the sighting item in its transaction: a call that authenticated just
+    // before it cannot record a sighting after it. The last sighting stays visible.
     expect((await call('DELETE', `/v1/hosts/${host.id}`, { token: gw.adminToken })).status).toBe(200);
-    expect(await gw.store.recordHostSeen({ ...sighting, at: new Date(at.getTime() + 60 * MINUTE) })).toBe(false);
-    expect(await gw.store.recordHostSeen({ ...sighting, hostId: 'h-doesnotexist0000' })).toBe(false);
+    expect(await gw.store.recordHostSeen({ ...sighting, at: new Date(at.getTime() + 60 * MINUTE), nebulaVersion: '1.7.0' })).toBe(false);
+    expect(await shown(host.id)).toMatchObject({ status: 'revoked', lastSeenAt: last.toISOString(), nebulaVersion: '1.6.2' });
+  });
+
+  test('two API instances racing on one stale sighting: exactly one writes', async () => {
+    const host = await enrolledHost('racer');
+    const instances = [testDynamoClient(), testDynamoClient()];
+    const at = new Date('2030-02-01T00:00:00.000Z');
+    try {
+      const written = await Promise.all(
+        instances.map((client) => recordHostSeen(new TableAccess(client, tableName), { hostId: host.id, at, agentVersion: '0.1.0', minIntervalMs: 10 * MINUTE })),
+      );
+      expect(written.sort()).toEqual([false, true]);
+    } finally {
+      for (const client of instances) client.destroy();
+    }
+    expect((await shown(host.id)).lastSeenAt).toBe(at.toISOString());
+  });
+
+  test('a sighting costs 1 write unit, leaves the host item untouched, and is read with the host for the host read units alone (ConsumedCapacity)', async () => {
+    const host = await enrolledHost('metered');
+    const { client, consumed } = meteredClient();
+    try {
+      const table = new TableAccess(client, tableName);
+      const hostBefore = await table.get(keys.host(host.id));
+      expect(Object.keys(hostBefore ?? {})).toEqual(expect.arrayContaining(['gsi1pk', 'certificate']));
+      consumed.length = 0;
+
+      expect(await recordHostSeen(table, { hostId: host.id, at: gw.clock(), agentVersion: '0.1.0', nebulaVersion: '1.6.1', minIntervalMs: 10 * MINUTE })).toBe(true);
+      expect(consumed).toEqual([{ op: 'UpdateItemCommand', units: 1 }]);
+      // DynamoDB bills a refused one a unit too (not reported on an error): why the API reads the sighting first.
+      expect(await recordHostSeen(table, { hostId: host.id, at: gw.clock(), agentVersion: '0.1.0', nebulaVersion: '1.6.1', minIntervalMs: 10 * MINUTE })).toBe(false);
+
+      const seen = await table.get(keys.hostSeen(host.id));
+      expect(seen).not.toHaveProperty('gsi1pk');
+      expect(await table.get(keys.host(host.id))).toEqual(hostBefore);
+      expect(hostBefore).not.toHaveProperty('lastSeenAt');
+
+      // The same attributes on the host item, where they were before: the item crosses 1 KB and is copied to gsi1.
+      consumed.length = 0;
+      await table.doc.send(
+        new UpdateCommand({ TableName: tableName, Key: keys.host(host.id), UpdateExpression: 'SET lastSeenAt = :at, agentVersion = :agent, nebulaVersion = :nebula', ExpressionAttributeValues: { ':at': seen?.lastSeenAt, ':agent': '0.1.0', ':nebula': '1.6.1' } }),
+      );
+      expect(consumed).toEqual([{ op: 'UpdateItemCommand', units: 4 }]);
+
+      consumed.length = 0;
+      await table.get(keys.host(host.id));
+      const withSighting = await getHostWithSighting(table, host.id);
+      expect(withSighting).toMatchObject({ id: host.id, lastSeenAt: seen?.lastSeenAt, agentVersion: '0.1.0', nebulaVersion: '1.6.1' });
+      expect(consumed.map((c) => c.op)).toEqual(['GetItemCommand', 'QueryCommand']);
+      expect(consumed[1].units).toBe(consumed[0].units);
+    } finally {
+      client.destroy();
+    }
   });
 
   test('a failing write never breaks the config fetch: the config is served and the failure logged', async () => {
