@@ -17,7 +17,7 @@ export interface HostSighting {
 
 /**
  * Records that an agent called: `lastSeenAt`, and the versions it named, on the host's own small
- * sighting item (`HOST#<id>` / `SEEN`, no gsi1 attributes, about 150 bytes: 1 write unit; on the
+ * sighting item (`HOST#<id>` / `SEEN`, no gsi1 attributes, about 70 bytes: 1 write unit; on the
  * host item, which is over 1 KB and copied whole to gsi1, it cost 4). One conditional UpdateItem
  * that only writes when the item's `lastSeenAt` is older than `minIntervalMs` (or absent) or a
  * named version differs, and never once the host's revocation marked the item (revokedAt, see
