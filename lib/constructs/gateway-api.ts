@@ -95,10 +95,10 @@ const FUNCTIONS: Record<ApiFunctionName, FunctionSpec> = {
     startsCaRotation: true,
     accessTokens: 'sign',
     tableAccess: 'readWrite',
-    description: 'Admin routes (IAM): hosts, ports, access tokens (signs access tokens)',
+    description: 'Admin routes (IAM): hosts, ports, access tokens (signs them), egress routes and policies, CA rotation',
   },
-  enroll: { entry: 'enroll', signs: true, tableAccess: 'readWrite', description: 'POST /v1/enroll and POST /v1/hosts/{id}/renew (signs certificates)' },
-  hostConfig: { entry: 'host-config', signs: false, tableAccess: 'readWrite', description: 'GET /v1/hosts/{id}/config and GET /v1/routes (answered at once)' },
+  enroll: { entry: 'enroll', signs: true, tableAccess: 'readWrite', description: 'POST /v1/enroll, POST /v1/hosts/{id}/renew and /certificate-in-use (signs certificates)' },
+  hostConfig: { entry: 'host-config', signs: false, tableAccess: 'readWrite', description: 'GET /v1/hosts/{id}/config, GET /v1/routes and GET /v1/egress/rules (answered at once)' },
   nodeRegister: { entry: 'node-register', signs: true, tableAccess: 'readWrite', description: 'POST /v1/nodes/register (IAM, EC2-verified; signs certificates)' },
 };
 
