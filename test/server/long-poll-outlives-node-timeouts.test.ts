@@ -1,7 +1,8 @@
 /**
  * A long-poll of the longest `?wait=` is not cut by Node's HTTP server timeouts (keep-alive,
  * headers, request), which the server sets around that longest wait (src/server/http-server.ts):
- * the watcher gets its 304 on the same connection, which then serves the next request. The
+ * the watcher gets its 304 on the same connection, which then serves the next request, also after
+ * lying idle for as long as a poll. The
  * longest wait is configured down from 60 s to 3 s here, so the same property holds in seconds
  * (the timeouts scale with it, and Node checks them at least every quarter of the wait). One raw
  * connection, so what the client sees is exactly what the server sent.
@@ -41,6 +42,10 @@ describe('long-poll and Node HTTP timeouts', () => {
     expect(first).toMatch(/^HTTP\/1\.1 304 /);
     // Held for the whole wait (nothing changed meanwhile): a lower bound the server sets, not a speed.
     expect(heldMs).toBeGreaterThanOrEqual(LONGEST_WAIT_SECONDS * 1000 - 5);
+    socket.write(request(''));
+    expect(await Promise.race([nextResponseHead(socket), closed])).toMatch(/^HTTP\/1\.1 304 /);
+    // Idle between requests for as long as a poll: the keep-alive timeout outlasts that too.
+    await new Promise((resolve) => setTimeout(resolve, LONGEST_WAIT_SECONDS * 1000));
     socket.write(request(''));
     expect(await Promise.race([nextResponseHead(socket), closed])).toMatch(/^HTTP\/1\.1 304 /);
     socket.destroy();
