@@ -21,7 +21,7 @@ export async function startCaRotation(ctx: ApiContext, distributeSeconds: number
   if (!ctx.nextSigner) {
     throw conflict(
       'no-next-ca-key',
-      'this gateway has no next CA key: in AWS set ca.nextKey (caNextKey: true) in the gateway config and deploy; locally the server makes one (see docs/ca-rotation.md)',
+      'this gateway has no next CA key: in AWS set "caNextKey": true in the gateway config and deploy; locally the server makes one (see docs/ca-rotation.md)',
     );
   }
   const network = await ctx.store.getNetwork();
