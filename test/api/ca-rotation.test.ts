@@ -142,7 +142,7 @@ describe('CA rotation with overlap', () => {
       const res = await api({ method: 'POST', path: '/v1/network/ca-rotation', headers: { authorization: 'Bearer gwa_admin' }, query: {}, body: Buffer.from('{}') });
       expect(res.status).toBe(409);
       expect(JSON.parse(res.body).type).toMatch(/no-next-ca-key$/);
-      expect(JSON.parse(res.body).detail).toMatch(/nextKey/);
+      expect(JSON.parse(res.body).detail).toMatch(/"caNextKey": true/);
       expect(await store.getConfigVersion()).toBe(versionBefore);
     } finally {
       api.close();
