@@ -278,7 +278,7 @@ main() {
     say "$dir already holds an enrolled host: not enrolling again"
   else
     say "enrolling with $GATEWAY_API into $dir"
-    "$WRAPPER" enroll --api "$GATEWAY_API" --token "$token" --dir "$dir" || die ${exit.failed} "enrollment failed (the agent said why above)"
+    GATEWAY_ENROLL_TOKEN=$token "$WRAPPER" enroll --api "$GATEWAY_API" --dir "$dir" || die ${exit.failed} "enrollment failed (the agent said why above)"
   fi
 
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then

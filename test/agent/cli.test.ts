@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 import { commands } from '../../src/cli/commands';
 
@@ -19,6 +22,19 @@ describe('gateway agent flags', () => {
     const { out, io } = capture();
     expect(await main(argv, io, commands)).toBe(2);
     expect(out.stderr).toContain(message);
+  });
+
+  it('takes the enrollment token from GATEWAY_ENROLL_TOKEN when --token is absent, and names both when neither is there', async () => {
+    const empty = capture();
+    expect(await main(['agent', 'enroll', '--api', 'http://127.0.0.1:9', '--dir', '/tmp/x'], { ...empty.io, env: { GATEWAY_ENROLL_TOKEN: '' } }, commands)).toBe(2);
+    expect(empty.out.stderr).toContain('flag --token is required (or the token in GATEWAY_ENROLL_TOKEN)');
+    const dir = mkdtempSync(join(tmpdir(), 'enroll-env-'));
+    const fromEnv = capture();
+    // Nothing listens on port 9: the enrollment gets as far as the network, so the token was taken.
+    expect(await main(['agent', 'enroll', '--api', 'http://127.0.0.1:9', '--dir', dir], { ...fromEnv.io, env: { GATEWAY_ENROLL_TOKEN: 'gwe_x' } }, commands)).toBe(1);
+    expect(fromEnv.out.stderr).not.toContain('flag --token');
+    expect(fromEnv.out.stderr).not.toContain('gwe_x');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('says what is missing when run on a directory that was never enrolled', async () => {

@@ -34,6 +34,13 @@ function rotationDays(raw: unknown): number {
   return n;
 }
 
+function enrollmentToken(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  if (flag !== undefined) return flag;
+  const fromEnv = env.GATEWAY_ENROLL_TOKEN;
+  if (fromEnv === undefined || fromEnv === '') throw new UsageError('flag --token is required (or the token in GATEWAY_ENROLL_TOKEN)');
+  return fromEnv;
+}
+
 export const agentEnrollCommand: CommandImpl = {
   usage: `Usage: gateway agent enroll --api URL --token TOKEN --dir DIR [--api-ca FILE] [--log-format text|json]
 
@@ -42,7 +49,9 @@ with the one-time token, and writes ca.crt, host.crt, config.yml (nebula -config
 as is) and agent.json (the host credential, 0600). A failed request is retried with the same key.
 
   --api URL          the gateway's API, e.g. https://gateway.example.com
-  --token TOKEN      the enrollment token (gwe_…) from POST /v1/hosts
+  --token TOKEN      the enrollment token (gwe_…) from POST /v1/hosts; without the flag, the
+                     token in GATEWAY_ENROLL_TOKEN (kept out of the process list, which every
+                     user of the machine can read)
   --dir DIR          where the key, certificate and config go (created 0700)
   --api-ca FILE      extra CA certificates (PEM) to trust for an https API
   --log-format F     text (default) or json; json also sets nebula's logging.format
@@ -64,7 +73,7 @@ as is) and agent.json (the host credential, 0600). A failed request is retried w
     const format = logFormat(flags['log-format']);
     await enrollHost({
       api,
-      token: required(flags, 'token'),
+      token: enrollmentToken(flags.token, io.env),
       dir: required(flags, 'dir'),
       apiCa: readApiCa(flags['api-ca']),
       logFormat: flags['log-format'] === undefined ? undefined : format,
