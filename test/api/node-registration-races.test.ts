@@ -7,7 +7,8 @@
  * - the same instance registering twice at once: one host, one certificate bound; the other
  *   request gets 409 concurrent-registration (retry), never a second host or a 500;
  * - two instances registering one public key at once: the first keeps it, the other gets 409
- *   public-key-taken naming publicKey.
+ *   public-key-taken naming publicKey;
+ * - a store failure while binding is a 500, never reported as a concurrent registration.
  */
 import { createApi, type Api, type ApiRequest, hashSecret, type NodeVerifier } from '../../src/api';
 import { NODE_REGISTER_ROUTES } from '../../src/api/route-groups/node-register';
@@ -115,6 +116,17 @@ describe('node registration races', () => {
     // A retry of the loser re-registers the same host.
     const retry = await register(instanceId, newKey());
     expect(retry).toMatchObject({ status: 200, body: { hostId: answers.find((a) => a.status === 200)!.body.hostId } });
+  });
+
+  it('a store failure while binding the certificate is a 500 that names nothing of it, not a concurrent registration', async () => {
+    const instanceId = nextInstance();
+    hooks.completeEnrollment = () => Promise.reject(new Error('simulated DynamoDB outage: InternalServerError'));
+    const failed = await register(instanceId, newKey());
+    hooks = {};
+    expect(failed).toEqual({ status: 500, body: expect.objectContaining({ type: expect.stringMatching(/internal$/) }) });
+    expect(JSON.stringify(failed.body)).not.toMatch(/DynamoDB|InternalServerError|concurrent/);
+    // Nothing was bound: registering again works.
+    expect((await register(instanceId, newKey())).status).toBe(200);
   });
 
   it('two instances with one public key at once, both finding it free: the first keeps it, the other gets 409 naming publicKey', async () => {

@@ -47,24 +47,25 @@ describe('POST /v1/nodes/register when the node verifier fails', () => {
 
   it('answers each kind of failure with its own status, naming the instance, writing nothing', async () => {
     const notInFleet = Object.assign(new Error(`instance ${INSTANCE} is tagged nebula-gateway:role=lighthouse, not proxy`), { name: 'NodeVerificationError' });
-    const cases: [string, unknown, number, string, RegExp][] = [
-      ['not in the fleet', notInFleet, 403, 'not-in-fleet', new RegExp(`instance ${INSTANCE} is not a proxy of this gateway: instance ${INSTANCE} is tagged`)],
-      ['EC2 unreachable', new Error('connect ETIMEDOUT'), 503, 'node-verification-unavailable', new RegExp(`could not check instance ${INSTANCE}: connect ETIMEDOUT`)],
-      ['null', null, 502, 'node-verification-failed', new RegExp(`could not check instance ${INSTANCE}: the node verifier failed without an error`)],
-      ['undefined', undefined, 502, 'node-verification-failed', /the node verifier failed without an error/],
-      ['a string', 'throttled', 502, 'node-verification-failed', /the node verifier failed without an error/],
-      ['a plain object', { name: 'NodeVerificationError', message: 'looks like one' }, 502, 'node-verification-failed', /the node verifier failed without an error/],
+    const cases: [string, unknown, number, string, string, RegExp][] = [
+      ['not in the fleet', notInFleet, 403, 'not-in-fleet', 'Forbidden', new RegExp(`instance ${INSTANCE} is not a proxy of this gateway: instance ${INSTANCE} is tagged`)],
+      ['EC2 unreachable', new Error('connect ETIMEDOUT'), 503, 'node-verification-unavailable', 'Service unavailable', new RegExp(`could not check instance ${INSTANCE}: connect ETIMEDOUT`)],
+      ['null', null, 502, 'node-verification-failed', 'Bad gateway', new RegExp(`could not check instance ${INSTANCE}: the node verifier failed without an error`)],
+      ['undefined', undefined, 502, 'node-verification-failed', 'Bad gateway', /the node verifier failed without an error/],
+      ['a string', 'throttled', 502, 'node-verification-failed', 'Bad gateway', /the node verifier failed without an error/],
+      ['a plain object', { name: 'NodeVerificationError', message: 'looks like one' }, 502, 'node-verification-failed', 'Bad gateway', /the node verifier failed without an error/],
     ];
-    for (const [what, thrown, status, type, detail] of cases) {
+    for (const [what, thrown, status, type, title, detail] of cases) {
       rejection = thrown;
       const before = JSON.stringify(await scanAll(client, tableName));
       const response = await api(register());
       const problem = JSON.parse(response.body as string);
-      expect({ what, status: response.status, contentType: response.headers?.['content-type'], type: problem.type, detail: problem.detail }).toEqual({
+      expect({ what, status: response.status, contentType: response.headers?.['content-type'], type: problem.type, title: problem.title, detail: problem.detail }).toEqual({
         what,
         status,
         contentType: 'application/problem+json',
         type: expect.stringMatching(new RegExp(`${type}$`)),
+        title,
         detail: expect.stringMatching(detail),
       });
       expect({ what, wrote: JSON.stringify(await scanAll(client, tableName)) !== before }).toEqual({ what, wrote: false });
