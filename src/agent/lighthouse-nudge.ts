@@ -13,7 +13,12 @@ const VPN_IP = /vpnIp["=:]+"?(\d{1,3}(?:\.\d{1,3}){3})/;
  * `lighthouse.interval` later, and until then nobody can look the host up.
  */
 export function lighthousesThatClosed(lines: readonly string[], lighthouses: readonly string[]): string[] {
-  return lines.filter((line) => line.includes(CLOSED)).map((line) => VPN_IP.exec(line)?.[1]).filter((ip): ip is string => ip !== undefined && lighthouses.includes(ip));
+  return peersThatClosed(lines).filter((ip) => lighthouses.includes(ip));
+}
+
+/** The peers (overlay IPs) that closed their tunnel with this host in `lines` (nebula log lines), in order. */
+export function peersThatClosed(lines: readonly string[]): string[] {
+  return lines.filter((line) => line.includes(CLOSED)).map((line) => VPN_IP.exec(line)?.[1]).filter((ip): ip is string => ip !== undefined);
 }
 
 /**

@@ -14,7 +14,7 @@ import { patchBlocklist } from './config-patch';
 import { DEFAULT_KEY_ROTATION_DAYS, keyRotationDue, msUntilRenewal, tunnelRefreshTime } from './renewal';
 import { sleep } from './sleep';
 import { consoleCommand, readConsole } from './status-console';
-import { HandoverError, handOverTunnels } from './tunnel-handover';
+import { HandoverError, handOverTunnels, peersClosedSinceReload } from './tunnel-handover';
 import { AgentStateError, type AgentIdentity, agentPaths, prepareConfig, readAppliedConfig, readIdentity, writeIdentity, writePreparedConfig } from './state-dir';
 import { DEFAULT_FALLBACK_POLL_MS, DEFAULT_WATCH_BACKOFF, MIN_WATCH_ROUND_MS, fallbackDelay, watchTarget } from './watch-policy';
 
@@ -443,6 +443,7 @@ class Agent {
         const lighthouses = (this.applied.config as { lighthouse?: { hosts?: unknown } }).lighthouse?.hosts;
         const io = {
           console: (command: string) => consoleCommand(settings, command, { sshBinary: this.options.sshBinary }),
+          closedByPeers: () => peersClosedSinceReload(logTail(this.paths.nebulaLog), (line) => line.includes(CERT_RELOADED) && line.includes(fingerprint)),
           sleep: async (ms: number) => {
             await sleep(ms, this.halt.signal);
             if (this.stopping) throw new HandoverError('the agent is stopping');

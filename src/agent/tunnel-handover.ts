@@ -1,3 +1,5 @@
+import { peersThatClosed } from './lighthouse-nudge';
+
 /**
  * Handing the tunnels over to a renewed certificate without restarting nebula. nebula 1.6 keeps
  * the certificate a tunnel was made with until the tunnel ends (a SIGHUP reload does not
@@ -30,8 +32,12 @@ export interface HandoverStep {
   readonly lighthouse: boolean;
 }
 
-/** What became of a step's tunnel: a new session, none yet (made again by the next packet), a handshake under way, or still the old session. */
-export type StepOutcome = 'renewed' | 'closed' | 'handshaking' | 'unchanged';
+/**
+ * What became of a step's tunnel: a new session, none yet (made again by the next packet), a
+ * handshake under way, still the old session, or left alone because the peer closed it after the
+ * reload (its own handover: the tunnel made since carries the new certificate already).
+ */
+export type StepOutcome = 'renewed' | 'closed' | 'handshaking' | 'unchanged' | 'peer-renewed';
 
 export class HandoverError extends Error {
   override readonly name = 'HandoverError';
@@ -74,6 +80,18 @@ export function stepOutcome(step: HandoverStep, hostmap: readonly Tunnel[], pend
   return pending.some((t) => t.vpnIp === step.vpnIp) ? 'handshaking' : 'closed';
 }
 
+/**
+ * The peers that closed their tunnel with this host after nebula reloaded the new certificate
+ * (`lines`: nebula's log; `isReload`: the reload's line). A tunnel with such a peer was made after
+ * the reload, with the new certificate: closing it again would only risk the packets in flight.
+ * Without the reload's line in `lines`, none.
+ */
+export function peersClosedSinceReload(lines: readonly string[], isReload: (line: string) => boolean): string[] {
+  let reloadAt = lines.length - 1;
+  while (reloadAt >= 0 && !isReload(lines[reloadAt])) reloadAt--;
+  return reloadAt < 0 ? [] : [...new Set(peersThatClosed(lines.slice(reloadAt + 1)))];
+}
+
 /** Whether a step is done waiting: its new session is up, or nothing is under way for it (the next packet makes it). */
 export function stepSettled(outcome: StepOutcome): boolean {
   return outcome === 'renewed' || outcome === 'closed';
@@ -87,6 +105,8 @@ export function stillPending(before: readonly Tunnel[], now: readonly Tunnel[]):
 export interface HandoverIo {
   /** Runs one console command and resolves to its output. */
   readonly console: (command: string) => Promise<string>;
+  /** The peers that closed their tunnel with this host since the reload (see peersClosedSinceReload). */
+  readonly closedByPeers: () => readonly string[];
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
 }
@@ -116,6 +136,10 @@ export async function handOverTunnels(io: HandoverIo, lighthouses: readonly stri
   const plan = handoverPlan(await read('list-hostmap -json'), lighthouses);
   const peers: { vpnIp: string; outcome: StepOutcome }[] = [];
   for (const step of plan) {
+    if (io.closedByPeers().includes(step.vpnIp)) {
+      peers.push({ vpnIp: step.vpnIp, outcome: 'peer-renewed' });
+      continue;
+    }
     for (const command of stepCommands(step)) await io.console(command);
     // One at a time: the next peer is handed over once this one's new session is up.
     const until = io.now() + HANDOVER_SETTLE_MS;

@@ -1,4 +1,4 @@
-import { HandoverError, type HandoverStep, type Tunnel, handoverPlan, parseTunnels, stepCommands, stepOutcome, stepSettled, stillPending } from '../../src/agent/tunnel-handover';
+import { HandoverError, type HandoverStep, type Tunnel, handoverPlan, parseTunnels, peersClosedSinceReload, stepCommands, stepOutcome, stepSettled, stillPending } from '../../src/agent/tunnel-handover';
 
 /** Shaped like nebula 1.6.1's `list-hostmap -json` (ControlHostInfo), trimmed to what matters plus some noise. */
 const HOSTMAP = JSON.stringify([
@@ -75,5 +75,28 @@ describe('what became of a tunnel', () => {
     ['it finished; another began since (with the new certificate)', [{ vpnIp: '10.94.0.2', localIndex: 5 }], [{ vpnIp: '10.94.0.2', localIndex: 6 }], []],
   ])('handshakes begun before the reload: %s', (_case, before, now, expected) => {
     expect(stillPending(before, now)).toEqual(expected);
+  });
+});
+
+describe('tunnels the peer already re-made after the reload', () => {
+  const reload = (line: string) => line.includes('Client cert refreshed from disk') && line.includes('ff01');
+  const json = (msg: string, fields: Record<string, unknown> = {}) => JSON.stringify({ level: 'info', msg, ...fields, time: '2026-12-02T15:27:19Z' });
+  it.each<[string, string[], string[]]>([
+    ['no reload line (yet): none', [json('Close tunnel received, tearing down.', { vpnIp: '10.94.0.2' })], []],
+    ['a close before the reload does not count (that tunnel was made with the old certificate)', [json('Close tunnel received, tearing down.', { vpnIp: '10.94.0.2' }), json('Client cert refreshed from disk', { cert: { fingerprint: 'ff01' } })], []],
+    [
+      'closes after the last reload of this certificate, each peer once (JSON and text logs)',
+      [
+        json('Client cert refreshed from disk', { cert: { fingerprint: 'ff01' } }),
+        json('Close tunnel received, tearing down.', { vpnIp: '10.94.0.3' }),
+        'time="2026-12-02T15:27:19Z" level=info msg="Close tunnel received, tearing down." udpAddr="198.18.7.3:4242" vpnIp=10.94.0.2',
+        json('Close tunnel received, tearing down.', { vpnIp: '10.94.0.3' }),
+        json('Handshake message received', { vpnIp: '10.94.0.1' }),
+      ],
+      ['10.94.0.3', '10.94.0.2'],
+    ],
+    ['another certificate\'s reload line does not count', [json('Client cert refreshed from disk', { cert: { fingerprint: 'ee02' } }), json('Close tunnel received, tearing down.', { vpnIp: '10.94.0.2' })], []],
+  ])('%s', (_case, lines, expected) => {
+    expect(peersClosedSinceReload(lines, reload)).toEqual(expected);
   });
 });
