@@ -286,7 +286,7 @@ describe('lighthouse listen ports over real HTTP', () => {
     const k = hostKeys();
     const res = await enroll(lighthouse.enrollment.token, k.publicPem);
     expect(res.status).toBe(200);
-    expect(parse(res.body.config).listen).toEqual({ host: '0.0.0.0', port: 4243 });
+    expect(parse(res.body.config).listen).toEqual({ host: '0.0.0.0', port: 4243, read_buffer: 10485760, write_buffer: 10485760 });
     await nebulaAccepts('lh-port', res.body.config, k.privatePem);
     // An environment is told that very port.
     const env = await create({ name: 'env-port', role: 'environment' });
