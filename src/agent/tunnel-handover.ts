@@ -115,8 +115,10 @@ export interface HandoverResult {
   readonly peers: readonly { readonly vpnIp: string; readonly outcome: StepOutcome }[];
 }
 
-/** How long the handover waits for handshakes begun before the reload, and for each re-made tunnel. */
+/** How long the handover waits for each re-made tunnel's new session. */
 export const HANDOVER_SETTLE_MS = 5000;
+/** How long it waits for handshakes begun before the reload: past nebula's default attempts (10 tries, 100 ms linear backoff: 5.5 s), so one with an unreachable peer gives up first. */
+export const PENDING_WAIT_MS = 10_000;
 const POLL_MS = 50;
 
 /**
@@ -128,7 +130,7 @@ export async function handOverTunnels(io: HandoverIo, lighthouses: readonly stri
   const read = async (command: string) => parseTunnels(await io.console(command));
   // A handshake begun before the reload carries the replaced certificate: let it finish first.
   const pendingBefore = await read('list-pending-hostmap -json');
-  const deadline = io.now() + HANDOVER_SETTLE_MS;
+  const deadline = io.now() + PENDING_WAIT_MS;
   while (stillPending(pendingBefore, await read('list-pending-hostmap -json')).length > 0) {
     if (io.now() > deadline) throw new HandoverError(`handshakes begun before the reload did not finish: ${pendingBefore.map((t) => t.vpnIp).join(', ')}`);
     await io.sleep(POLL_MS);
