@@ -145,7 +145,7 @@ export function renderedFiles(lines: readonly string[]): RenderedFile[] {
 function proxyBootstrap(input: NodeBootstrapInput, proxy: ProxyBootstrapInput): string[] {
   return [
     `id -u ${PROXY_USER} >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin ${PROXY_USER}`,
-    `cat > ${PROXY_PREPARE_SCRIPT} <<'PREPARE'\n${proxyPrepareScript(input, proxy)}PREPARE`,
+    `cat > ${PROXY_PREPARE_SCRIPT} <<'PREPARE'\n${proxyPrepareScript(input)}PREPARE`,
     `cat > ${PROXY_RUN_SCRIPT} <<'RUN'\n${proxyRunScript(proxy)}RUN`,
     `chmod 0700 ${PROXY_PREPARE_SCRIPT}`,
     `chmod 0755 ${PROXY_RUN_SCRIPT}`,
@@ -158,17 +158,13 @@ function proxyBootstrap(input: NodeBootstrapInput, proxy: ProxyBootstrapInput): 
 export const PROXY_PREPARE_SCRIPT = `${AGENT_DIR}/proxy-prepare.sh`;
 export const PROXY_RUN_SCRIPT = `${AGENT_DIR}/proxy-run.sh`;
 
-function proxyPrepareScript(input: NodeBootstrapInput, proxy: ProxyBootstrapInput): string {
+function proxyPrepareScript(input: NodeBootstrapInput): string {
   const run = PROXY_RUN_DIR;
   return `#!/bin/bash
 # Runs as root before each start of ${PROXY_UNIT}; nothing here is logged.
 set -euo pipefail
 install -d -m 0750 -o root -g ${PROXY_USER} ${run}
 umask 027
-secret=$(aws secretsmanager get-secret-value --region ${input.region} --secret-id ${proxy.tlsSecretArn} --query SecretString --output text)
-jq -er .certificate <<<"$secret" > ${run}/tls.crt
-jq -er .privateKey <<<"$secret" > ${run}/tls.key
-unset secret
 # The access token key rarely changes: with the API unreachable, the one of the last start (if any) serves.
 if curl -fsS --retry 10 --retry-all-errors ${input.apiUrl}v1/network | jq -er .accessTokenPublicKey > ${run}/token.pub.new; then
   mv ${run}/token.pub.new ${run}/token.pub
@@ -179,19 +175,21 @@ fi
 host_id=$(jq -er .hostId ${AGENT_STATE_DIR}/agent.json)
 printf '%s\\n' "${input.agentApiUrl}/v1/routes?host=$host_id" > ${run}/routes-url
 jq -er .credential ${AGENT_STATE_DIR}/agent.json > ${run}/routes-token
-chgrp ${PROXY_USER} ${run}/tls.crt ${run}/tls.key ${run}/token.pub ${run}/routes-url ${run}/routes-token
+chgrp ${PROXY_USER} ${run}/token.pub ${run}/routes-url ${run}/routes-token
 `;
 }
 
 function proxyRunScript(proxy: ProxyBootstrapInput): string {
   const run = PROXY_RUN_DIR;
   return `#!/bin/bash
-# Runs as ${PROXY_USER} (ExecStart of ${PROXY_UNIT}): the files proxy-prepare.sh wrote, then gateway proxy.
+# Runs as ${PROXY_USER} (ExecStart of ${PROXY_UNIT}): the files proxy-prepare.sh wrote, then gateway proxy,
+# which reads its TLS pair from the secret itself, at start and every 15 min, so a renewed
+# certificate serves new connections without a restart.
 set -euo pipefail
 routes_url=$(<${run}/routes-url)
 GATEWAY_ROUTES_TOKEN=$(<${run}/routes-token)
 export GATEWAY_ROUTES_TOKEN
-exec /usr/bin/node-22 ${AGENT_DIR}/gateway.js proxy --domain ${proxy.domain} --tls-cert ${run}/tls.crt --tls-key ${run}/tls.key --token-public-key ${run}/token.pub --routes "$routes_url" --listen 0.0.0.0:443 --state-dir ${PROXY_STATE_DIR}
+exec /usr/bin/node-22 ${AGENT_DIR}/gateway.js proxy --domain ${proxy.domain} --tls-secret ${proxy.tlsSecretArn} --token-public-key ${run}/token.pub --routes "$routes_url" --listen 0.0.0.0:443 --state-dir ${PROXY_STATE_DIR}
 `;
 }
 

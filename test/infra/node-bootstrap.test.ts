@@ -109,15 +109,17 @@ describe('node boot script', () => {
     const prepare = file(variants.proxy, '/opt/nebula-gateway/proxy-prepare.sh');
     const run = file(variants.proxy, '/opt/nebula-gateway/proxy-run.sh');
     const unit = file(variants.proxy, `/etc/systemd/system/${PROXY_UNIT}`);
-    expect(prepare).toContain(`--secret-id ${proxyTls.tlsSecretArn}`);
+    // The proxy reads its TLS pair from the secret itself (and again every 15 min): no key on disk.
+    expect(prepare).not.toContain('secretsmanager');
+    expect(prepare).not.toContain('tls.key');
     expect(prepare).toContain('curl -fsS --retry 10 --retry-all-errors https://abc123.execute-api.eu-west-1.amazonaws.com/api/v1/network | jq -er .accessTokenPublicKey');
     expect(prepare).toContain(`printf '%s\\n' "http://server.nebulagateway.internal:8080/v1/routes?host=$host_id" > ${PROXY_RUN_DIR}/routes-url`);
     expect(prepare).toContain(`jq -er .credential /var/lib/nebula-gateway/agent.json > ${PROXY_RUN_DIR}/routes-token`);
     // Files with the key and the credential are created under a restrictive umask, never echoed.
-    expect(prepare.indexOf('umask 027')).toBeLessThan(prepare.indexOf('tls.key'));
+    expect(prepare.indexOf('umask 027')).toBeLessThan(prepare.indexOf('routes-token'));
     expect(prepare).not.toMatch(/set -x|echo .*\$(secret|credential)/);
     expect(run).toContain(`GATEWAY_ROUTES_TOKEN=$(<${PROXY_RUN_DIR}/routes-token)`);
-    expect(run).toMatch(/^exec \/usr\/bin\/node-22 \/opt\/nebula-gateway\/gateway\.js proxy --domain dev\.acme-corp\.io --tls-cert \/run\/nebula-gateway-proxy\/tls\.crt --tls-key \/run\/nebula-gateway-proxy\/tls\.key --token-public-key \/run\/nebula-gateway-proxy\/token\.pub --routes "\$routes_url" --listen 0\.0\.0\.0:443 --state-dir \/var\/lib\/nebula-gateway-proxy$/m);
+    expect(run).toMatch(/^exec \/usr\/bin\/node-22 \/opt\/nebula-gateway\/gateway\.js proxy --domain dev\.acme-corp\.io --tls-secret arn:aws:secretsmanager:eu-west-1:111122223333:secret:gw\/tls-AbCdEf --token-public-key \/run\/nebula-gateway-proxy\/token\.pub --routes "\$routes_url" --listen 0\.0\.0\.0:443 --state-dir \/var\/lib\/nebula-gateway-proxy$/m);
     expect(unit).toMatch(/^StateDirectory=nebula-gateway-proxy$/m);
     expect(unit).toMatch(/^User=gateway-proxy$/m);
     expect(unit).toMatch(/^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);
