@@ -95,7 +95,7 @@ describeMesh()('renewals hand the tunnels over without restarting nebula', () =>
 
     const tallies: PingTally[] = [];
     for (const p of pings.splice(0)) tallies.push(await p.stop());
-    console.log(`renewal handover e2e: ${tallies.map((t) => `${t.from} → ${t.to}: ${t.lost.length} of ${t.transmitted} lost`).join('; ')}`);
+    console.log(`renewal handover e2e: ${tallies.map((t) => `${t.from} → ${t.to}: ${t.lost.length} of ${t.transmitted} lost${t.gaps.map((g) => ` #${g.seq} (${new Date(g.after).toISOString()} … ${new Date(g.before).toISOString()})`).join('')}`).join('; ')}`);
     expect(Math.min(...tallies.map((t) => t.transmitted))).toBeGreaterThan(300);
     // Numbered pings: every one answered (the last, in flight at stop, is not counted).
     expect(tallies.map((t) => ({ ping: `${t.from} → ${t.to}`, lost: t.lost }))).toEqual(tallies.map((t) => ({ ping: `${t.from} → ${t.to}`, lost: [] })));
