@@ -62,3 +62,26 @@ export class ContinuousPing {
     this.child.kill('SIGKILL');
   }
 }
+
+/** A lost ping: its sequence number and when the answers around it arrived (epoch ms). */
+export interface PingGap {
+  readonly seq: number;
+  readonly after: number;
+  readonly before: number;
+}
+
+/**
+ * The losses a tunnel handover does not explain. Nebula 1.6 cannot keep a session alive while
+ * another replaces it, so the agent's handover (close-tunnel, then create-tunnel) may lose the
+ * one packet in flight the instant the peer drops the old session. A loss is excused only if it
+ * is isolated (both neighbours answered: a restart or a broken handover loses a run of pings)
+ * and a handover on either end finished within `slackMs` of it; every other loss is returned.
+ */
+export function lossesNotAtAHandover(gaps: readonly PingGap[], handoversAt: readonly number[], slackMs = 5000): PingGap[] {
+  const lost = new Set(gaps.map((g) => g.seq));
+  return gaps.filter((gap) => {
+    const isolated = !lost.has(gap.seq - 1) && !lost.has(gap.seq + 1) && Number.isFinite(gap.after) && Number.isFinite(gap.before);
+    const atHandover = handoversAt.some((t) => t >= gap.after - slackMs && t <= gap.before + slackMs);
+    return !(isolated && atHandover);
+  });
+}
