@@ -14,6 +14,7 @@ const HOUR = 3600_000;
 describe('config input refusals name the field', () => {
   let base: NebulaConfigInput;
   let lighthouseBase: NebulaConfigInput;
+  let egressBase: NebulaConfigInput;
   let noIpCertificate: string;
 
   beforeAll(async () => {
@@ -21,9 +22,11 @@ describe('config input refusals name the field', () => {
     const ca = await createCA({ signer, name: 'config-refusals', duration: '24h' });
     const host = await signCertificate({ ca, signer, name: 'env', ips: ['10.42.1.7/16'], groups: ['environment'], publicKey: generateX25519KeyPair().publicKey, duration: HOUR });
     const lighthouse = await signCertificate({ ca, signer, name: 'lh', ips: ['10.42.0.1/16'], groups: ['lighthouse'], publicKey: generateX25519KeyPair().publicKey, duration: HOUR });
+    const egress = await signCertificate({ ca, signer, name: 'egress', ips: ['10.42.0.9/16'], groups: ['egress'], publicKey: generateX25519KeyPair().publicKey, duration: HOUR });
     noIpCertificate = forge({ ...host.details, ips: [] }, signer).toPem();
     base = { role: 'environment', ca: ca.toPem(), certificate: host.toPem(), lighthouses: [{ ip: '10.42.0.1', endpoints: ['198.18.0.1:4242'] }], blocklist: [], policy: DEFAULT_NETWORK_POLICY };
     lighthouseBase = { role: 'lighthouse', ca: ca.toPem(), certificate: lighthouse.toPem(), lighthouses: [], blocklist: [], policy: DEFAULT_NETWORK_POLICY };
+    egressBase = { ...base, role: 'egress', certificate: egress.toPem(), lighthouses: [] };
     expect(NebulaCertificate.fromPem(noIpCertificate).details.ips).toEqual([]);
   });
 
@@ -90,6 +93,51 @@ describe('config input refusals name the field', () => {
     expect(refusal(() => renderNebulaConfig({ ...lighthouseBase, listenPort: 0 }))).toEqual({ field: 'listenPort', message: 'listenPort: must be an integer from 1 to 65535' });
     for (const mtu of [576, 9001]) expect(parse(render({ mtu })).tun.mtu).toBe(mtu);
     for (const mtu of [575, 9002, 1400.5]) expect(refusal(() => render({ mtu }))).toEqual({ field: 'mtu', message: 'mtu: must be an integer from 576 to 9001' });
+  });
+
+  it('unsafeRoutes: rendered sorted by route, each via its node with the tun MTU; omitted or empty renders no key', () => {
+    const routes = [
+      { route: '192.168.1.0/24', via: '10.42.0.9' },
+      { route: '172.16.0.0/12', via: '10.42.0.10' },
+      { route: '10.0.0.0/16', via: '10.42.0.9' },
+    ];
+    expect(parse(render({ mtu: 1400, unsafeRoutes: routes })).tun.unsafe_routes).toEqual([
+      { route: '10.0.0.0/16', via: '10.42.0.9', mtu: 1400 },
+      { route: '172.16.0.0/12', via: '10.42.0.10', mtu: 1400 },
+      { route: '192.168.1.0/24', via: '10.42.0.9', mtu: 1400 },
+    ]);
+    // Adjacent but not overlapping ranges are two routes.
+    expect(parse(render({ unsafeRoutes: [{ route: '10.0.1.0/24', via: '10.42.0.9' }, { route: '10.0.0.0/24', via: '10.42.0.9' }] })).tun.unsafe_routes).toHaveLength(2);
+    for (const unsafeRoutes of [undefined, []]) expect(parse(render({ unsafeRoutes })).tun).not.toHaveProperty('unsafe_routes');
+    // An egress node delivers routed traffic: an empty list is none, any route is refused.
+    expect(parse(renderNebulaConfig({ ...egressBase, unsafeRoutes: [] })).tun).not.toHaveProperty('unsafe_routes');
+    expect(refusal(() => renderNebulaConfig({ ...egressBase, unsafeRoutes: [{ route: '10.0.0.0/16', via: '10.42.1.7' }] }))).toEqual({
+      field: 'unsafeRoutes',
+      message: 'unsafeRoutes: egress nodes deliver routed traffic; they route none into the mesh',
+    });
+  });
+
+  it('unsafeRoutes: a list of objects, each route outside the overlay and apart from the others, each via another host of the overlay', () => {
+    const at = (unsafeRoutes: unknown) => refusal(() => render({ unsafeRoutes }));
+    expect(at('10.0.0.0/16')).toEqual({ field: 'unsafeRoutes', message: 'unsafeRoutes: must be a list of {route, via}' });
+    for (const entry of ['10.0.0.0/16', null]) {
+      expect(at([{ route: '10.0.0.0/16', via: '10.42.0.9' }, entry])).toEqual({ field: 'unsafeRoutes[1]', message: 'unsafeRoutes[1]: must be an object {route, via}' });
+    }
+    expect(at([{ route: '10.0.0.1/16', via: '10.42.0.9' }]).field).toBe('unsafeRoutes[0].route');
+    for (const route of ['10.42.5.0/24', '10.0.0.0/8']) {
+      expect(at([{ route, via: '10.42.0.9' }])).toEqual({ field: 'unsafeRoutes[0].route', message: `unsafeRoutes[0].route: ${route} overlaps the overlay network 10.42.0.0/16` });
+    }
+    expect(at([{ route: '10.0.0.0/16', via: 'egress-1' }]).field).toBe('unsafeRoutes[0].via');
+    for (const via of ['10.99.0.9', '10.42.0.0', '10.42.255.255']) {
+      expect(at([{ route: '10.0.0.0/16', via }])).toEqual({ field: 'unsafeRoutes[0].via', message: `unsafeRoutes[0].via: ${via} is not a host address of the overlay network 10.42.0.0/16` });
+    }
+    expect(at([{ route: '10.0.0.0/16', via: '10.42.1.7' }])).toEqual({ field: 'unsafeRoutes[0].via', message: "unsafeRoutes[0].via: 10.42.1.7 is this host's own address" });
+    // Overlaps are found after sorting (not only between neighbours in the list) and name the later entry.
+    const wide = { route: '10.0.0.0/16', via: '10.42.0.9' };
+    const narrow = { route: '10.0.5.0/24', via: '10.42.0.10' };
+    const apart = { route: '192.168.0.0/16', via: '10.42.0.9' };
+    expect(at([wide, apart, narrow])).toEqual({ field: 'unsafeRoutes[2].route', message: 'unsafeRoutes[2].route: overlaps unsafeRoutes[0].route' });
+    expect(at([narrow, apart, wide])).toEqual({ field: 'unsafeRoutes[2].route', message: 'unsafeRoutes[2].route: overlaps unsafeRoutes[0].route' });
   });
 
   it('firewall rules carry host or group only when the rule has one', () => {
