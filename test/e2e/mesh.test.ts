@@ -143,9 +143,14 @@ describeMesh()('a real mesh run by gateway agents', () => {
     await waitUntil('every node to blocklist env3 (the list: nodes that do not yet)', notBlocking, (names) => names.length === 0, { timeoutMs: 15_000, intervalMs: 250 });
     // Through the watch path (issue 11): each agent long-polls the gateway server and applied the
     // revocation as a delta (the blocklist change alone), reloading its nebula.
+    // The agent writes config.yml before it reloads nebula and logs the reload, so wait for the log line too.
+    const reloadsSince = (node: MeshNode) => node.events('nebula_reloaded').filter((e) => Date.parse(String(e.time)) >= revokedAt);
+    await waitUntil('every node to log the reload of its blocklist (the list: nodes that have not yet)', () => others.filter((n) => reloadsSince(n).length === 0).map((n) => n.name), (names) => names.length === 0, {
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
     for (const node of others) {
-      const since = node.events('nebula_reloaded').filter((e) => Date.parse(String(e.time)) >= revokedAt);
-      expect({ node: node.name, applied: since.map((e) => [e.via, e.kind]) }).toEqual({ node: node.name, applied: expect.arrayContaining([['watch', 'delta']]) });
+      expect({ node: node.name, applied: reloadsSince(node).map((e) => [e.via, e.kind]) }).toEqual({ node: node.name, applied: expect.arrayContaining([['watch', 'delta']]) });
     }
     for (const peer of [lh1, lh2, proxy]) {
       await waitFor(`${peer.name} to lose its tunnel to env3`, () => !ping(peer.ns, env3.ip, 1), 30_000);
