@@ -90,7 +90,8 @@ export function watchConntrack(onEntry: (entry: ConntrackEntry) => void, onExit:
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-2000);
   });
-  child.once('exit', (code) => onExit(code, stderr.trim()));
+  // 'close', not 'exit': the reason conntrack printed as it exited may still be in the pipe at 'exit'.
+  child.once('close', (code) => onExit(code, stderr.trim()));
   return child;
 }
 

@@ -164,7 +164,8 @@ function startPing(ns: Namespace, ip: string, outputPath: string): Ping {
   const child = nsSpawn(ns, 'ping', ['-D', '-n', '-i', '0.2', '-W', '2', ip], { stdio: ['ignore', 'pipe', 'ignore'] });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  // 'close', not 'exit': ping's summary may still be in the pipe at 'exit'.
+  const exited = new Promise<void>((done) => child.once('close', () => done()));
   return {
     answered: () => (output.match(/ bytes from /g) ?? []).length,
     stop: async () => {

@@ -32,7 +32,8 @@ export class ContinuousPing {
     this.child = nsSpawn(from, 'ping', ['-D', '-n', '-i', String(intervalSeconds), '-W', '2', to], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.output += chunk));
-    this.done = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    // 'close', not 'exit': the summary ping prints as it exits may still be in the pipe at 'exit'.
+    this.done = new Promise((resolve) => this.child.once('close', () => resolve()));
   }
 
   /** Stops the ping and tallies it. */
