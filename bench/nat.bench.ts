@@ -58,9 +58,20 @@ async function pathTo(proxy: MeshNode, peer: MeshNode): Promise<string> {
 
 /** Closes the tunnel on both ends, waits until neither holds it, then times one ping's round trip (ms). */
 async function firstPacket(proxy: MeshNode, peer: MeshNode, expected: 'direct' | 'relayed'): Promise<number> {
-  await consoleRun(proxy, `close-tunnel ${peer.ip}`);
-  await consoleRun(peer, `close-tunnel ${proxy.ip}`);
-  await waitFor(`${peer.name}'s tunnel closed at both ends`, async () => (await pathTo(proxy, peer)) === 'none' && (await pathTo(peer, proxy)) === 'none', 10_000, 100);
+  // Closing one end first can let a packet from the other (a keepalive, a relay's control
+  // message) bring the tunnel back before that end closes too, which a loaded machine makes
+  // likely: close again whichever end still holds it until neither does.
+  await waitFor(
+    `${peer.name}'s tunnel closed at both ends`,
+    async () => {
+      const held = [(await pathTo(proxy, peer)) !== 'none', (await pathTo(peer, proxy)) !== 'none'];
+      if (held[0]) await consoleRun(proxy, `close-tunnel ${peer.ip}`);
+      if (held[1]) await consoleRun(peer, `close-tunnel ${proxy.ip}`);
+      return !held[0] && !held[1];
+    },
+    30_000,
+    100,
+  );
   const result = await run(proxy.ns.name, 'ping', ['-c', '1', '-n', '-W', '5', peer.ip]);
   const rtt = /time=([\d.]+) ms/.exec(result.stdout)?.[1];
   if (result.code !== 0 || rtt === undefined) throw new Error(`no answer from ${peer.name}: ${result.stdout}`);
