@@ -9,7 +9,7 @@ export interface WorkLease {
 }
 
 export interface ConnectionLimitsOptions {
-  /** Requests or tunnels in progress at once from one client IP. */
+  /** Requests or tunnels in progress at once from one client IPv4 address or IPv6 /64 (see `addressGroup`). */
   readonly maxWorkingPerIp: number;
   /** Open client sockets in all, working or not: each holds a file descriptor (two while working). */
   readonly maxSockets: number;
@@ -30,6 +30,7 @@ class Slot implements WorkLease {
     private readonly limits: ConnectionLimits,
     readonly key: string,
     readonly socket: Socket,
+    /** The address group its working connections count against. */
     readonly ip: string,
     now: number,
   ) {
@@ -77,7 +78,7 @@ export class ConnectionLimits {
       this.remove(victim);
       victim.socket.destroy();
     }
-    const slot = new Slot(this, key, socket, normalizeIp(socket.remoteAddress!), Date.now());
+    const slot = new Slot(this, key, socket, addressGroup(normalizeIp(socket.remoteAddress!)), Date.now());
     this.slots.set(key, slot);
     this.idle.add(slot);
     socket.once('close', () => this.remove(slot));
@@ -154,4 +155,24 @@ function peerKey(socket: Socket): string | undefined {
 
 export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+/**
+ * What one client's share is counted by: an IPv4 address, or an IPv6 /64. A single IPv6 host is
+ * routinely given a whole /64 (SLAAC, privacy addresses, cloud VMs), so counting per address
+ * would let one client take every working place by rotating source addresses.
+ */
+export function addressGroup(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const bare = ip.split('%')[0].toLowerCase();
+  const [head, tail] = bare.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  // '::' stands for the zero groups missing; a dotted IPv4 tail (64:ff9b::192.0.2.1) fills two.
+  const width = right.reduce((n, g) => n + (g.includes('.') ? 2 : 1), left.length);
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - width)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g || '0', 16).toString(16))
+    .join(':')}::/64`;
 }

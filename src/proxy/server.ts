@@ -32,7 +32,7 @@ export interface ProxyServerOptions {
   /** Longest silence from an environment during a request. Default 120 s. */
   readonly upstreamTimeoutMs?: number;
   readonly connectTimeoutMs?: number;
-  /** Connections one client IP may have working at once (in a request or a tunnel); idle ones do not count. Default 256. */
+  /** Connections one client IPv4 address or IPv6 /64 may have working at once (in a request or a tunnel); idle ones do not count. Default 256. */
   readonly maxConnectionsPerIp?: number;
   /** Open client connections in all; at the cap the longest idle one is closed for a new one. Default 16384. */
   readonly maxConnections?: number;

@@ -48,7 +48,7 @@ Serves https://<port>--<hostId>.<domain> from the environments' overlay addresse
   --upstream-timeout DUR       longest silence from an environment mid-request (default 120s)
   --connect-timeout DUR        time to connect to an environment before 502 (default 10s)
   --max-header-size BYTES      largest request head, else 431 (default 16384)
-  --max-connections-per-ip N   requests and tunnels in progress at once per client IP; idle connections do not count (default 256)
+  --max-connections-per-ip N   requests and tunnels in progress at once per client IPv4 address or IPv6 /64; idle connections do not count (default 256)
   --max-connections N          open client connections in all; at the cap the longest idle one is closed (default 16384)
   --first-request-timeout DUR  time to finish the TLS handshake and send a first request head (default 10s)
 
