@@ -41,7 +41,9 @@ function gatewayProcess(args: string[]): { child: ChildProcess; events: () => Ag
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  // 'close', not 'exit': the last lines may still be in the pipes at 'exit'. The stand-in nebula
+  // writes to the agent's log file, so nothing else holds them open.
+  const exited = new Promise<number | null>((done) => child.once('close', (code) => done(code)));
   const events = () =>
     output
       .split('\n')
@@ -104,7 +106,8 @@ describe('gateway agent against the real API', () => {
     await admin('DELETE', `/v1/hosts/${other.host.id}`);
     await waitUntil('nebula to get SIGHUP (the stand-in nebula calls so far)', calls, (lines) => lines.includes(`${nebulaPid} SIGHUP`), { timeoutMs: 30_000 });
     expect(blocklist(dir)).toEqual([fingerprintOf(peer.body.certificate)]);
-    const reload = agent.events().find((e) => e.event === 'nebula_reloaded');
+    // The agent logs the reload just after it sends SIGHUP: the stand-in may record it first.
+    const reload = await waitUntil('the agent to log the reload', () => agent!.events().find((e) => e.event === 'nebula_reloaded'), (e) => e !== undefined, { timeoutMs: 30_000 });
     expect(reload).toMatchObject({ source: 'config', action: 'reload' });
     // The new config was tested before it replaced the old one, and the reload came after.
     const lines = calls();
@@ -121,6 +124,7 @@ describe('gateway agent against the real API', () => {
       { timeoutMs: 30_000 },
     );
     expect(exit.status).toBe(3);
+    await agent.exited; // its last lines read
     const events = agent.events();
     const rejected = events.find((e) => e.event === 'host_rejected');
     expect(rejected).toMatchObject({ status: 401 });
