@@ -16,7 +16,7 @@ import { parse } from 'yaml';
 import { createLogger, enrollHost, runAgent } from '../../src/agent';
 import { createApi, GatewayStore, LocalSigner, parseEd25519PrivateKeyPem } from '../../src/api';
 import { HOST_CONFIG_ROUTES } from '../../src/api/route-groups/host-config';
-import { createHttpServer, freePort } from '../../src/server';
+import { createHttpServer } from '../../src/server';
 import { encodeX25519PublicKeyPem, generateX25519KeyPair, NebulaCertificate } from '../../src/pki';
 import { testDynamoClient } from '../support/dynamodb';
 import { apiClient, startTestGateway, type TestGateway } from '../support/gateway';
@@ -29,6 +29,28 @@ trap 'exit 0' TERM
 trap 'true' HUP
 while :; do sleep 1 & wait $!; done
 `;
+
+/**
+ * A port free on 127.0.0.1 a moment ago, below the kernel's ephemeral range (and the agents' nebula
+ * consoles, 20000-29999): the watch endpoint is stopped and started again on it, and a port from
+ * freePort() (an ephemeral one) could meanwhile become an outgoing connection's source port, which
+ * would make the restart fail with EADDRINUSE.
+ */
+async function restartablePort(): Promise<number> {
+  const [ephemeralLow] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const high = Math.min(20_000, ephemeralLow);
+  if (high <= 10_000) throw new Error(`the ephemeral port range starts at ${ephemeralLow}: no room below it for the watch endpoint`);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (high - 10_000));
+    const free = await new Promise<boolean>((done) => {
+      const probe = createServer();
+      probe.once('error', () => done(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => done(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port found between 10000 and the ephemeral range');
+}
 
 interface Seen {
   path: string;
@@ -92,7 +114,7 @@ describe('agent watch: fallback to the API and return', () => {
   const lastApplied = () => events().filter((e) => e.event === 'nebula_reloaded').at(-1);
 
   beforeAll(async () => {
-    watchPort = await freePort();
+    watchPort = await restartablePort();
     gw = await startTestGateway({ watchUrl: `http://127.0.0.1:${watchPort}` });
     // The API as the agent reaches it, recording what it is asked.
     relay = createServer((req, res) => {
