@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,10 +41,19 @@ function alive(pid: number | undefined): boolean {
 /** Waits until nebula's JSON log in `dir` has `count` lines with message `msg`; on timeout, reports the log's last lines. */
 async function nebulaLogged(dir: string, msg: string, count = 1): Promise<void> {
   const lines = () => readFileSync(join(dir, 'nebula.log'), 'utf8').split('\n').filter(Boolean);
-  await waitUntil(`nebula to log "${msg}" ${count} times (its log's last lines)`, () => lines().slice(-8), () => lines().filter((l) => l.includes(`"msg":"${msg}"`)).length >= count, { timeoutMs: 10_000 });
+  await waitUntil(`nebula to log "${msg}" ${count} times (its log's last lines)`, () => lines().slice(-8), () => lines().filter((l) => l.includes(`"msg":"${msg}"`)).length >= count, { timeoutMs: 30_000 });
 }
 
 const nebulaPid = (dir: string) => Number(readFileSync(join(dir, 'nebula.pid'), 'utf8'));
+
+/** A UDP port free on this machine a moment ago: a fixed one could be another run's nebula's. */
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((done) => socket.bind(0, '0.0.0.0', done));
+  const { port } = socket.address();
+  await new Promise<void>((done) => socket.close(done));
+  return port;
+}
 
 /**
  * The agent against a steerable stand-in API (test/agent/support/stub-api.ts) and real nebula
@@ -114,7 +124,7 @@ describeNeeding(['nebula'])('gateway agent against a steerable API', () => {
 
   it('restarts nebula for a change it cannot reload', async () => {
     const before = nebulaPid(dir);
-    stub.listenPort = 4343;
+    stub.listenPort = await freeUdpPort();
     stub.changed();
     const restarted = await log.waitForEvent('nebula_restarted');
     expect(restarted.changed).toEqual(['listen.port']);
