@@ -78,7 +78,9 @@ describe('gateway serve keeps its state across restarts', () => {
     expect(enrolledA.body.expiresAt).toBe(new Date(Date.parse(enrolledA.body.expiresAt)).toISOString());
     const b = (await call('POST', '/v1/hosts', { token: adminToken, body: { name: 'b', role: 'proxy' } })).body;
 
-    const exited = new Promise<number | null>((done) => child!.once('exit', (code) => done(code)));
+    // 'close', not 'exit': its last line ('gateway stopped') may still be in the pipe at 'exit'.
+    // Its DynamoDB Local has pipes of its own and is stopped first, so nothing else holds this one.
+    const exited = new Promise<number | null>((done) => child!.once('close', (code) => done(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(javaUsing(dataDir)).toEqual([]);
