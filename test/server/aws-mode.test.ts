@@ -256,7 +256,8 @@ describe('the container image (the Dockerfile bundles `gateway` with `tsx lib/bu
     const call = apiClient(`http://127.0.0.1:${port}`);
     expect((await call('GET', '/healthz')).status).toBe(200);
     expect((await call('GET', '/v1/network')).body.cidr).toBe('100.64.0.0/16');
-    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    // 'close', not 'exit': its last line ('gateway stopped') may still be in the pipe at 'exit'.
+    const exited = new Promise<number | null>((r) => child!.once('close', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(stdout).toContain('gateway stopped');
