@@ -44,13 +44,18 @@ function checkInput(input: BootstrapScriptInput): void {
   if (!/^[0-9A-Za-z.+-]{1,64}$/.test(input.version)) throw new BootstrapInputError(`version must be a package version, not ${JSON.stringify(input.version)}`);
 }
 
+/** Where the script also takes the enrollment token from (dev containers, user data). */
+export const ENROLL_TOKEN_ENV = 'GATEWAY_ENROLL_TOKEN';
+
 /**
  * The POSIX sh script `GET /v1/bootstrap` serves: `curl -fsSL <api>/v1/bootstrap | sudo sh -s --
- * --token gwe_…`. It checks the prerequisites (naming each missing one), downloads the agent
- * bundle and refuses it unless its SHA-256 is the pinned one, installs it with a wrapper, enrolls
- * once per directory, then runs the agent as a systemd unit where systemd runs (/run/systemd/system,
- * as sd_booted(3) tests) or in the foreground (exec). Every file is written only when its content
- * changes, so a second run changes nothing. Pure: same input, same script.
+ * --token-file PATH`. The token comes from that file, from GATEWAY_ENROLL_TOKEN or from `--token`
+ * (in every local user's `ps` while it runs); two sources that disagree are a usage error. It
+ * checks the prerequisites (naming each missing one), downloads the agent bundle and refuses it
+ * unless its SHA-256 is the pinned one, installs it with a wrapper, enrolls once per directory,
+ * then runs the agent as a systemd unit where systemd runs (/run/systemd/system, as sd_booted(3)
+ * tests) or in the foreground (exec). Every file is written only when its content changes, so a
+ * second run changes nothing. Pure: same input, same script.
  */
 export function renderBootstrapScript(input: BootstrapScriptInput): string {
   checkInput(input);
@@ -59,7 +64,10 @@ export function renderBootstrapScript(input: BootstrapScriptInput): string {
   return `#!/bin/sh
 # nebula-gateway environment bootstrap, served by the gateway at ${input.apiUrl}/v1/bootstrap
 # (gateway-agent ${input.version}). Run it as root:
-#   curl -fsSL ${input.apiUrl}/v1/bootstrap | sudo sh -s -- --token gwe_... [--name NAME] [--dir DIR]
+#   curl -fsSL ${input.apiUrl}/v1/bootstrap | sudo sh -s -- --token-file PATH [--name NAME] [--dir DIR]
+# with the one-time enrollment token (gwe_...) in PATH (mode 0600), or in ${ENROLL_TOKEN_ENV}
+# (a container's or user data's environment), or as --token gwe_... (then every local user can
+# read it with ps while this runs).
 # It checks the prerequisites, downloads the agent bundle and verifies its SHA-256 (pinned
 # below), installs it (${libDir}/agent.js and the ${wrapper} wrapper), enrolls
 # once (a --dir that holds an enrolled host is kept), then runs the agent: as a systemd unit where
@@ -87,9 +95,13 @@ die() {
 
 usage() {
   cat <<EOF
-Usage: curl -fsSL $GATEWAY_API/v1/bootstrap | sudo sh -s -- --token gwe_... [--name NAME] [--dir DIR]
+Usage: curl -fsSL $GATEWAY_API/v1/bootstrap | sudo sh -s -- --token-file PATH [--name NAME] [--dir DIR]
 
-  --token TOKEN  the host's one-time enrollment token (gwe_...); not needed once DIR is enrolled
+The host's one-time enrollment token (gwe_...), not needed once DIR is enrolled, from one of:
+  --token-file PATH     a file only its owner can read (chmod 600), read once
+  ${ENROLL_TOKEN_ENV}  in the environment (a container's, user data's; sudo drops it)
+  --token TOKEN         on the command line: every local user can read it with ps while this runs
+
   --name NAME    the systemd unit is gateway-agent-NAME.service and DIR defaults to
                  ${stateDir}-NAME (several hosts on one machine); default
                  gateway-agent.service and ${stateDir}
@@ -138,6 +150,43 @@ install_file() {
 
 sha256_of() { sha256sum "$1" | cut -d ' ' -f 1; }
 
+# check_token SOURCE VALUE: a usage error naming SOURCE unless VALUE is empty or an enrollment
+# token. VALUE is never printed.
+check_token() {
+  case $2 in
+    '' | gwe_?*) ;;
+    *) die ${exit.usage} "$1 must be an enrollment token (gwe_...)" ;;
+  esac
+  case \${2#gwe_} in
+    *[!A-Za-z0-9_-]*) die ${exit.usage} "$1 is malformed: an enrollment token is gwe_ followed by letters, digits, '_' and '-'" ;;
+  esac
+}
+
+# read_token_file PATH: prints the token in PATH (one line). Refuses a file that group or others
+# may read: the file form exists to keep the token from other local users, and a readable file
+# already gave it away (the group bits are the ACL mask when an ACL grants anyone else access).
+read_token_file() {
+  [ -n "$1" ] || die ${exit.usage} "--token-file needs a path"
+  mode=$(ls -ldL -- "$1" 2>/dev/null) || die ${exit.usage} "--token-file $1: no such file"
+  case $mode in
+    d*) die ${exit.usage} "--token-file $1 is a directory" ;;
+    ????r* | ???????r*) die ${exit.usage} "--token-file $1 can be read by other users (\${mode%% *}): make it readable by its owner only (chmod 600 $1); if someone else may have read it, use a new token" ;;
+  esac
+  # Read once, here; the command substitution drops the trailing newline.
+  content=$(cat -- "$1" 2>/dev/null) || die ${exit.usage} "--token-file $1 cannot be read"
+  [ -n "$content" ] || die ${exit.usage} "--token-file $1 is empty"
+  check_token "the token in --token-file $1" "$content"
+  printf '%s' "$content"
+}
+
+# refuse_two A A_VALUE B B_VALUE: two sources that give different tokens are refused rather than
+# ranked, since either could be the stale one.
+refuse_two() {
+  if [ -n "$2" ] && [ -n "$4" ] && [ "$2" != "$4" ]; then
+    die ${exit.usage} "$1 and $3 give different tokens: give one"
+  fi
+}
+
 wrapper_text() {
   cat <<EOF
 #!/bin/sh
@@ -149,21 +198,25 @@ EOF
 # Everything runs from here: a script cut short in transit (curl | sh) only defines functions.
 main() {
   token=
+  token_file=
+  token_file_given=
   name=
   dir=
   print_unit=
   while [ "$#" -gt 0 ]; do
     case $1 in
-      --token | --name | --dir)
+      --token | --token-file | --name | --dir)
         [ "$#" -ge 2 ] || die ${exit.usage} "$1 needs a value"
         case $1 in
           --token) token=$2 ;;
+          --token-file) token_file=$2 && token_file_given=1 ;;
           --name) name=$2 ;;
           --dir) dir=$2 ;;
         esac
         shift 2
         ;;
       --token=*) token=\${1#*=} && shift ;;
+      --token-file=*) token_file=\${1#*=} && token_file_given=1 && shift ;;
       --name=*) name=\${1#*=} && shift ;;
       --dir=*) dir=\${1#*=} && shift ;;
       --print-unit) print_unit=1 && shift ;;
@@ -194,15 +247,19 @@ main() {
     *[!A-Za-z0-9/._-]*) die ${exit.usage} "--dir may hold only letters, digits, '/', '.', '_' and '-' (it is written into a systemd unit)" ;;
     */../* | */.. | */./* | */. | *//*) die ${exit.usage} "--dir must be a plain absolute path (no '.', '..' or '//'), not '$dir'" ;;
   esac
-  if [ -n "$token" ]; then
-    case $token in
-      gwe_?*) ;;
-      *) die ${exit.usage} "--token must be an enrollment token (gwe_...)" ;;
-    esac
-    case \${token#gwe_} in
-      *[!A-Za-z0-9_-]*) die ${exit.usage} "--token is malformed: an enrollment token is gwe_ followed by letters, digits, '_' and '-'" ;;
-    esac
+  check_token --token "$token"
+  env_token=\${${ENROLL_TOKEN_ENV}:-}
+  # Only the enroll command below gets the token: not the agent, which runs for good.
+  unset ${ENROLL_TOKEN_ENV}
+  check_token ${ENROLL_TOKEN_ENV} "$env_token"
+  file_token=
+  if [ -n "$token_file_given" ]; then
+    file_token=$(read_token_file "$token_file") || exit $?
   fi
+  refuse_two --token "$token" --token-file "$file_token"
+  refuse_two --token "$token" ${ENROLL_TOKEN_ENV} "$env_token"
+  refuse_two --token-file "$file_token" ${ENROLL_TOKEN_ENV} "$env_token"
+  token=\${token:-\${file_token:-$env_token}}
 
   if [ -n "$print_unit" ]; then
     unit_text "$(command -v nebula || echo /usr/bin/nebula)"
@@ -249,7 +306,7 @@ main() {
     *) [ $((0x$cap_eff >> 12 & 1)) = 1 ] || need "CAP_NET_ADMIN: nebula cannot set up its tun interface (in a container: --cap-add NET_ADMIN)" ;;
   esac
   [ -z "$missing" ] || die ${exit.prerequisites} "missing prerequisites:$missing"
-  [ -n "$token" ] || [ -f "$dir/agent.json" ] || die ${exit.usage} "--token is required: $dir holds no enrolled host yet"
+  [ -n "$token" ] || [ -f "$dir/agent.json" ] || die ${exit.usage} "an enrollment token is required (--token-file PATH, or ${ENROLL_TOKEN_ENV} in the environment: sudo drops it): $dir holds no enrolled host yet"
   case $GATEWAY_API in
     https://*) curl_proto='=https' ;;
     *)
@@ -278,7 +335,7 @@ main() {
     say "$dir already holds an enrolled host: not enrolling again"
   else
     say "enrolling with $GATEWAY_API into $dir"
-    GATEWAY_ENROLL_TOKEN=$token "$WRAPPER" enroll --api "$GATEWAY_API" --dir "$dir" || die ${exit.failed} "enrollment failed (the agent said why above)"
+    ${ENROLL_TOKEN_ENV}=$token "$WRAPPER" enroll --api "$GATEWAY_API" --dir "$dir" || die ${exit.failed} "enrollment failed (the agent said why above)"
   fi
 
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then

@@ -56,6 +56,14 @@ describe('the dev container example', () => {
     expect(args('VOLUME')).toEqual(['/var/lib/gateway-agent']);
   });
 
+  it('keeps the token off every command line and out of the image: the script reads GATEWAY_ENROLL_TOKEN itself', () => {
+    const entrypoint = readFileSync(join(DIR, 'entrypoint.sh'), 'utf8');
+    expect(entrypoint).not.toMatch(/--token/);
+    expect(entrypoint).toMatch(/^sh "\$script" --dir "\$dir" &$/m);
+    expect(instructions.filter((i) => /TOKEN/.test(i.args)).map((i) => i.keyword)).toEqual([]);
+    expect(readFileSync(join(DIR, 'README.md'), 'utf8')).toContain('  -e GATEWAY_ENROLL_TOKEN \\\n');
+  });
+
   it('the parser is not blind: a misspelt instruction is seen', () => {
     expect(parseDockerfile('FROM debian\nRUNN true\n').map((i) => i.keyword).filter((k) => !INSTRUCTIONS.has(k))).toEqual(['RUNN']);
   });

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AgentBundleError, agentBundleBanner, describeAgentBundle } from '../../src/bootstrap/agent-bundle';
 import { ApiUrlError, bootstrapApiUrl } from '../../src/bootstrap/api-url';
-import { BootstrapInputError, type BootstrapScriptInput, renderBootstrapScript, shQuote } from '../../src/bootstrap/script';
+import { BootstrapInputError, type BootstrapScriptInput, ENROLL_TOKEN_ENV, renderBootstrapScript, shQuote } from '../../src/bootstrap/script';
 import { describeNeeding } from '../support/prerequisites';
 
 /** The bootstrap script as rendered (pure), checked by shellcheck and run by sh for its argument handling; its unit by systemd-analyze. */
@@ -25,10 +25,25 @@ function withDir<T>(fn: (dir: string) => T): T {
   }
 }
 
-/** Runs the rendered script with `args`, as `curl … | sh -s -- args` does (script on stdin). */
-function runScript(args: string[], input: BootstrapScriptInput = INPUT): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync('sh', ['-s', '--', ...args], { input: renderBootstrapScript(input), encoding: 'utf8' });
+/**
+ * Runs the rendered script with `args`, as `curl … | sh -s -- args` does (script on stdin), with
+ * GATEWAY_ENROLL_TOKEN only when `envToken` is given, as `uid` when given.
+ */
+function runScript(args: string[], envToken?: string, uid?: number): { status: number | null; stdout: string; stderr: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env[ENROLL_TOKEN_ENV];
+  if (envToken !== undefined) env[ENROLL_TOKEN_ENV] = envToken;
+  const user = uid === undefined ? {} : { uid, gid: uid, cwd: '/' };
+  const result = spawnSync('sh', ['-s', '--', ...args], { input: renderBootstrapScript(INPUT), encoding: 'utf8', env, ...user });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** A token file in `dir` holding `content`, with `mode`. */
+function tokenFile(dir: string, content: string, mode = 0o600, name = 'token'): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  chmodSync(path, mode);
+  return path;
 }
 
 describe('renderBootstrapScript', () => {
@@ -149,10 +164,88 @@ describe('the script run with bad arguments (nothing checked or installed yet)',
     }
   });
 
-  it('--help prints the usage with the pinned API', () => {
+  it('--help prints the usage with the pinned API, the token file first', () => {
     const result = runScript(['--help']);
     expect(result.status).toBe(0);
-    expect(result.stdout).toContain('Usage: curl -fsSL https://gw.example.com/v1/bootstrap | sudo sh -s -- --token gwe_...');
+    expect(result.stdout).toContain('Usage: curl -fsSL https://gw.example.com/v1/bootstrap | sudo sh -s -- --token-file PATH');
+    expect(result.stdout).toMatch(/--token TOKEN +on the command line: every local user can read it with ps/);
+  });
+});
+
+// --print-unit stops right after the arguments are checked: status 0 says the token was taken.
+describe('the enrollment token from --token-file, GATEWAY_ENROLL_TOKEN or --token', () => {
+  const TOKEN = 'gwe_Abc-123_xyz';
+  /** The script's arguments and GATEWAY_ENROLL_TOKEN, given a token file holding TOKEN. */
+  type Given = (file: string) => { args: string[]; env?: string };
+
+  it.each<[string, Given]>([
+    ['--token-file, with its trailing newline', (file) => ({ args: ['--token-file', file] })],
+    ['--token-file=PATH', (file) => ({ args: [`--token-file=${file}`] })],
+    ['GATEWAY_ENROLL_TOKEN', () => ({ args: [], env: TOKEN })],
+    ['--token', () => ({ args: ['--token', TOKEN] })],
+    ['all three, the same token', (file) => ({ args: ['--token', TOKEN, '--token-file', file], env: TOKEN })],
+    ['a file readable by its owner only, read-only (0400)', (file) => (chmodSync(file, 0o400), { args: ['--token-file', file] })],
+    ['an empty GATEWAY_ENROLL_TOKEN beside a file (an empty variable is no token)', (file) => ({ args: ['--token-file', file], env: '' })],
+  ])('takes it from %s', (_what, given) => {
+    withDir((dir) => {
+      const { args, env } = given(tokenFile(dir, `${TOKEN}\n`));
+      const result = runScript(['--print-unit', ...args], env);
+      expect([result.status, result.stderr]).toEqual([0, '']);
+      expect(result.stdout).not.toContain(TOKEN);
+    });
+  });
+
+  it.each([
+    ['a missing file', (dir: string) => ['--token-file', join(dir, 'absent')], '--token-file <dir>/absent: no such file'],
+    ['a directory', (dir: string) => ['--token-file', dir], '--token-file <dir> is a directory'],
+    ['an empty path', () => ['--token-file='], '--token-file needs a path'],
+    ['no path', () => ['--token-file'], '--token-file needs a value'],
+    ['an empty file', (dir: string) => ['--token-file', tokenFile(dir, '')], '--token-file <dir>/token is empty'],
+    ['a file of one newline', (dir: string) => ['--token-file', tokenFile(dir, '\n')], '--token-file <dir>/token is empty'],
+    ['a file others can read (0644)', (dir: string) => ['--token-file', tokenFile(dir, `${TOKEN}\n`, 0o644)], '--token-file <dir>/token can be read by other users (-rw-r--r--): make it readable by its owner only (chmod 600 <dir>/token)'],
+    ['a file its group can read (0640)', (dir: string) => ['--token-file', tokenFile(dir, `${TOKEN}\n`, 0o640)], '--token-file <dir>/token can be read by other users (-rw-r-----)'],
+    ['a link to a file others can read', (dir: string) => (symlinkSync(tokenFile(dir, `${TOKEN}\n`, 0o604), join(dir, 'link')), ['--token-file', join(dir, 'link')]), '--token-file <dir>/link can be read by other users (-rw----r--)'],
+    ['a file of something else', (dir: string) => ['--token-file', tokenFile(dir, 'gwa_admin-secret\n')], 'the token in --token-file <dir>/token must be an enrollment token (gwe_...)'],
+    ['a file of two tokens', (dir: string) => ['--token-file', tokenFile(dir, `${TOKEN}\ngwe_second-secret\n`)], 'the token in --token-file <dir>/token is malformed'],
+    ['a file with a CRLF line end', (dir: string) => ['--token-file', tokenFile(dir, 'gwe_secret\r\n')], 'the token in --token-file <dir>/token is malformed'],
+  ])('refuses %s: exit 2 naming the flag, the file never echoed', (_what, args, message) => {
+    withDir((dir) => {
+      const result = runScript(['--print-unit', ...args(dir)]);
+      expect([result.status, result.stdout]).toEqual([2, '']);
+      expect(result.stderr).toContain(`gateway-bootstrap: ${message.replaceAll('<dir>', dir)}`);
+      expect(result.stderr).not.toContain('secret');
+    });
+  });
+
+  it('refuses a file it cannot read (root reads any: then the script runs as nobody)', () => {
+    withDir((dir) => {
+      const file = tokenFile(dir, `${TOKEN}\n`, 0o000);
+      chmodSync(dir, 0o711);
+      const result = runScript(['--print-unit', '--token-file', file], undefined, process.getuid?.() === 0 ? 65534 : undefined);
+      expect([result.status, result.stderr]).toEqual([2, `gateway-bootstrap: --token-file ${file} cannot be read\n`]);
+    });
+  });
+
+  it.each([
+    ['bad_secret', `${ENROLL_TOKEN_ENV} must be an enrollment token (gwe_...)`],
+    ['gwe_secret value', `${ENROLL_TOKEN_ENV} is malformed`],
+  ])('refuses GATEWAY_ENROLL_TOKEN=%j naming the variable, the value never echoed', (value, message) => {
+    const result = runScript(['--print-unit'], value);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`gateway-bootstrap: ${message}`);
+    expect(result.stderr).not.toContain('secret');
+  });
+
+  it.each<[string, Given]>([
+    ['--token and --token-file', (file) => ({ args: ['--token', 'gwe_secretOne', '--token-file', file] })],
+    ['--token and GATEWAY_ENROLL_TOKEN', () => ({ args: ['--token', 'gwe_secretOne'], env: TOKEN })],
+    ['--token-file and GATEWAY_ENROLL_TOKEN', (file) => ({ args: ['--token-file', file], env: 'gwe_secretOne' })],
+  ])('refuses %s giving different tokens, naming both', (pair, given) => {
+    withDir((dir) => {
+      const { args, env } = given(tokenFile(dir, `${TOKEN}\n`));
+      const result = runScript(['--print-unit', ...args], env);
+      expect([result.status, result.stderr]).toEqual([2, `gateway-bootstrap: ${pair} give different tokens: give one\n`]);
+    });
   });
 });
 

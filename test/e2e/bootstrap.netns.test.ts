@@ -15,11 +15,11 @@ import { MESH_PREREQUISITES } from './harness/prerequisites';
 /**
  * The one-line bootstrap, for real: a gateway (startGateway) on the bridge serving the script and
  * an agent bundle built from this checkout, a lighthouse enrolled by the harness, and environments
- * in their own namespaces joining with `curl -fsSL $API/v1/bootstrap | sh -s -- --token … --dir …`
- * from an empty directory, with PATH holding only the system directories and node's (nothing of
- * this repository). Each run gets a private mount namespace where /usr/local is a directory of
- * this test (what the script installs lands there, not on this machine) and /run is empty (no
- * systemd: the agent runs in the foreground).
+ * in their own namespaces joining with `curl -fsSL $API/v1/bootstrap | sh -s -- --dir …` and the
+ * token in GATEWAY_ENROLL_TOKEN, in `--token-file` or in `--token`, from an empty directory, with
+ * PATH holding only the system directories and node's (nothing of this repository). Each run gets
+ * a private mount namespace where /usr/local is a directory of this test (what the script installs
+ * lands there, not on this machine) and /run is empty (no systemd: the agent runs in the foreground).
  */
 
 const ENTRYPOINT = resolve(__dirname, '../../docs/examples/devcontainer/entrypoint.sh');
@@ -45,6 +45,8 @@ interface Run {
   readonly child: ChildProcess;
   readonly output: () => string;
   readonly exited: Promise<number | null>;
+  /** Its exit status once its output is all read (see finished). */
+  readonly closed: Promise<number | null>;
 }
 
 describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-line bootstrap into a real mesh', () => {
@@ -106,17 +108,30 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-l
     let output = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-    const run: Run = { child, output: () => output, exited: new Promise((done) => child.once('exit', (code) => done(code))) };
+    const run: Run = {
+      child,
+      output: () => output,
+      exited: new Promise((done) => child.once('exit', (code) => done(code))),
+      closed: new Promise((done) => child.once('close', (code) => done(code))),
+    };
     runs.push(run);
     return run;
   }
 
   async function finished(run: Run): Promise<{ status: number | null; output: string }> {
-    const status = await run.exited;
+    // 'close', not 'exit': the script's last words may still be in the pipes at 'exit'. A run that
+    // finishes leaves nothing behind holding them (it failed, found the agent running, or left it to systemd).
+    const status = await run.closed;
     return { status, output: run.output() };
   }
 
   const oneLiner = (api: string, token: string, dir: string) => `curl -fsSL ${api}/v1/bootstrap | sh -s -- --token ${token} --dir ${dir}`;
+  const withEnvToken = (api: string, token: string, dir: string) => `curl -fsSL ${api}/v1/bootstrap | GATEWAY_ENROLL_TOKEN=${token} sh -s -- --dir ${dir}`;
+  /** The token in a file only its owner may read, as docs/bootstrap.md says to make it. */
+  function withTokenFile(api: string, token: string, dir: string, file: string): string {
+    writeFileSync(file, `${token}\n`, { mode: 0o600 });
+    return `curl -fsSL ${api}/v1/bootstrap | sh -s -- --token-file ${file} --dir ${dir}`;
+  }
 
   /** What the script installed and the agent's identity, with each file's content hash and mtime. */
   function snapshot(box: { usrLocal: string; dir: string }): Record<string, string> {
@@ -181,8 +196,8 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-l
 
   let first: Run;
 
-  it('joins the mesh with the one-line command: the environment pings the lighthouse over the overlay', async () => {
-    first = start(env.ns, box, oneLiner(mesh.url, env.token, box.dir));
+  it('joins the mesh with the one-line command, the token in GATEWAY_ENROLL_TOKEN: the environment pings the lighthouse over the overlay', async () => {
+    first = start(env.ns, box, withEnvToken(mesh.url, env.token, box.dir));
     await waitFor('the bootstrapped environment to ping the lighthouse over the overlay', () => ping(env.ns, lighthouse.ip), 60_000);
     expect(first.child.exitCode).toBeNull();
     const identity = JSON.parse(readFileSync(join(box.dir, 'agent.json'), 'utf8'));
@@ -192,6 +207,12 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-l
     const check = spawnSync('shellcheck', ['--format=gcc', join(box.usrLocal, 'bin/gateway-agent')], { encoding: 'utf8' });
     expect([check.status, check.stdout]).toEqual([0, '']);
     expect(first.output()).toContain('running the agent in the foreground (no systemd)');
+    // The script's process is the agent now (exec): the token is in neither its arguments nor its environment.
+    const agentPid = readFileSync(join(box.dir, 'agent.pid'), 'utf8').trim();
+    expect(readFileSync(`/proc/${agentPid}/cmdline`, 'utf8')).toContain('/usr/local/lib/gateway-agent/agent.js\0run\0');
+    expect(readFileSync(`/proc/${agentPid}/environ`, 'utf8')).not.toContain(env.token);
+    expect(readFileSync(`/proc/${agentPid}/cmdline`, 'utf8')).not.toContain(env.token);
+    expect(first.output()).not.toContain(env.token);
   }, 90_000);
 
   it('running the command again changes nothing: same host, same key, same files, the running agent kept', async () => {
@@ -236,13 +257,14 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-l
     const logged = () => readFileSync(calls, 'utf8').trim().split('\n');
     const unitPath = join(unitDir, 'gateway-agent.service');
 
-    const once = await finished(start(host.ns, machine2, oneLiner(mesh.url, host.token, machine2.dir), path, unitDir));
+    const once = await finished(start(host.ns, machine2, withTokenFile(mesh.url, host.token, machine2.dir, join(work, 'env2', 'token')), path, unitDir));
     expect(once.status).toBe(0);
     expect(once.output).toContain('the agent runs as gateway-agent.service');
     expect(logged()).toEqual(['daemon-reload', 'is-active --quiet gateway-agent.service', 'enable --now gateway-agent.service']);
     const execStart = /^ExecStart=(.+)$/m.exec(readFileSync(unitPath, 'utf8'))![1];
     expect(execStart).toBe(`/usr/local/bin/gateway-agent run --dir ${machine2.dir} --nebula /usr/bin/nebula --log-format json`);
     expect(JSON.parse(readFileSync(join(machine2.dir, 'agent.json'), 'utf8')).hostId).toBe(host.hostId);
+    expect(once.output).not.toContain(host.token);
 
     const before = { ...snapshot(machine2), unit: `${readFileSync(unitPath, 'utf8')} ${statSync(unitPath).mtimeMs}` };
     const twice = await finished(start(host.ns, machine2, oneLiner(mesh.url, host.token, machine2.dir), path, unitDir));
@@ -261,10 +283,10 @@ describeNeeding([...MESH_PREREQUISITES, 'curl', 'unshare', 'shellcheck'])('one-l
   it('the dev container entrypoint (docs/examples/devcontainer) joins, then runs the container\'s command beside the agent', async () => {
     const host = await mesh.createHost('env3', 'environment');
     const machine3 = machine('env3');
-    const entrypoint = `GATEWAY_API=${mesh.url} GATEWAY_TOKEN=${host.token} GATEWAY_AGENT_DIR=${machine3.dir} sh ${ENTRYPOINT}`;
-    const container = start(host.ns, machine3, `${entrypoint} sh -c 'echo the command runs; exec sleep 600'`);
+    const entrypoint = `GATEWAY_API=${mesh.url} GATEWAY_ENROLL_TOKEN=${host.token} GATEWAY_AGENT_DIR=${machine3.dir} sh ${ENTRYPOINT}`;
+    const container = start(host.ns, machine3, `${entrypoint} sh -c 'echo "the command runs (token: \${GATEWAY_ENROLL_TOKEN:-none})"; exec sleep 600'`);
     await waitFor('the dev container to ping the lighthouse', () => ping(host.ns, lighthouse.ip), 60_000);
-    await waitFor('the container command to start', () => container.output().includes('the command runs'));
+    await waitFor('the container command to start', () => container.output().includes('the command runs (token: none)'));
     expect(container.child.exitCode).toBeNull();
     expect(JSON.parse(readFileSync(join(machine3.dir, 'agent.json'), 'utf8')).hostId).toBe(host.hostId);
 
