@@ -55,7 +55,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   });
   const exited = new Promise<never>((_, reject) => {
     child.once('error', (err) => reject(new Error(`could not start java for DynamoDB Local: ${err.message}`)));
-    child.once('exit', (code) => reject(new Error(`DynamoDB Local exited with status ${code} before it was ready: ${explain(stderr.trim())}`)));
+    // 'close', not 'exit': what it printed as it failed may still be in the pipe at 'exit'.
+    child.once('close', (code) => reject(new Error(`DynamoDB Local exited with status ${code} before it was ready: ${explain(stderr.trim())}`)));
   });
   exited.catch(() => undefined);
   const endpoint = `http://127.0.0.1:${port}`;
