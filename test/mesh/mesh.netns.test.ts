@@ -110,9 +110,15 @@ const TCP_PORT = 8080;
     }
     server = spawn(
       'ip',
-      ['netns', 'exec', ns('env1'), process.execPath, '-e', `require('net').createServer(s=>s.end('hello')).listen(${TCP_PORT})`],
-      { stdio: 'ignore' },
+      ['netns', 'exec', ns('env1'), process.execPath, '-e', `require('net').createServer(s=>s.end('hello')).listen(${TCP_PORT},()=>console.log('listening'))`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
     );
+    // The TCP tests try only a few times, each refused at once while the server is not up yet: wait for it.
+    const started = server;
+    await new Promise<void>((done, fail) => {
+      started.once('exit', (code) => fail(new Error(`the test server in env1 exited with ${code}`)));
+      started.stdout!.once('data', () => done());
+    });
     for (const name of ['proxy', 'env1', 'env2']) {
       if (!(await pings(name, 'lh', 10))) throw new Error(`${name} cannot reach the lighthouse; its log:\n${logs.get(name)}`);
     }
