@@ -92,8 +92,9 @@ export class ClientConnection implements UpstreamOwner {
   private closeAfter = false;
   private paused = false;
   /**
-   * Ends a tunnel or a streaming response when the token that admitted it expires: one timer per
-   * tunnel or response that outlives its first chunk, nothing per frame or chunk.
+   * Ends an upload, a tunnel or a streaming response when the token that admitted it expires: one
+   * timer at a time, armed when a request body or a response outlives its first chunk, nothing per
+   * frame or chunk.
    */
   private tokenExpiry: NodeJS.Timeout | undefined;
 
@@ -302,6 +303,8 @@ export class ClientConnection implements UpstreamOwner {
     });
     this.state = hasBody ? State.Body : State.Response;
     this.sendUpstream(ex, false);
+    // A body still arriving (a slow upload, or one that never ends) is relayed only while the token lasts.
+    if (this.state === State.Body && this.exchange === ex) this.endAtTokenExpiry(ex);
   }
 
   private sendUpstream(ex: Exchange, fresh: boolean): void {
@@ -331,6 +334,8 @@ export class ClientConnection implements UpstreamOwner {
     if (end > 0 && !up.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end))) this.pause();
     if (ex.requestBody.done) {
       this.state = State.Response;
+      // Uploaded in time: its answer, however late, is timed like any other, from its first chunk.
+      if (!ex.responseBody) this.clearTokenExpiry();
       if (end < chunk.length) this.buffer(chunk.subarray(end));
     }
   }
@@ -470,21 +475,28 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   /**
-   * Cuts the connection when the token that admitted `ex` expires while it is still relayed.
-   * HTTP/1.1 has no way to present a fresh token mid-tunnel, nor to signal an error mid-body: the
+   * Cuts the connection when the token that admitted `ex` expires while it is still relayed, in
+   * either direction. HTTP/1.1 has no way to present a fresh token mid-tunnel, nor to signal an error mid-body: the
    * client sees the connection end without a TLS close_notify (a chunked or sized body short of
-   * its end) and comes back with a new token.
+   * its end), the environment a request body short of its end, and the client comes back with a new
+   * token. A response that starts while its request is uploading keeps the upload's timer.
    */
   private endAtTokenExpiry(ex: Exchange): void {
-    if (ex.tokenExpiresAt === 0) return;
+    if (ex.tokenExpiresAt === 0 || this.tokenExpiry !== undefined) return;
     this.tokenExpiry = setTimeout(() => {
+      this.tokenExpiry = undefined;
       this.logExchange(ex, 'token-expired');
       this.destroy();
     }, Math.max(0, ex.tokenExpiresAt - Date.now()));
   }
 
-  private finishExchange(ex: Exchange): void {
+  private clearTokenExpiry(): void {
     clearTimeout(this.tokenExpiry);
+    this.tokenExpiry = undefined;
+  }
+
+  private finishExchange(ex: Exchange): void {
+    this.clearTokenExpiry();
     this.logExchange(ex);
     const up = ex.upstream;
     ex.upstream = undefined;
@@ -591,6 +603,7 @@ export class ClientConnection implements UpstreamOwner {
     if (this.state === State.Closed) return;
     this.socket.write(response, 'latin1');
     if (ex) {
+      this.clearTokenExpiry(); // an upload answered before its end (400, 502, 504) is logged once, not again at the expiry
       ex.status = status;
       this.logExchange(ex, reason);
       if (ex.upstream) this.ctx.pool.discard(ex.upstream);
@@ -649,7 +662,7 @@ export class ClientConnection implements UpstreamOwner {
   }
 
   private onClientClose(): void {
-    clearTimeout(this.tokenExpiry);
+    this.clearTokenExpiry();
     const ex = this.exchange;
     const wasOpen = this.state !== State.Closed;
     this.state = State.Closed;

@@ -37,7 +37,7 @@ export interface RouteFacts {
 }
 
 export type Decision =
-  /** Forward as it is. `untilTokenExpires`: a tunnel, or a response still streaming, ends when the token that admitted it expires. */
+  /** Forward as it is. `untilTokenExpires`: an upload, a tunnel or a response still streaming ends when the token that admitted it expires. */
   | { readonly kind: 'forward'; readonly untilTokenExpires: boolean }
   /** An anonymous CORS preflight: forwarded bodiless; only the status and CORS headers of the answer go back. */
   | { readonly kind: 'forward-preflight' }
