@@ -1,19 +1,16 @@
-import { Fn, Stack, Tags, Validations } from 'aws-cdk-lib/core';
-import { CfnEIP, type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { Fn, Validations } from 'aws-cdk-lib/core';
+import { type CfnEIP, type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { EGRESS_DEFAULTS, type GatewayConfig } from '../config';
 import { acknowledgeGuardRule, acknowledgeLogGroupRules } from '../guard';
-import { nagEnvironment } from '../nag';
+import { addressPool, grantAssociateOwnAddress } from './address-pool';
 import type { AgentAsset } from './agent-asset';
-import { LIGHTHOUSE_EIP_POOL_TAG, NEBULA_PORT } from './lighthouse-fleet';
-import { FLEET_TAGS, NodeFleet } from './node-fleet';
+import { NEBULA_PORT } from './lighthouse-fleet';
+import { NodeFleet } from './node-fleet';
 
-/** The tag key of every Elastic IP pool; the egress pool's value is `<name>-egress`. */
-export const EIP_POOL_TAG = LIGHTHOUSE_EIP_POOL_TAG;
-
-/** `<name>-egress`: the pool tag value of the egress addresses (the role may claim no other). */
+/** `<name>-egress`: the pool tag value of the egress addresses. */
 export function egressPoolTagValue(config: Pick<GatewayConfig, 'name'>): string {
   return `${config.name}-egress`;
 }
@@ -54,9 +51,9 @@ export interface EgressFleetProps {
  * address of the pool at boot (as lighthouses do), turns its source/destination check off, and
  * registers as `egress`; `gateway egress run` writes a JSON line per flow, shipped to `flowLogs`.
  *
- * The role may associate exactly the pool's addresses, and only to, and change attributes of, the
- * calling instance itself when it is one of this network's egress nodes (fleet tags, and
- * `aws:ARN` equal to `ec2:SourceInstanceARN`).
+ * The role may associate exactly the pool's addresses, and only with, and change attributes of,
+ * this network's egress nodes (fleet tags; `grantAssociateOwnAddress`: IAM documents no condition
+ * key that would narrow this to the calling instance itself).
  *
  * Security group: nebula (UDP 4242) from anywhere, like the lighthouses (environments punch
  * through to it directly); all outbound, so the VPC and the internet are reachable. A target in
@@ -72,13 +69,8 @@ export class EgressFleet extends Construct {
     super(scope, id);
     const { config } = props;
     const count = props.maxInstances ?? EGRESS_DEFAULTS.maxInstances;
-    const pool = egressPoolTagValue(config);
 
-    this.addresses = Array.from({ length: count }, (_, i) => {
-      const eip = new CfnEIP(this, `Address${i + 1}`, { domain: 'vpc' });
-      Tags.of(eip).add(EIP_POOL_TAG, pool);
-      return eip;
-    });
+    this.addresses = addressPool(this, count, egressPoolTagValue(config));
 
     this.securityGroup = new SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -117,36 +109,16 @@ export class EgressFleet extends Construct {
       'An egress node needs a public address until it claims its Elastic IP (it downloads nebula and registers first).',
     );
 
-    const stack = Stack.of(this);
     const role = this.fleet.role;
-    role.addToPolicy(
-      new PolicyStatement({
-        actions: ['ec2:AssociateAddress'],
-        resources: this.addresses.map((eip) => stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: eip.attrAllocationId })),
-        conditions: { StringEquals: { [`aws:ResourceTag/${EIP_POOL_TAG}`]: pool } },
-      }),
-    );
-    role.addToPolicy(
-      new PolicyStatement({
-        actions: ['ec2:AssociateAddress', 'ec2:ModifyInstanceAttribute'],
-        resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
-        conditions: {
-          StringEquals: {
-            [`aws:ResourceTag/${FLEET_TAGS.role}`]: 'egress',
-            [`aws:ResourceTag/${FLEET_TAGS.network}`]: config.name,
-            // The instance acted on is the one whose role credentials sign the request: itself.
-            'aws:ARN': '${ec2:SourceInstanceARN}',
-          },
-        },
-      }),
-    );
+    // ModifyInstanceAttribute: the boot script turns the node's own source/destination check off.
+    grantAssociateOwnAddress(role, {
+      addresses: this.addresses,
+      network: config.name,
+      fleetRole: 'egress',
+      instanceActions: ['ec2:ModifyInstanceAttribute'],
+    });
     this.flowLogs.grantWrite(role);
     role.addToPolicy(new PolicyStatement({ actions: ['logs:DescribeLogStreams'], resources: [this.flowLogs.logGroupArn] }));
-    const env = nagEnvironment(this);
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:${env.partition}:ec2:${env.region}:${env.account}:instance/*]`,
-      reason: "Instance ids are not known in advance; the conditions limit AssociateAddress and ModifyInstanceAttribute to the calling instance, one of this network's egress nodes.",
-    });
   }
 
   /** The addresses, comma-separated in pool order (the `EgressAddresses` output). */

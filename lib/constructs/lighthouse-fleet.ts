@@ -1,18 +1,15 @@
-import { Duration, Stack, Tags, Validations } from 'aws-cdk-lib/core';
-import { CfnEIP, type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { Duration, Validations } from 'aws-cdk-lib/core';
+import { type CfnEIP, type IVpc, Peer, Port, SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { ARecord, type IHostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
 import { Construct } from 'constructs';
 import { type GatewayConfig, lighthouseName } from '../config';
-import { nagEnvironment } from '../nag';
 import { acknowledgeGuardRule } from '../guard';
+import { addressPool, grantAssociateOwnAddress } from './address-pool';
 import type { AgentAsset } from './agent-asset';
-import { FLEET_TAGS, NodeFleet } from './node-fleet';
+import { NodeFleet } from './node-fleet';
 
 /** The nebula underlay port the lighthouses answer on. */
 export const NEBULA_PORT = 4242;
-/** Tag key of the Elastic IPs a lighthouse may claim at boot. */
-export const LIGHTHOUSE_EIP_POOL_TAG = 'nebula-gateway:eip-pool';
 
 export interface LighthouseFleetProps {
   /** The gateway configuration (name, domain, `lighthouses.count` and `instanceType`). */
@@ -51,11 +48,7 @@ export class LighthouseFleet extends Construct {
     const count = config.lighthouses.count;
 
     this.names = Array.from({ length: count }, (_, i) => lighthouseName(config, i + 1));
-    this.addresses = this.names.map((_, i) => {
-      const eip = new CfnEIP(this, `Address${i + 1}`, { domain: 'vpc' });
-      Tags.of(eip).add(LIGHTHOUSE_EIP_POOL_TAG, `${config.name}-lighthouse`);
-      return eip;
-    });
+    this.addresses = addressPool(this, count, `${config.name}-lighthouse`);
     this.records = this.names.map(
       (name, i) =>
         new ARecord(this, `Record${i + 1}`, {
@@ -101,25 +94,6 @@ export class LighthouseFleet extends Construct {
       'A lighthouse needs a public address until it claims its Elastic IP (it downloads nebula and registers first).',
     );
 
-    const stack = Stack.of(this);
-    const role = this.fleet.role;
-    role.addToPolicy(
-      new PolicyStatement({
-        actions: ['ec2:AssociateAddress'],
-        resources: this.addresses.map((eip) => stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: eip.attrAllocationId })),
-      }),
-    );
-    role.addToPolicy(
-      new PolicyStatement({
-        actions: ['ec2:AssociateAddress'],
-        resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
-        conditions: { StringEquals: { [`aws:ResourceTag/${FLEET_TAGS.role}`]: 'lighthouse', [`aws:ResourceTag/${FLEET_TAGS.network}`]: config.name } },
-      }),
-    );
-    const env = nagEnvironment(this);
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:${env.partition}:ec2:${env.region}:${env.account}:instance/*]`,
-      reason: 'Instance ids are not known in advance; the condition limits AssociateAddress to this network\'s lighthouses.',
-    });
+    grantAssociateOwnAddress(this.fleet.role, { addresses: this.addresses, network: config.name, fleetRole: 'lighthouse' });
   }
 }

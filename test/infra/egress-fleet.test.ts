@@ -142,33 +142,44 @@ describe('egress enabled', () => {
     });
   });
 
-  it('the role may associate only the pool\'s addresses, and only with, and change only, the calling egress instance itself', () => {
-    const ec2 = statements(enabled.templates.Fleets).filter((s) => [s.Action].flat().some((a) => a.startsWith('ec2:')));
+  it("the role may associate only the pool's addresses, and only with, and change only, this network's egress instances: documented condition keys only", () => {
     const addresses = resources(enabled.templates.Fleets, 'AWS::EC2::EIP')
       .filter(([id]) => id.startsWith('Egress'))
       .map(([id]) => ({ 'Fn::Join': ['', ['arn:aws:ec2:eu-west-1:111122223333:elastic-ip/', { 'Fn::GetAtt': [id, 'AllocationId'] }]] }));
-    expect(ec2.filter((s) => JSON.stringify(s.roles).includes('Egress'))).toEqual([
-      { Effect: 'Allow', Action: 'ec2:AssociateAddress', Resource: addresses, Condition: { StringEquals: { 'aws:ResourceTag/nebula-gateway:eip-pool': 'NebulaGateway-egress' } }, roles: [egressRole] },
-      {
-        Effect: 'Allow',
-        Action: ['ec2:AssociateAddress', 'ec2:ModifyInstanceAttribute'],
-        Resource: 'arn:aws:ec2:eu-west-1:111122223333:instance/*',
-        Condition: {
-          StringEquals: { 'aws:ResourceTag/nebula-gateway:role': 'egress', 'aws:ResourceTag/nebula-gateway:network': 'NebulaGateway', 'aws:ARN': '${ec2:SourceInstanceARN}' },
-        },
-        roles: [egressRole],
+    expect(addresses).toHaveLength(3);
+    fleets.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^EgressRole') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectEquals({ Effect: 'Allow', Action: 'ec2:AssociateAddress', Resource: addresses }),
+          Match.objectEquals({
+            Effect: 'Allow',
+            Action: ['ec2:AssociateAddress', 'ec2:ModifyInstanceAttribute'],
+            Resource: 'arn:aws:ec2:eu-west-1:111122223333:instance/*',
+            Condition: { StringEquals: { 'aws:ResourceTag/nebula-gateway:role': 'egress', 'aws:ResourceTag/nebula-gateway:network': 'NebulaGateway' } },
+          }),
+        ]),
       },
-    ]);
-    // Nowhere in the app is ModifyInstanceAttribute (or any ec2 wildcard) allowed without that self condition.
+    });
+    const ec2 = statements(enabled.templates.Fleets).filter((s) => [s.Action].flat().some((a) => a.startsWith('ec2:')));
+    expect(ec2.filter((s) => JSON.stringify(s.roles).includes('Egress'))).toHaveLength(2);
+    // Nowhere in the app is ModifyInstanceAttribute (or any ec2 wildcard) allowed beyond the egress nodes' tags.
     const modifying: unknown[] = [];
     for (const [stack, template] of Object.entries(enabled.templates)) {
       for (const s of statements(template)) {
         const actions = [s.Action].flat();
         expect([stack, actions.filter((a) => /^ec2:(\*|Modify\*|ModifyInstance\*)$/.test(a))]).toEqual([stack, []]);
-        if (actions.includes('ec2:ModifyInstanceAttribute')) modifying.push(s.Condition?.StringEquals?.['aws:ARN']);
+        if (actions.includes('ec2:ModifyInstanceAttribute')) modifying.push({ roles: s.roles, condition: s.Condition });
       }
     }
-    expect(modifying).toEqual(['${ec2:SourceInstanceARN}']);
+    expect(modifying).toEqual([
+      { roles: [egressRole], condition: { StringEquals: { 'aws:ResourceTag/nebula-gateway:role': 'egress', 'aws:ResourceTag/nebula-gateway:network': 'NebulaGateway' } } },
+    ]);
+    // Documented keys only (the Service Authorization Reference's aws:ResourceTag on the instance), never the folklore aws:ARN.
+    const keys = ec2.flatMap((s) => Object.values(s.Condition ?? {}).flatMap((c) => Object.keys(c)));
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.filter((k) => !k.startsWith('aws:ResourceTag/nebula-gateway:'))).toEqual([]);
+    expect(JSON.stringify(enabled.templates)).not.toMatch(/"aws:ARN"\s*:/i);
   });
 
   it('the role writes the flow log group only (one stream per instance), and calls only the register route', () => {
