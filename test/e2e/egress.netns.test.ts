@@ -84,7 +84,8 @@ describeNeeding([...MESH_PREREQUISITES, 'nft', 'conntrack'])('egress through a r
 
   it('lets an environment reach what its organisation may: the allowed address and port, through the egress node', async () => {
     await waitFor(`acme1 → ${ALLOWED}:8000 through the egress node`, () => tcpEcho(acme1.ns, ALLOWED, 8000), 60_000, 500);
-    expect(tcpEcho(acme2.ns, ALLOWED, 8000)).toBe(true);
+    // acme2's first packet waits for its own handshake with the egress node: a wait, not one 3-second try.
+    await waitFor(`acme2 → ${ALLOWED}:8000 through the egress node`, () => tcpEcho(acme2.ns, ALLOWED, 8000), 60_000, 500);
   }, 90_000);
 
   it('refuses another port, another address, another organisation and a hand-edited route; the egress node itself reaches all of them', async () => {
@@ -143,6 +144,8 @@ describeNeeding([...MESH_PREREQUISITES, 'nft', 'conntrack'])('egress through a r
     expect(tcpEcho(acme1.ns, OTHER, 8000)).toBe(true);
 
     expect([egress, acme1].map((n) => n.nebulaPid())).toEqual(pids);
+    // The egress node loads the ruleset and cuts the flows before it logs them applied: wait for that line.
+    await waitUntil('the egress node to log the narrowed policy applied (its last egress_rules_applied)', () => enforcer.named('egress_rules_applied').at(-1), (e) => e?.rules === 1, { timeoutMs: 30_000, intervalMs: 200 });
     expect(enforcer.named('egress_rules_applied').at(-1)).toMatchObject({ via: 'api', organizations: 2, rules: 1 });
     expect(Number(enforcer.named('egress_rules_applied').at(-1)?.flowsCut)).toBeGreaterThanOrEqual(1);
   }, 120_000);

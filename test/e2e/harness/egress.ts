@@ -119,7 +119,9 @@ export class EgressProcess {
     });
     collect(this.child.stdout, this.flows, `${node.dir}.egress-flows.log`);
     collect(this.child.stderr, this.events, `${node.dir}.egress.log`);
-    this.exited = new Promise((done) => this.child.once('exit', (code) => done(code)));
+    // 'close', not 'exit': its last lines may still be in the pipes at 'exit'. Its conntrack
+    // watcher has pipes of its own, so nothing else holds these open.
+    this.exited = new Promise((done) => this.child.once('close', (code) => done(code)));
   }
 
   named(event: string): EgressLine[] {
