@@ -2,6 +2,7 @@ import { type ChildProcess, execFile } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type GatewayOptions, type RunningGateway, startGateway } from '../../../src/server';
+import { waitUntil } from '../../support/wait';
 import { type Namespace, type Underlay, nsSpawn } from './netns';
 
 const GATEWAY_BIN = resolve(__dirname, '../../../bin/gateway.js');
@@ -55,7 +56,9 @@ export class MeshNode {
         appendFileSync(`${this.dir}.agent.log`, `${line}\n`);
       }
     });
-    this.exited = new Promise((done) => child.once('exit', (code) => done(code)));
+    // 'close', not 'exit': the agent's last lines (host_rejected, agent_stopped) may still be in
+    // the pipe at 'exit'. Its nebula logs to a file, so nothing else holds the pipe open.
+    this.exited = new Promise((done) => child.once('close', (code) => done(code)));
   }
 
   /** The agent's events so far (non-JSON lines, e.g. a crash trace, are kept as `{event: 'raw'}`). */
@@ -78,6 +81,24 @@ export class MeshNode {
       await new Promise((r) => setTimeout(r, 100));
     }
     return this.events(name)[count - 1];
+  }
+
+  /**
+   * Waits until the tunnel handover that followed the agent's latest certificate reload has ended
+   * (its outcome logged, or a nebula start made it moot; a key rotation's install, which changes
+   * pki.key too, hands nothing over and is not waited for). The agent logs the reload before the
+   * handover runs, so a test that tallies handovers right after stopping its pings could miss one
+   * still under way and count the packet it lost as unexplained.
+   */
+  async handoversSettled(timeoutMs = 60_000): Promise<void> {
+    const ends = new Set(['tunnels_handed_over', 'tunnel_handover_failed', 'nebula_started', 'nebula_restarted', 'agent_stopped']);
+    const pending = () => {
+      const all = this.events();
+      const handsOver = (e: AgentEvent) => e.event === 'nebula_reloaded' && Array.isArray(e.changed) && e.changed.includes('pki.cert') && !e.changed.includes('pki.key');
+      const reload = all.map(handsOver).lastIndexOf(true);
+      return reload >= 0 && !all.slice(reload + 1).some((e) => ends.has(e.event)) ? all[reload] : undefined;
+    };
+    await waitUntil(`${this.name}: the handover after its latest certificate reload to end (that reload)`, pending, (reload) => reload === undefined, { timeoutMs, intervalMs: 100 });
   }
 
   /** Sends `signal` to the agent and resolves to its exit status. */
