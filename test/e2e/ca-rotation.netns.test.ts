@@ -115,10 +115,15 @@ describeMesh()('CA rotation with overlap on a real mesh', () => {
     );
     expect(done.caFingerprints).toEqual([newCa]);
     await waitUntil('the old CA to leave every awake host\'s config', () => awake.map(trustedCas), (all) => all.every((cas) => cas.length === 1 && cas[0] === newCa), { timeoutMs: 30_000, intervalMs: 200 });
-    for (const [from, to] of pairs) await waitFor(`${from.name} → ${to.name} after the rotation`, () => ping(from.ns, to.ip), 10_000);
+    // The agent writes config.yml before it reloads nebula and logs the reload: wait for that line too.
+    const caReloads = () => awake.map((n) => n.events('nebula_reloaded').filter((e) => (e.changed as string[]).includes('pki.ca')).length);
+    await waitUntil('every awake host to log the reload that dropped the old CA (pki.ca reloads per host)', caReloads, (counts) => counts.every((c) => c >= 2), { timeoutMs: 30_000, intervalMs: 100 });
+    for (const [from, to] of pairs) await waitFor(`${from.name} → ${to.name} after the rotation`, () => ping(from.ns, to.ip), 30_000);
 
     const tallies: PingTally[] = [];
     for (const p of pings.splice(0)) tallies.push(await p.stop());
+    // A handover under way as the pings stopped is logged after it: wait for it before counting.
+    for (const node of awake) await node.handoversSettled();
     expect(Math.min(...tallies.map((t) => t.transmitted))).toBeGreaterThan(100);
     console.log(`CA rotation e2e: ${tallies.map((t) => `${t.from} → ${t.to}: ${t.lost.length} of ${t.transmitted} lost`).join('; ')}`);
     // Nothing is lost around the rotation's own changes (a reload on both ends of a ping at each
@@ -133,7 +138,7 @@ describeMesh()('CA rotation with overlap on a real mesh', () => {
     // Every bundle change was a reload and every renewal handed its tunnels over: nebula ran on through the whole rotation.
     expect(awake.map((n) => ({ node: n.name, restarts: n.events('nebula_restarted').length, handoverFailures: n.events('tunnel_handover_failed').length }))).toEqual(awake.map((n) => ({ node: n.name, restarts: 0, handoverFailures: 0 })));
     expect(awake.every((n) => n.events('tunnels_handed_over').length >= 1)).toBe(true);
-    expect(awake.map((n) => n.events('nebula_reloaded').filter((e) => (e.changed as string[]).includes('pki.ca')).length)).toEqual([2, 2, 2]);
+    expect(caReloads()).toEqual([2, 2, 2]);
 
     // The sleeper wakes with a certificate of the retired CA: the gateway refuses to renew it and
     // its agent exits 3 saying it must re-enroll.
