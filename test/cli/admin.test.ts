@@ -46,7 +46,10 @@ describe('token mode against a local gateway', () => {
     expect(created).toMatchObject({ status: 0, stderr: '' });
     const token = /gwe_\S+/.exec(created.stdout)?.[0] as string;
     const id = /created host (h-\S+) \(dev1, environment\)/.exec(created.stdout)?.[1] as string;
-    expect(created.stdout).toContain(`curl -fsSL ${gw.url}/v1/bootstrap | sudo sh -s -- --token ${token}\n`);
+    expect(created.stdout).toContain(`\n  ${token}\n`);
+    expect(created.stdout).toContain(`curl -fsSL ${gw.url}/v1/bootstrap | sudo sh -s -- --token-file ~/enroll-token && rm ~/enroll-token\n`);
+    // Printed once, on its own line: never inside the command, which would put it in ps on the host.
+    expect(created.stdout.split(token).length).toBe(2);
     const enroll = apiClient(gw.url);
     const publicKey = encodeX25519PublicKeyPem(generateX25519KeyPair().publicKey);
     expect((await enroll('POST', '/v1/enroll', { body: { token, publicKey } })).status).toBe(200);
@@ -289,7 +292,7 @@ describe('IAM mode: SigV4 from the credential chain, verified by a loopback stan
     const created = await run('hosts', 'create', '--api', apigw.url, '--iam', '--region', REGION, '--name', 'via-iam', '--role', 'environment', '--owner', 'carol@acme');
     expect(created.status).toBe(0);
     expect(created.stdout).toMatch(/created host h-\S+ \(via-iam, environment\)/);
-    expect(created.stdout).toContain(`curl -fsSL ${apigw.url.replace(/\/+$/, '')}/v1/bootstrap | sudo sh -s -- --token gwe_`);
+    expect(created.stdout).toContain(`curl -fsSL ${apigw.url.replace(/\/+$/, '')}/v1/bootstrap | sudo sh -s -- --token-file ~/enroll-token`);
     const listed = await run('hosts', 'list', '--api', apigw.url, '--iam', '--region', REGION, '--role', 'environment', '--json');
     expect(JSON.parse(listed.stdout).hosts.map((h: { name: string }) => h.name)).toContain('via-iam');
 

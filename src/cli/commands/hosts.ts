@@ -78,8 +78,10 @@ function renderCreated(created: CreatedHost, api: URL): string {
     `created host ${host.id} (${host.name}, ${host.role}), overlay address ${host.ip}`,
     `enrollment token (works once, until ${enrollment.expiresAt}; not shown again):`,
     `  ${enrollment.token}`,
-    'on the host (nebula 1.6 and Node.js 20 installed; no checkout needed):',
-    `  curl -fsSL ${apiText}/v1/bootstrap | sudo sh -s -- --token ${enrollment.token}`,
+    // The token goes in a file, not the command line, where every local user would see it in ps.
+    'on the host (nebula 1.6 and Node.js 20 installed; no checkout needed), paste the token into a file only you can read, then run the bootstrap:',
+    '  (umask 077 && cat >~/enroll-token)',
+    `  curl -fsSL ${apiText}/v1/bootstrap | sudo sh -s -- --token-file ~/enroll-token && rm ~/enroll-token`,
     '',
   ].join('\n');
 }

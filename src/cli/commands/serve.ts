@@ -140,7 +140,7 @@ function bootstrapLine(url: string): string {
   try {
     const bundle = loadAgentBundle();
     if (!bundle) return 'no agent bundle yet: GET /v1/bootstrap answers 503 until `npm run build`\n';
-    return `environments join with: curl -fsSL ${url}/v1/bootstrap | sudo sh -s -- --token gwe_... (agent ${bundle.fileName})\n`;
+    return `environments join with: curl -fsSL ${url}/v1/bootstrap | sudo sh -s -- --token-file FILE (agent ${bundle.fileName}; docs/bootstrap.md)\n`;
   } catch (err) {
     return `agent bundle unusable (${(err as Error).message}): run \`npm run build\`\n`;
   }
