@@ -1,10 +1,10 @@
 import type { KeyObject } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { RouteIndex, type RouteTable } from '../mesh/routes';
 import { type AccessLog, JsonLinesAccessLog } from './access-log';
 import { ClientConnection, type ProxyContext } from './connection';
-import { ConnectionLimits, normalizeIp } from './connection-limits';
+import { ConnectionLimits, DEFAULT_NEW_CONNECTIONS_BURST, DEFAULT_NEW_CONNECTIONS_PER_SECOND, normalizeIp } from './connection-limits';
 import type { RouteSource } from './route-source';
 import { TokenVerifier } from './token-verifier';
 import { UpstreamPool } from './upstream-pool';
@@ -19,7 +19,7 @@ export interface ProxyServerOptions {
   readonly tokenPublicKey: KeyObject;
   /** Default: JSON lines on stdout. */
   readonly accessLog?: AccessLog;
-  /** Problems that are not a request's (route source errors). Default: stderr. */
+  /** Problems that are not a request's (route source errors, new connections refused for their rate). Default: stderr. */
   readonly onError?: (err: Error) => void;
   /** Largest request head; larger gets 431. Default 16 KiB. */
   readonly maxHeaderBytes?: number;
@@ -38,9 +38,13 @@ export interface ProxyServerOptions {
   readonly maxConnections?: number;
   /** A connection must finish the TLS handshake and send its first complete request head within this. Default 10 s. */
   readonly firstRequestTimeoutMs?: number;
+  /** New connections one client IPv4 address or IPv6 /64 may open per second, sustained; more are closed before TLS. Default {@link DEFAULT_NEW_CONNECTIONS_PER_SECOND}. */
+  readonly newConnectionsPerSecond?: number;
+  /** New connections one client IPv4 address or IPv6 /64 may open at once before `newConnectionsPerSecond` applies. Default {@link DEFAULT_NEW_CONNECTIONS_BURST}. */
+  readonly newConnectionsBurst?: number;
 }
 
-/** What the proxy holds right now (for operators, and for tests of its limits). */
+/** What the proxy holds right now, and what it refused (for operators, and for tests of its limits). */
 export interface ProxyStats {
   /** Open client TCP connections, including those still in the TLS handshake. */
   readonly sockets: number;
@@ -50,10 +54,14 @@ export interface ProxyStats {
   readonly stalled: number;
   /** Bytes held in memory for clients and their environments: unsent output and unparsed input. */
   readonly bufferedBytes: number;
+  /** New connections closed before their TLS handshake since the start, opened too fast by their address group. */
+  readonly refusedTooFast: number;
 }
 
 /** The TLS-terminating proxy: `https://<port>--<hostId>.<domain>` → the environment's overlay IP:port. */
 export class ProxyServer {
+  /** Accepts TCP connections and hands the admitted ones to `server`. */
+  private readonly listener: TcpServer;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
   private readonly limits: ConnectionLimits;
@@ -79,20 +87,28 @@ export class ProxyServer {
       log: options.accessLog ?? new JsonLinesAccessLog(process.stdout),
     };
     const firstRequestTimeoutMs = options.firstRequestTimeoutMs ?? 10_000;
+    const onError = options.onError ?? ((err: Error) => process.stderr.write(`gateway proxy: ${err.message}\n`));
     this.limits = new ConnectionLimits({
       maxWorkingPerIp: options.maxConnectionsPerIp ?? 256,
       maxSockets: options.maxConnections ?? 16_384,
       firstRequestTimeoutMs,
+      newConnections: {
+        perSecond: options.newConnectionsPerSecond ?? DEFAULT_NEW_CONNECTIONS_PER_SECOND,
+        burst: options.newConnectionsBurst ?? DEFAULT_NEW_CONNECTIONS_BURST,
+      },
+      report: (line) => onError(new Error(line)),
     });
     this.server = createServer({
       cert: options.tls.cert,
       key: options.tls.key,
       ALPNProtocols: ['http/1.1'],
-      allowHalfOpen: true,
       handshakeTimeout: firstRequestTimeoutMs,
     });
-    // Admitted before the TLS handshake, so a flood of connections beyond the cap costs no handshakes.
-    this.server.on('connection', (socket: Socket) => this.limits.accept(socket));
+    // Admitted before the TLS server sees the socket, so a flood of connections beyond the cap or the
+    // rate costs no handshake, not even a TLS socket (that alone doubles the cost of a refusal).
+    this.listener = createTcpServer({ allowHalfOpen: true }, (socket: Socket) => {
+      if (this.limits.accept(socket)) this.server.emit('connection', socket);
+    });
     this.server.on('secureConnection', (socket: TLSSocket) => {
       const lease = this.limits.leaseOf(socket);
       if (!lease) {
@@ -115,7 +131,6 @@ export class ProxyServer {
     );
     this.sweeper.unref();
 
-    const onError = options.onError ?? ((err: Error) => process.stderr.write(`gateway proxy: ${err.message}\n`));
     this.firstTable = new Promise((resolve) => {
       options.routes.start(
         (table: RouteTable) => {
@@ -140,10 +155,10 @@ export class ProxyServer {
 
   listen(port: number, host?: string): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
+      this.listener.once('error', reject);
+      this.listener.listen(port, host, () => {
+        this.listener.off('error', reject);
+        resolve(this.listener.address() as AddressInfo);
       });
     });
   }
@@ -155,7 +170,7 @@ export class ProxyServer {
       if (conn.stalled) stalled++;
       bufferedBytes += conn.bufferedBytes;
     }
-    return { sockets: this.limits.sockets, working: this.limits.working, stalled, bufferedBytes };
+    return { sockets: this.limits.sockets, working: this.limits.working, stalled, bufferedBytes, refusedTooFast: this.limits.refusedTooFast };
   }
 
   /** Replaces the certificate and key for new connections (e.g. after renewal). */
@@ -166,7 +181,7 @@ export class ProxyServer {
   /** Stops listening and closes every connection. */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     for (const conn of this.connections) conn.destroy();
     this.limits.destroyAll();
     this.pool.close();

@@ -1,8 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent } from 'node:https';
-import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+import { type AddressInfo, connect as netConnect, createServer as netCreateServer, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { main } from '../../src/cli/main';
 import { proxyHostName, type RouteTable } from '../../src/mesh/routes';
 import { MemoryAccessLog } from '../../src/proxy/access-log';
@@ -174,6 +175,52 @@ describe('gateway proxy connection limits', () => {
     expect(after.status).toBe(200);
   });
 
+  /** The first record a TLS client sends (its ClientHello), caught by a listener that answers nothing. */
+  async function clientHello(): Promise<Buffer> {
+    const catcher = netCreateServer();
+    await new Promise<void>((r) => catcher.listen(0, '127.0.0.1', () => r()));
+    const first = new Promise<Buffer>((resolve) => catcher.once('connection', (s) => s.once('data', (d: Buffer) => (resolve(d), s.destroy()))));
+    const client = tlsConnect({ host: '127.0.0.1', port: (catcher.address() as AddressInfo).port, ca: tls.ca, servername: hostName });
+    client.on('error', () => {});
+    try {
+      return await first;
+    } finally {
+      client.destroy();
+      catcher.close();
+    }
+  }
+
+  /** Sends a ClientHello over plain TCP: the proxy answers a handshake record (its ServerHello), or closes without a byte. */
+  function answerTo(port: number, hello: Buffer, localAddress: string): Promise<'server hello' | 'closed unanswered' | 'other'> {
+    return new Promise((resolve) => {
+      const socket = netConnect({ port, host: '127.0.0.1', localAddress }, () => socket.write(hello));
+      socket.on('error', () => {});
+      socket.once('data', (d: Buffer) => {
+        resolve(d[0] === 0x16 ? 'server hello' : 'other');
+        socket.destroy();
+      });
+      socket.once('close', () => resolve('closed unanswered'));
+    });
+  }
+
+  it('closes the new connections of an address beyond its rate before any TLS, says so once, and admits another address', async () => {
+    const lines: string[] = [];
+    // A rate so slow that no token comes back during the test: the burst is all there is.
+    const { proxy, port } = await startProxy({ newConnectionsBurst: 4, newConnectionsPerSecond: 0.001, onError: (err) => lines.push(err.message) });
+    const hello = await clientHello();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => answerTo(port, hello, '127.0.0.1')));
+    expect(answers.filter((a) => a === 'server hello')).toHaveLength(4);
+    expect(answers.filter((a) => a === 'closed unanswered')).toHaveLength(6);
+    expect(proxy.stats().refusedTooFast).toBe(6);
+    await waitFor('the refusals to be logged', () => lines, (l) => l.length > 0);
+    expect(lines).toEqual(['refused 6 new connections from 127.0.0.1: more than 0.001/s after a burst of 4']);
+
+    const other = await fetchVia(port, tls.ca, hostName, '/', { localAddress: '127.0.0.2' });
+    expect(other.status).toBe(200);
+    await expect(openTls(port, tls.ca, hostName, '127.0.0.1')).rejects.toThrow(/before secure TLS connection was established/);
+    expect(proxy.stats().refusedTooFast).toBe(7);
+  });
+
   it('names a bad limit flag of `gateway proxy` and exits 2 without starting', async () => {
     writeFileSync(join(tmp.dir, 'token.pub'), testSigner().publicKey.export({ type: 'spki', format: 'pem' }));
     const base = ['proxy', '--domain', DOMAIN, '--tls-cert', join(tmp.dir, 'leaf.pem'), '--tls-key', join(tmp.dir, 'leaf.key')];
@@ -181,6 +228,8 @@ describe('gateway proxy connection limits', () => {
     for (const [flag, value, message] of [
       ['--max-connections', '0', "flag --max-connections: expected a positive integer, got '0'"],
       ['--first-request-timeout', 'soon', '--first-request-timeout'],
+      ['--new-connections-per-second', '0', "flag --new-connections-per-second: expected a positive integer, got '0'"],
+      ['--new-connections-burst', '1.5', "flag --new-connections-burst: expected a positive integer, got '1.5'"],
     ]) {
       let stderr = '';
       const io = { stdout: { write: () => true }, stderr: { write: (s: string) => ((stderr += s), true) }, env: {} };

@@ -21,6 +21,7 @@ import {
   type TlsSource,
 } from '../../proxy';
 import type { AccessLog } from '../../proxy/access-log';
+import { DEFAULT_NEW_CONNECTIONS_BURST, DEFAULT_NEW_CONNECTIONS_PER_SECOND } from '../../proxy/connection-limits';
 import { type CliIO, type CommandImpl, parseFlags, required, UsageError } from '../command';
 
 const usage = `Usage: gateway proxy --domain D (--tls-cert FILE --tls-key FILE | --tls-secret ARN) --routes FILE|URL --token-public-key FILE [flags]
@@ -51,6 +52,10 @@ Serves https://<port>--<hostId>.<domain> from the environments' overlay addresse
   --max-connections-per-ip N   requests and tunnels in progress at once per client IPv4 address or IPv6 /64; idle connections do not count (default 256)
   --max-connections N          open client connections in all; at the cap the longest idle one is closed (default 16384)
   --first-request-timeout DUR  time to finish the TLS handshake and send a first request head (default 10s)
+  --new-connections-per-second N
+                               new connections per client IPv4 address or IPv6 /64 per second once its burst is
+                               spent; more are closed before the TLS handshake (default ${DEFAULT_NEW_CONNECTIONS_PER_SECOND})
+  --new-connections-burst N    new connections per client IPv4 address or IPv6 /64 at once (default ${DEFAULT_NEW_CONNECTIONS_BURST})
 
 Durations: 90s, 5m, 2h, or milliseconds (1500ms). The environment variable GATEWAY_ROUTES_TOKEN,
 when set, is sent as a Bearer credential with route table requests: a proxy host's own credential
@@ -81,6 +86,8 @@ export const proxyCommand: CommandImpl = {
       'max-connections-per-ip': { type: 'string' },
       'max-connections': { type: 'string' },
       'first-request-timeout': { type: 'string' },
+      'new-connections-per-second': { type: 'string' },
+      'new-connections-burst': { type: 'string' },
       'state-dir': { type: 'string' },
       'routes-max-age': { type: 'string' },
     });
@@ -145,6 +152,8 @@ export const proxyCommand: CommandImpl = {
       maxConnectionsPerIp: optionalInteger(flags, 'max-connections-per-ip'),
       maxConnections: optionalInteger(flags, 'max-connections'),
       firstRequestTimeoutMs: optionalDuration(flags, 'first-request-timeout'),
+      newConnectionsPerSecond: optionalInteger(flags, 'new-connections-per-second'),
+      newConnectionsBurst: optionalInteger(flags, 'new-connections-burst'),
     };
     const server = new ProxyServer(options);
     const reloader = new TlsReloader(
