@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { AccessTokenError, type VerifiedAccessToken } from '../mesh/access-token';
-import { parseProxyHostName, type Principal, type RouteIndex } from '../mesh/routes';
+import { isAllowed, parseProxyHostName, type Principal, type RouteIndex } from '../mesh/routes';
 import { preflightResponseHead, scrubRequest } from './access';
 import { type AccessLog, isoNow } from './access-log';
 import { decide } from './decision';
@@ -639,6 +639,25 @@ export class ClientConnection implements UpstreamOwner {
       durationMs: Math.round((performance.now() - ex.started) * 1000) / 1000,
       reason,
     });
+  }
+
+  /**
+   * A new route table may narrow a port (public to organization or private, or another owner)
+   * while this connection relays a request, a response or a tunnel of it: what the port no longer
+   * admits ends now, as at token expiry (access is otherwise decided per request, so only what is
+   * in progress needs this). What was admitted as public ends once the port is not public, token
+   * or not (it was admitted without the token's expiry and origin rules: the client comes back and
+   * is decided again); what a token admitted ends once its principal is not admitted. An anonymous
+   * preflight is left to finish, and so is a port gone from the table: swaps drop nothing else.
+   */
+  recheckAccess(routes: RouteIndex): void {
+    const ex = this.exchange;
+    if (!ex || ex.preflight || this.state === State.Head || this.state === State.Closed) return;
+    const route = routes.lookup({ hostId: ex.hostId, port: ex.port });
+    if (!route || route.port.access === 'public') return;
+    if (ex.tokenExpiresAt !== 0 && isAllowed(route.port.access, route.entry.owner, ex.principal)) return;
+    this.logExchange(ex, 'access-changed');
+    this.destroy();
   }
 
   private onClientTimeout(): void {

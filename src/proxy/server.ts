@@ -134,8 +134,10 @@ export class ProxyServer {
     this.firstTable = new Promise((resolve) => {
       options.routes.start(
         (table: RouteTable) => {
-          // Swapped whole: requests in flight keep the route they started with; nothing is dropped.
+          // Swapped whole: requests in flight keep the route they started with; nothing is dropped
+          // but what a narrowed port no longer admits (a tunnel or stream of a visitor it now refuses).
           this.index = new RouteIndex(table);
+          for (const conn of this.connections) conn.recheckAccess(this.index);
           resolve();
         },
         onError,
