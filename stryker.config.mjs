@@ -48,7 +48,7 @@ export const groups = {
   },
   config: {
     mutate: ['src/mesh/config.ts'],
-    tests: ['test/mesh/config*.test.ts'],
+    tests: ['test/mesh/config*.test.ts', 'test/mesh/egress-config.test.ts'],
   },
 };
 
