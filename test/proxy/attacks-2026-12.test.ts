@@ -329,6 +329,25 @@ describe('attacks on the gateway proxy (2026-12 review)', () => {
       expect(seen).not.toContain('/without');
     });
 
+    it('an Upgrade header without Connection: upgrade is not forwarded, even with a token: nothing can switch protocols', async () => {
+      const h = privHost();
+      const before = privRaw.bytes().length;
+      const transcript = await raw(h, `GET /half-upgrade HTTP/1.1\r\nHost: ${h}\r\nX-Gateway-Token: ${tokens.alice}\r\nUpgrade: websocket\r\n\r\n`);
+      expect(statuses(transcript)).toEqual([200]);
+      const seen = privRaw.bytes().slice(before);
+      expect(seen).toContain('/half-upgrade');
+      expect(seen.toLowerCase()).not.toContain('upgrade: websocket');
+    });
+
+    it('routing and access go by Host alone: the TLS server name of a public port opens nothing private', async () => {
+      const before = privRaw.bytes().length;
+      const pubHost = host(pubRaw.server);
+      const viaSni = await rawExchange(proxyPort, tls.ca, pubHost, `GET /by-sni HTTP/1.1\r\nHost: ${privHost()}\r\n\r\n`);
+      expect(statuses(viaSni)).toEqual([401]);
+      expect(privRaw.bytes().length).toBe(before);
+      expect(pubRaw.bytes()).not.toContain('/by-sni');
+    });
+
     it('a preflight reaches the application without its Upgrade, so it cannot open a tunnel', async () => {
       const h = privHost();
       const before = privRaw.bytes().length;
