@@ -17,8 +17,17 @@ function isClientClaim(name: string): boolean {
     lower.startsWith('x-forwarded-') ||
     lower.startsWith('x-gateway-') ||
     lower === 'forwarded' ||
+    lower === 'x-forwarded' ||
     lower === 'x-real-ip' ||
     lower === 'true-client-ip' ||
+    // Client-address headers of other proxies and CDNs that frameworks read when told to trust them.
+    lower === 'client-ip' ||
+    lower === 'x-client-ip' ||
+    lower === 'x-cluster-client-ip' ||
+    lower === 'cf-connecting-ip' ||
+    lower === 'fastly-client-ip' ||
+    lower === 'x-original-host' ||
+    lower === 'x-host' ||
     lower === 'x-original-url' ||
     lower === 'x-rewrite-url'
   );

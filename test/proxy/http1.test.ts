@@ -345,10 +345,12 @@ describe('forwarded heads', () => {
       'GET / HTTP/1.1\r\nHost: h:8443\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nProxy-Connection: x\r\n' +
         'X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nx-forwarded-port: 1\r\nX-FORWARDED-PREFIX: /admin\r\nForwarded: for=6.6.6.6\r\n' +
         'X-Real-IP: 6.6.6.6\r\nTrue-Client-IP: 6.6.6.6\r\nX-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-Gateway-User: root\r\nx-gateway-anything: 1\r\n' +
-        'X_Forwarded_For: 6.6.6.6\r\nx_real_ip: 6.6.6.6\r\nX_Gateway_User: root\r\nAccept: */*\r\nX-Forwarded: kept\r\nForwarded-Thing: kept\r\n\r\n',
+        'X_Forwarded_For: 6.6.6.6\r\nx_real_ip: 6.6.6.6\r\nX_Gateway_User: root\r\nAccept: */*\r\nX-Forwarded: for=6.6.6.6\r\nForwarded-Thing: kept\r\n' +
+        'Client-IP: 6.6.6.6\r\nX-Client-IP: 6.6.6.6\r\nX-Cluster-Client-IP: 6.6.6.6\r\nCF-Connecting-IP: 6.6.6.6\r\nFastly-Client-IP: 6.6.6.6\r\n' +
+        'X-Original-Host: evil\r\nX-Host: evil\r\nx_client_ip: 6.6.6.6\r\nX-Client-IP-Note: kept\r\n\r\n',
     );
     expect(buildRequestHead('GET', '/', head.headers, head.connection, fwd)).toBe(
-      'GET / HTTP/1.1\r\nHost: h:8443\r\nAccept: */*\r\nX-Forwarded: kept\r\nForwarded-Thing: kept\r\n' +
+      'GET / HTTP/1.1\r\nHost: h:8443\r\nAccept: */*\r\nForwarded-Thing: kept\r\nX-Client-IP-Note: kept\r\n' +
         'X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: h:8443\r\n\r\n',
     );
   });
@@ -461,11 +463,14 @@ describe('request smuggling through hop-by-hop names, end to end', () => {
       'x-rewrite-url': '/admin',
       'x-gateway-user': 'root',
       'x_forwarded_for': '6.6.6.6',
+      'x-client-ip': '6.6.6.6',
+      'cf-connecting-ip': '6.6.6.6',
+      'x-host': 'evil.example',
     };
     const reply = await fetchVia(proxyPort, tls.ca, `${hostName}:8443`, '/headers', { servername: hostName, headers: claims });
     const headers: string[] = JSON.parse(reply.body);
     const pairs = headers.flatMap((v, i) => (i % 2 === 0 ? [`${v.toLowerCase()}: ${headers[i + 1]}`] : []));
-    expect(pairs.filter((p) => /forwarded|real-ip|client-ip|original|rewrite|gateway|x_/.test(p))).toEqual([
+    expect(pairs.filter((p) => /forwarded|real-ip|client-ip|connecting-ip|original|rewrite|gateway|x-host|x_/.test(p))).toEqual([
       'x-forwarded-for: 127.0.0.1',
       'x-forwarded-proto: https',
       `x-forwarded-host: ${hostName}:8443`,
