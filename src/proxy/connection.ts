@@ -647,15 +647,16 @@ export class ClientConnection implements UpstreamOwner {
    * admits ends now, as at token expiry (access is otherwise decided per request, so only what is
    * in progress needs this). What was admitted as public ends once the port is not public, token
    * or not (it was admitted without the token's expiry and origin rules: the client comes back and
-   * is decided again); what a token admitted ends once its principal is not admitted. An anonymous
-   * preflight is left to finish, and so is a port gone from the table: swaps drop nothing else.
+   * is decided again); what a token admitted ends once its principal is not admitted, and whatever
+   * a port relays ends once the port is gone from the table (unpublished, or its host revoked). An
+   * anonymous preflight is left to finish.
    */
   recheckAccess(routes: RouteIndex): void {
     const ex = this.exchange;
     if (!ex || ex.preflight || this.state === State.Head || this.state === State.Closed) return;
     const route = routes.lookup({ hostId: ex.hostId, port: ex.port });
-    if (!route || route.port.access === 'public') return;
-    if (ex.tokenExpiresAt !== 0 && isAllowed(route.port.access, route.entry.owner, ex.principal)) return;
+    if (route?.port.access === 'public') return;
+    if (route && ex.tokenExpiresAt !== 0 && isAllowed(route.port.access, route.entry.owner, ex.principal)) return;
     this.logExchange(ex, 'access-changed');
     this.destroy();
   }

@@ -597,6 +597,23 @@ describe('attacks on the gateway proxy: access narrowed while a tunnel or stream
     expect(await beforeDeadline(stream.ended, 'the stream to end')).toBe(false);
   });
 
+  it('a port taken out of the table (unpublished, or its host revoked) ends its open tunnels, public or not', async () => {
+    await swap(tableWith('public'));
+    const anonymous = await openWebSocket(proxyPort, tls.ca, hostName(), {});
+    expect(await echo(anonymous, 'before')).toBe('before');
+    const anonymousClosed = closed(anonymous);
+    await swap({ version: String(version++), routes: [{ ...tableWith('public').routes[0], ports: [] }] });
+    expect(await beforeDeadline(anonymousClosed, 'the tunnel to end')).toBe(1006);
+
+    await swap(tableWith('private'));
+    const owner = await openWebSocket(proxyPort, tls.ca, hostName(), { 'x-gateway-token': tokens.alice });
+    expect(await echo(owner, 'before')).toBe('before');
+    const ownerClosed = closed(owner);
+    await swap({ version: String(version++), routes: [] });
+    expect(await beforeDeadline(ownerClosed, 'the tunnel to end')).toBe(1006);
+    expect(log.entries.filter((e) => e.reason === 'access-changed' && e.port === portOf(app.server)).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('a route table that widens access, or changes nothing for the port, leaves open tunnels alone', async () => {
     await swap(tableWith('private'));
     const ws = await openWebSocket(proxyPort, tls.ca, hostName(), { 'x-gateway-token': tokens.alice });
