@@ -4,7 +4,7 @@ import { isAllowed, parseProxyHostName, type Principal, type RouteIndex } from '
 import { preflightResponseHead, scrubRequest } from './access';
 import { type AccessLog, isoNow } from './access-log';
 import { decide } from './decision';
-import { buildRequestHead, buildResponseHead, responseHeadIsPortable } from './forward-heads';
+import { buildRequestHead, buildResponseHead, preflightHeaders, responseHeadIsPortable } from './forward-heads';
 import {
   BodyTracker,
   findHeadEnd,
@@ -295,7 +295,7 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     ex.upgrade = upgrade;
-    ex.upstreamHead = buildRequestHead(head.method, scrubbed.target, scrubbed.headers, head.connection, {
+    ex.upstreamHead = buildRequestHead(head.method, scrubbed.target, ex.preflight ? preflightHeaders(scrubbed.headers) : scrubbed.headers, head.connection, {
       minor: head.minor,
       clientIp: this.clientIp,
       host,

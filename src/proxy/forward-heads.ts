@@ -47,6 +47,21 @@ export interface RequestForwarding {
 }
 
 /**
+ * What an anonymous CORS preflight may carry to a port that does not admit its sender: what CORS
+ * middleware reads to answer it (`Origin`, `Access-Control-Request-*`) and `Host`. Everything
+ * else a browser sends on a preflight (User-Agent, Accept*, Referer, Sec-Fetch-*) is unused there,
+ * and from an attacker it is input to a private app that no one was admitted to send.
+ */
+export function preflightHeaders(headers: RawHeaders): RawHeaders {
+  const kept: RawHeaders = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = headers[i].toLowerCase();
+    if (lower === 'host' || lower === 'origin' || lower.startsWith('access-control-request-')) kept.push(headers[i], headers[i + 1]);
+  }
+  return kept;
+}
+
+/**
  * The request head for the environment: keep-alive, connection-specific headers and the
  * client's own forwarding claims dropped, then the proxy's X-Forwarded-For/Proto/Host.
  * `Transfer-Encoding` and `Content-Length` stay: the body is forwarded in its original framing

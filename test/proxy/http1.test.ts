@@ -4,7 +4,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { proxyHostName } from '../../src/mesh/routes';
 import { scrubRequest, stripQueryToken } from '../../src/proxy/access';
 import { formatAccessLogLine, MemoryAccessLog } from '../../src/proxy/access-log';
-import { buildRequestHead, buildResponseHead, responseHeadIsPortable } from '../../src/proxy/forward-heads';
+import { buildRequestHead, buildResponseHead, preflightHeaders, responseHeadIsPortable } from '../../src/proxy/forward-heads';
 import { BodyTracker, findHeadEnd, HttpParseError, parseRequestHead, parseResponseHead, requestFraming, responseFraming } from '../../src/proxy/http1';
 import { StaticRouteSource } from '../../src/proxy/route-source';
 import { ProxyServer } from '../../src/proxy/server';
@@ -353,6 +353,20 @@ describe('forwarded heads', () => {
       'GET / HTTP/1.1\r\nHost: h:8443\r\nAccept: */*\r\nForwarded-Thing: kept\r\nX-Client-IP-Note: kept\r\n' +
         'X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: h:8443\r\n\r\n',
     );
+  });
+
+  it('keeps only Host, Origin and Access-Control-Request-* of an anonymous preflight, in their order and spelling', () => {
+    const head = req(
+      'OPTIONS /x HTTP/1.1\r\nUser-Agent: a\r\nHOST: h\r\nAccept: */*\r\norigin: https://o.example\r\nAccess-Control-Request-Method: PUT\r\n' +
+        'Cookie: c=1\r\nAccess-Control-Request-Headers: x-a\r\nAccess-Control-Request-Private-Network: true\r\nAccess-Control-Allow-Origin: *\r\n\r\n',
+    );
+    expect(preflightHeaders(head.headers)).toEqual([
+      'HOST', 'h',
+      'origin', 'https://o.example',
+      'Access-Control-Request-Method', 'PUT',
+      'Access-Control-Request-Headers', 'x-a',
+      'Access-Control-Request-Private-Network', 'true',
+    ]);
   });
 
   it('keeps framing headers and the body framing as they came, and Upgrade only for an upgrade', () => {
