@@ -8,9 +8,8 @@ import { mintAccessToken } from '../../src/mesh/access-token';
 import { type PortRoute, proxyHostName, type RouteEntry, type RouteTable } from '../../src/mesh/routes';
 import { MemoryAccessLog } from '../../src/proxy/access-log';
 import type { RouteSource } from '../../src/proxy/route-source';
-import { StaticRouteSource } from '../../src/proxy/route-source';
-import { ProxyServer } from '../../src/proxy/server';
-import { beforeDeadline, echo, eventually, fetchVia, makeTlsFixture, openWebSocket, tempDir, testSigner } from './support';
+import type { ProxyServer } from '../../src/proxy/server';
+import { beforeDeadline, echo, eventually, fetchVia, makeTlsFixture, openWebSocket, startTestProxy, tempDir, testSigner } from './support';
 
 /**
  * Attacks on the proxy (December 2026 review), each through a real ProxyServer over TLS on
@@ -188,16 +187,7 @@ describe('attacks on the gateway proxy (2026-12 review)', () => {
         { hostId: 'h-mallory', ip: '127.0.0.1', owner: CAROL, ports: [{ port: portOf(pubApp.server), access: 'public', protocol: 'http' }] },
       ],
     };
-    proxy = new ProxyServer({
-      domain: DOMAIN,
-      tls: { cert: tls.cert, key: tls.key },
-      routes: new StaticRouteSource(table),
-      tokenPublicKey: keys.publicKey,
-      accessLog: log,
-      onError: () => {},
-    });
-    await proxy.ready();
-    proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
+    ({ proxy, port: proxyPort } = await startTestProxy({ domain: DOMAIN, tls, table, tokenPublicKey: keys.publicKey, accessLog: log }));
     const mint = (principal: typeof ALICE, ttlSeconds = 600, now?: Date) => mintAccessToken({ signer: keys.signer, principal, ttlSeconds, now });
     tokens.alice = await mint(ALICE);
     tokens.bob = await mint(BOB);
@@ -557,16 +547,7 @@ describe('attacks on the gateway proxy: access narrowed while a tunnel or stream
   beforeAll(async () => {
     app = await startApp();
     routes = new SwappableRoutes(tableWith('public'));
-    proxy = new ProxyServer({
-      domain: DOMAIN,
-      tls: { cert: tls.cert, key: tls.key },
-      routes,
-      tokenPublicKey: keys.publicKey,
-      accessLog: log,
-      onError: () => {},
-    });
-    await proxy.ready();
-    proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
+    ({ proxy, port: proxyPort } = await startTestProxy({ domain: DOMAIN, tls, table: routes, tokenPublicKey: keys.publicKey, accessLog: log }));
     tokens.alice = await mintAccessToken({ signer: keys.signer, principal: ALICE, ttlSeconds: 600 });
     tokens.bob = await mintAccessToken({ signer: keys.signer, principal: BOB, ttlSeconds: 600 });
   });
@@ -698,9 +679,7 @@ describe('attacks on the gateway proxy: uploads kept open past the token', () =>
       version: '1',
       routes: [{ hostId: 'h-alice', ip: '127.0.0.1', owner: ALICE, ports: [{ port: portOf(app), access: 'private', protocol: 'http' }] }],
     };
-    proxy = new ProxyServer({ domain: DOMAIN, tls: { cert: tls.cert, key: tls.key }, routes: new StaticRouteSource(table), tokenPublicKey: keys.publicKey, accessLog: log, onError: () => {} });
-    await proxy.ready();
-    proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
+    ({ proxy, port: proxyPort } = await startTestProxy({ domain: DOMAIN, tls, table, tokenPublicKey: keys.publicKey, accessLog: log }));
   });
 
   beforeEach(() => jest.useFakeTimers({ advanceTimers: true, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] }));

@@ -9,6 +9,10 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { waitUntil } from '../support/wait';
 import type { Signer } from '../../src/pki/signer';
+import type { RouteTable } from '../../src/mesh/routes';
+import type { AccessLog } from '../../src/proxy/access-log';
+import { type RouteSource, StaticRouteSource } from '../../src/proxy/route-source';
+import { ProxyServer, type ProxyServerOptions } from '../../src/proxy/server';
 
 /** A temp dir removed by `cleanup()`. */
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
@@ -144,3 +148,22 @@ export function echo(ws: WebSocket, text: string): Promise<string> {
     ws.send(text);
   });
 }
+
+export interface TestProxyOptions extends Partial<ProxyServerOptions> {
+  readonly domain: string;
+  readonly tls: { readonly cert: string; readonly key: string };
+  /** A fixed table, or a source the test swaps. */
+  readonly table: RouteTable | RouteSource;
+  readonly tokenPublicKey: KeyObject;
+  readonly accessLog: AccessLog;
+}
+
+/** A ProxyServer on 127.0.0.1 (a free port) with its first route table in force; errors not its requests' are ignored. */
+export async function startTestProxy(options: TestProxyOptions): Promise<{ proxy: ProxyServer; port: number }> {
+  const { table, tls, ...rest } = options;
+  const routes = 'start' in table ? table : new StaticRouteSource(table);
+  const proxy = new ProxyServer({ onError: () => {}, ...rest, tls: { cert: tls.cert, key: tls.key }, routes });
+  await proxy.ready();
+  return { proxy, port: (await proxy.listen(0, '127.0.0.1')).port };
+}
+

@@ -4,9 +4,8 @@ import type { TLSSocket } from 'node:tls';
 import { mintAccessToken } from '../../src/mesh/access-token';
 import { proxyHostName, type RouteTable } from '../../src/mesh/routes';
 import { MemoryAccessLog } from '../../src/proxy/access-log';
-import { StaticRouteSource } from '../../src/proxy/route-source';
-import { ProxyServer } from '../../src/proxy/server';
-import { beforeDeadline, eventually, makeTlsFixture, openTls, tempDir, testSigner, waitFor } from './support';
+import type { ProxyServer } from '../../src/proxy/server';
+import { beforeDeadline, eventually, makeTlsFixture, openTls, startTestProxy, tempDir, testSigner, waitFor } from './support';
 
 /**
  * A request body still uploading when the token that admitted it expires is cut, like a stream or
@@ -118,16 +117,7 @@ describe('gateway proxy: request bodies still uploading end when the token that 
         },
       ],
     };
-    proxy = new ProxyServer({
-      domain: DOMAIN,
-      tls: { cert: tls.cert, key: tls.key },
-      routes: new StaticRouteSource(table),
-      tokenPublicKey: keys.publicKey,
-      accessLog: log,
-      onError: () => {},
-    });
-    await proxy.ready();
-    proxyPort = (await proxy.listen(0, '127.0.0.1')).port;
+    ({ proxy, port: proxyPort } = await startTestProxy({ domain: DOMAIN, tls, table, tokenPublicKey: keys.publicKey, accessLog: log }));
   });
 
   beforeEach(() => jest.useFakeTimers({ advanceTimers: true, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] }));
