@@ -49,6 +49,9 @@ const enum State {
 const MAX_BUFFERED = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
+/** RFC 9110 §9.2.2: requests that may be sent again after a connection failed before the answer. */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 /** One request in flight on a client connection. */
 class Exchange {
   upstream: UpstreamConnection | undefined;
@@ -557,8 +560,9 @@ export class ClientConnection implements UpstreamOwner {
       return;
     }
     if (!ex.responseStarted) {
-      // A kept-alive connection the environment had just closed: try once more on a new one.
-      if (up.uses > 0 && !ex.retried && ex.requestBody.framing.kind === 'none') {
+      // A kept-alive connection the environment had just closed: try once more on a new one, if
+      // running the request twice is harmless (the environment may have acted on it before closing).
+      if (up.uses > 0 && !ex.retried && ex.requestBody.framing.kind === 'none' && IDEMPOTENT_METHODS.has(ex.head.method)) {
         ex.retried = true;
         this.sendUpstream(ex, true);
         return;
