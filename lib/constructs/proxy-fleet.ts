@@ -121,6 +121,9 @@ export class ProxyFleet extends Construct {
       port: 443,
       protocol: Protocol.TCP,
       targets: [this.fleet.group],
+      // The proxies' per-address limits (working connections, new-connection rate) need the
+      // client's own address; with it off every visitor would share the NLB's few.
+      preserveClientIp: true,
       // An HTTPS request proves TLS ends and `gateway proxy` answers; it has no route for the
       // target's address, so a live proxy answers 4xx (its own page), never 5xx.
       healthCheck: {

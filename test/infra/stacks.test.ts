@@ -488,6 +488,8 @@ describe('fleets', () => {
       HealthCheckPath: '/',
       Matcher: { HttpCode: '200-499' },
       TargetType: 'instance',
+      // The proxies count limits per client address: the NLB must not put its own in its place.
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'preserve_client_ip.enabled', Value: 'true' }]),
     });
   });
 
