@@ -24,7 +24,8 @@ import { describeMesh } from './harness/prerequisites';
  * nebula with it) and one proxy process is restarted: it serves the route table it saved. A
  * revocation made just before the outage keeps applying; one made while the server is down
  * (straight in the store, as the Lambda API would while the server tasks are down) and a port
- * change made after it returns reach every host by themselves.
+ * change made after it returns reach every host by themselves; the port change (public to
+ * private) also ends the anonymous WebSocket.
  */
 const DOMAIN = 'outage.test';
 const OUTAGE_MS = Number(process.env.OUTAGE_SECONDS ?? 60) * 1000;
@@ -49,6 +50,9 @@ interface ProxyProcess {
 
 describeMesh()('the data plane while the control plane is down', () => {
   let underlay: Underlay;
+  /** Stopped in afterAll too: a test that failed midway must not leave its request loop (and jest) running. */
+  let trafficToStop: ReturnType<typeof startTraffic> | undefined;
+  let wsToEnd: WebSocket | undefined;
   let work: string;
   let mesh: GatewayMesh;
   let lh: MeshNode, proxy: MeshNode, env1: MeshNode, env2: MeshNode, env3: MeshNode;
@@ -73,6 +77,8 @@ describeMesh()('the data plane while the control plane is down', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await trafficToStop?.stop();
+    wsToEnd?.terminate();
     for (const p of [...children, ...proxies.map((x) => x.child)]) p.kill('SIGKILL');
     await mesh?.stop().catch(() => undefined);
     underlay?.destroy();
@@ -109,6 +115,7 @@ describeMesh()('the data plane while the control plane is down', () => {
     }
 
     const ws = await openWebSocket(proxyA.port, env1);
+    wsToEnd = ws;
     expect(await echo(ws, 'before')).toBe('before');
 
     // A revocation just before the outage: env3 plays a host that ignores it (its agent dies, its
@@ -126,6 +133,7 @@ describeMesh()('the data plane while the control plane is down', () => {
 
     // Continuous requests through proxy A, 10 a second, from before the outage until after it.
     const traffic = startTraffic(proxyA, env1);
+    trafficToStop = traffic;
     await waitUntil('a first burst of requests through proxy A', () => traffic.done(), (n) => n >= 10, { timeoutMs: 20_000, intervalMs: 100 });
 
     // ---- the outage -------------------------------------------------------------------------
@@ -191,18 +199,21 @@ describeMesh()('the data plane while the control plane is down', () => {
     }
     for (const p of [proxyA, proxyB]) await waitForStatus(p, env2, (s) => s === 404, `proxy :${p.port} to drop env2's route`, 60_000);
 
+    expect(await echo(ws, 'after')).toBe('after');
+
+    // A change from the control plane after it returns reaches both proxies; the anonymous
+    // WebSocket, admitted while the port was public, ends with it (the proxy re-checks what it relays).
     await mesh.admin('PUT', `/v1/hosts/${env1.hostId}/ports/3000`, { access: 'private', protocol: 'http' });
     for (const p of [proxyA, proxyB]) await waitForStatus(p, env1, (s) => s === 401, `proxy :${p.port} to make env1:3000 private`, 60_000);
     const savedAfter = JSON.parse(readFileSync(saved, 'utf8')) as { routes: Array<{ hostId: string; ports: Array<{ access: string }> }> };
     expect(savedAfter.routes.find((r) => r.hostId === env1.hostId)?.ports[0].access).toBe('private');
-    expect(await echo(ws, 'after')).toBe('after');
+    await waitUntil('the anonymous WebSocket to end once its port is private', () => ws.readyState, (state) => state === WebSocket.CLOSED, { timeoutMs: 30_000, intervalMs: 100 });
 
     const result = await traffic.stop();
     // Every request through proxy A, before, during and after the outage, was answered by env1
     // (the last ones with 401: the port went private after the outage, a change from the control plane).
     expect(result.failures).toEqual([]);
     expect(result.answeredAt.filter((t) => t > outageStarted && t < outageEnded).length).toBeGreaterThan(OUTAGE_MS / 2000);
-    ws.close();
   }, OUTAGE_MS + 300_000);
 
   async function startProxy(port: number): Promise<ProxyProcess> {
@@ -296,6 +307,8 @@ describeMesh()('the data plane while the control plane is down', () => {
 
 function echo(ws: WebSocket, text: string): Promise<string> {
   return new Promise((done, fail) => {
+    // A socket already closed would emit neither event again: fail now rather than hang.
+    if (ws.readyState !== WebSocket.OPEN) return fail(new Error(`the WebSocket is not open (state ${ws.readyState}) to echo '${text}'`));
     ws.once('message', (data) => done(data.toString()));
     ws.once('close', () => fail(new Error(`the WebSocket closed before echoing '${text}'`)));
     ws.send(text);
