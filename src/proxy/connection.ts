@@ -88,7 +88,12 @@ class Exchange {
  */
 export class ClientConnection implements UpstreamOwner {
   private state = State.Head;
-  private buf: Buffer | undefined;
+  /**
+   * Unparsed input, oldest first: appended without copying (a client sending tiny TLS records
+   * would otherwise make each one re-copy everything pending), joined only when read as `buf`.
+   */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   /** When the first byte of the pending request head arrived (0: none pending). */
   headStartedAt = 0;
   private exchange: Exchange | undefined;
@@ -128,11 +133,22 @@ export class ClientConnection implements UpstreamOwner {
     return this.paused || this.exchange?.upstream?.socket.isPaused() === true;
   }
 
+  /** Unparsed input as one buffer (joined once if it came in pieces), or undefined when there is none. */
+  private get buf(): Buffer | undefined {
+    if (this.pending.length > 1) this.pending = [Buffer.concat(this.pending, this.pendingBytes)];
+    return this.pending[0];
+  }
+
+  private set buf(value: Buffer | undefined) {
+    this.pending = value ? [value] : [];
+    this.pendingBytes = value?.length ?? 0;
+  }
+
   /** Bytes held for this connection: unsent output both ways and unparsed input. */
   get bufferedBytes(): number {
     const ex = this.exchange;
     const up = ex?.upstream;
-    return this.socket.writableLength + (this.buf?.length ?? 0) + (ex?.responseHead?.length ?? 0) + (up ? up.socket.writableLength : 0);
+    return this.socket.writableLength + this.pendingBytes + (ex?.responseHead?.length ?? 0) + (up ? up.socket.writableLength : 0);
   }
 
   /** Ends a connection whose head is overdue with 408. */
@@ -144,7 +160,7 @@ export class ClientConnection implements UpstreamOwner {
     switch (this.state) {
       case State.Head:
         if (this.headStartedAt === 0) this.headStartedAt = Date.now();
-        this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
+        this.append(chunk);
         this.processHeads();
         return;
       case State.Body:
@@ -163,9 +179,14 @@ export class ClientConnection implements UpstreamOwner {
     }
   }
 
+  private append(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
   private buffer(chunk: Buffer): void {
-    this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
-    if (this.buf.length > MAX_BUFFERED) this.pause();
+    this.append(chunk);
+    if (this.pendingBytes > MAX_BUFFERED) this.pause();
   }
 
   private pause(): void {
