@@ -73,16 +73,22 @@ export interface PingGap {
 
 /**
  * The losses a tunnel handover does not explain. Nebula 1.6 cannot keep a session alive while
- * another replaces it, so the agent's handover (close-tunnel, then create-tunnel) may lose the
- * one packet in flight the instant the peer drops the old session. A loss is excused only if it
- * is isolated (both neighbours answered: a restart or a broken handover loses a run of pings)
- * and a handover on either end finished within `slackMs` of it; every other loss is returned.
+ * another replaces it: the agent's handover (close-tunnel, then create-tunnel) leaves the peers
+ * without a tunnel for one handshake, which on a loaded machine can take a retry or two (nebula
+ * retries after 100 ms, then 200 ms, ...), so the pings sent meanwhile may be lost. A loss is
+ * excused only if its silence (between the answers around it) lasts at most `maxSilenceMs` and a
+ * handover on either end finished within `slackMs` of it; a restart, a broken handover or a lost
+ * tunnel is silent for seconds. Every other loss is returned.
  */
-export function lossesNotAtAHandover(gaps: readonly PingGap[], handoversAt: readonly number[], slackMs = 5000): PingGap[] {
-  const lost = new Set(gaps.map((g) => g.seq));
+export function lossesNotAtAHandover(gaps: readonly PingGap[], handoversAt: readonly number[], slackMs = 5000, maxSilenceMs = 1000): PingGap[] {
   return gaps.filter((gap) => {
-    const isolated = !lost.has(gap.seq - 1) && !lost.has(gap.seq + 1) && Number.isFinite(gap.after) && Number.isFinite(gap.before);
+    const brief = Number.isFinite(gap.after) && Number.isFinite(gap.before) && gap.before - gap.after <= maxSilenceMs;
     const atHandover = handoversAt.some((t) => t >= gap.after - slackMs && t <= gap.before + slackMs);
-    return !(isolated && atHandover);
+    return !(brief && atHandover);
   });
+}
+
+/** How many silences the losses make: the losses of one run share the answers around them. */
+export function silences(gaps: readonly PingGap[]): number {
+  return new Set(gaps.map((g) => `${g.after}/${g.before}`)).size;
 }
