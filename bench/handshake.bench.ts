@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, createServer as netCreateServer, type AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { cpuNs, startBenchProxy, writeBenchCertificate } from './proxy-process';
 import { printTable } from './table';
 
 /**
@@ -24,49 +25,6 @@ const SERVERNAME = '443--bench.bench.test';
 
 const dir = mkdtempSync(join(tmpdir(), 'handshake-bench-'));
 const children: ChildProcess[] = [];
-
-function has(binary: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** CPU time of every thread of `pid` so far, in nanoseconds. */
-function cpuNs(pid: number): number {
-  let total = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      /* a thread that ended meanwhile */
-    }
-  }
-  return total;
-}
-
-/** Starts `gateway proxy` with the given rate flags; resolves with its pid and port once it listens. */
-function startProxy(rateFlags: string[]): Promise<{ pid: number; port: number }> {
-  const args = [
-    process.execPath, join(__dirname, '..', 'bin', 'gateway.js'), 'proxy',
-    '--domain', 'bench.test', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'),
-    '--routes', join(dir, 'routes.json'), '--token-public-key', join(dir, 'token.pub'),
-    '--listen', '127.0.0.1:0', '--access-log', 'off', ...rateFlags,
-  ];
-  const child = has('taskset') ? spawn('taskset', ['-c', '1', ...args]) : spawn(args[0], args.slice(1));
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (c: Buffer) => {
-      err += c.toString();
-      const m = /listening on [\d.]+:(\d+)/.exec(err);
-      if (m) resolve({ pid: child.pid!, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`gateway proxy exited with ${code}: ${err}`)));
-  });
-}
 
 /** The ClientHello this process's TLS client sends, caught by a listener that answers nothing. */
 async function clientHello(): Promise<Buffer> {
@@ -121,16 +79,12 @@ async function cpuUsPer(pid: number, n: number, one: () => Promise<void>): Promi
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=*.bench.test', '-addext', 'subjectAltName=DNS:*.bench.test'],
-    { cwd: dir, stdio: 'pipe' },
-  );
+  writeBenchCertificate(dir);
   writeFileSync(join(dir, 'token.pub'), generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
   writeFileSync(join(dir, 'routes.json'), JSON.stringify({ version: '1', routes: [] }));
 
-  const open = await startProxy(['--new-connections-per-second', '999999999', '--new-connections-burst', '999999999']);
-  const closed = await startProxy(['--new-connections-per-second', '1', '--new-connections-burst', '1']);
+  const open = await startBenchProxy(dir, ['--new-connections-per-second', '999999999', '--new-connections-burst', '999999999'], children);
+  const closed = await startBenchProxy(dir, ['--new-connections-per-second', '1', '--new-connections-burst', '1'], children);
   const hello = await clientHello();
   await handshake(closed.port); // its one connection: from now on 127.0.0.1 gets ~1 a second there
   await times(300, () => handshake(open.port)); // warm-up: JIT, TLS contexts

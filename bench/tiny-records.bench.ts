@@ -1,10 +1,11 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as netCreateServer, type AddressInfo, type Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { cpuNs, startBenchProxy, writeBenchCertificate } from './proxy-process';
 import { printTable } from './table';
 
 /**
@@ -22,44 +23,6 @@ const SERVERNAME_PREFIX = '--bench.bench.test';
 
 const dir = mkdtempSync(join(tmpdir(), 'tiny-records-bench-'));
 const children: ChildProcess[] = [];
-
-function cpuNs(pid: number): number {
-  let total = 0;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      /* a thread that ended meanwhile */
-    }
-  }
-  return total;
-}
-
-function startProxy(): Promise<{ pid: number; port: number }> {
-  const args = [
-    process.execPath, join(__dirname, '..', 'bin', 'gateway.js'), 'proxy',
-    '--domain', 'bench.test', '--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem'),
-    '--routes', join(dir, 'routes.json'), '--token-public-key', join(dir, 'token.pub'),
-    '--listen', '127.0.0.1:0', '--access-log', 'off',
-  ];
-  let hasTaskset = true;
-  try {
-    execFileSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' });
-  } catch {
-    hasTaskset = false;
-  }
-  const child = hasTaskset ? spawn('taskset', ['-c', '1', ...args]) : spawn(args[0], args.slice(1));
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let err = '';
-    child.stderr!.on('data', (c: Buffer) => {
-      err += c.toString();
-      const m = /listening on [\d.]+:(\d+)/.exec(err);
-      if (m) resolve({ pid: child.pid!, port: Number(m[1]) });
-    });
-    child.on('exit', (code) => reject(new Error(`gateway proxy exited with ${code}: ${err}`)));
-  });
-}
 
 function write(socket: TLSSocket, data: Buffer): Promise<void> {
   return new Promise((resolve, reject) => socket.write(data, (err) => (err ? reject(err) : resolve())));
@@ -96,11 +59,7 @@ async function cost(proxy: { pid: number; port: number }, hostName: string, reco
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=*.bench.test', '-addext', 'subjectAltName=DNS:*.bench.test'],
-    { cwd: dir, stdio: 'pipe' },
-  );
+  writeBenchCertificate(dir);
   writeFileSync(join(dir, 'token.pub'), generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }));
   // An environment that reads and never answers.
   const held: Socket[] = [];
@@ -113,7 +72,7 @@ async function main(): Promise<void> {
   const owner = { subject: 'bench', organization: 'bench' };
   writeFileSync(join(dir, 'routes.json'), JSON.stringify({ version: '1', routes: [{ hostId: 'bench', ip: '127.0.0.1', owner, ports: [{ port: envPort, access: 'public', protocol: 'http' }] }] }));
   const hostName = `${envPort}${SERVERNAME_PREFIX}`;
-  const proxy = await startProxy();
+  const proxy = await startBenchProxy(dir, [], children);
   await cost(proxy, hostName, 1024); // warm-up: JIT, TLS contexts
 
   const whole: number[] = [];
